@@ -1,0 +1,1 @@
+"""gan_aug: GAN-based synthetic data augmentation for small medical image data sets."""

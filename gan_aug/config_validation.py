@@ -1,0 +1,62 @@
+"""Checks config values before any work starts; errors name the field and the allowed range."""
+
+import numbers
+
+import ml_collections
+
+from gan_aug.models import acgan
+
+
+class ConfigError(ValueError):
+  """A config value is out of its allowed range."""
+
+
+def _check(ok: bool, field: str, value, allowed: str) -> None:
+  if not ok:
+    raise ConfigError(f'config.{field}={value!r} is not allowed: {allowed}.')
+
+
+def _int_at_least(config, field: str, low: int) -> None:
+  value = config
+  for part in field.split('.'):
+    value = value[part]
+  _check(isinstance(value, numbers.Integral) and not isinstance(value, bool)
+         and value >= low, field, value, f'an integer >= {low}')
+
+
+def _number_in(config, field: str, low: float, high: float,
+               closed_low: bool = False, closed_high: bool = False) -> None:
+  value = config
+  for part in field.split('.'):
+    value = value[part]
+  inside = (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and (low <= value if closed_low else low < value)
+            and (value <= high if closed_high else value < high))
+  left, right = '[' if closed_low else '(', ']' if closed_high else ')'
+  _check(inside, field, value, f'a number in {left}{low}, {high}{right}')
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Raises ConfigError for the first out-of-range value found."""
+  _int_at_least(config, 'seed', 0)
+  data, gan = config.data, config.gan
+  _check(data.channels in (1, 3), 'data.channels', data.channels, '1 or 3')
+  try:
+    acgan.num_upsamplings(data.resolution)
+  except ValueError as e:
+    raise ConfigError(str(e)) from e
+  _number_in(config, 'data.val_fraction', 0.0, 0.5)
+  _number_in(config, 'data.test_fraction', 0.0, 0.5)
+  for field in ('latent_dim', 'label_embedding_dim', 'g_base_width', 'g_kernel_size',
+                'd_base_width', 'batch_size', 'log_every', 'sample_every',
+                'checkpoint_every', 'max_checkpoints_to_keep', 'samples_per_class'):
+    _int_at_least(config, f'gan.{field}', 1)
+  _int_at_least(config, 'gan.num_epochs', 0)
+  _int_at_least(config, 'gan.num_steps', 0)
+  _check(gan.num_steps > 0 or gan.num_epochs > 0, 'gan.num_steps', gan.num_steps,
+         'num_steps or num_epochs must be positive')
+  _number_in(config, 'gan.learning_rate', 0.0, 1.0)
+  _number_in(config, 'gan.beta1', 0.0, 1.0, closed_low=True)
+  _number_in(config, 'gan.beta2', 0.0, 1.0)
+  _number_in(config, 'gan.d_dropout', 0.0, 1.0, closed_low=True)
+  _number_in(config, 'gan.leaky_slope', 0.0, 1.0, closed_low=True)

@@ -1,0 +1,44 @@
+"""Data sets by name: image folders, MedMNIST-style .npz files and the generated phantom."""
+
+from typing import Callable
+
+import ml_collections
+
+from gan_aug import registry
+from gan_aug.data.dataset import Dataset, DatasetError, Split
+from gan_aug.data.errors import DatasetNotFoundError
+from gan_aug.data.image_folder import load_image_folder
+from gan_aug.data.npz import load_npz
+from gan_aug.data.phantom import load_phantom
+
+DATASETS: registry.Registry[Callable[..., Dataset]] = registry.Registry('data set')
+
+
+@DATASETS.register('image_folder')
+def _image_folder(cfg: ml_collections.ConfigDict, seed: int) -> Dataset:
+  return load_image_folder(
+      cfg.dir, channels=cfg.channels, resolution=cfg.resolution,
+      val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
+      seed=seed, bad_file_policy=cfg.bad_file_policy)
+
+
+@DATASETS.register('npz')
+def _npz(cfg: ml_collections.ConfigDict, seed: int) -> Dataset:
+  return load_npz(cfg.path, channels=cfg.channels, resolution=cfg.resolution,
+                  val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
+                  seed=seed, class_names=list(cfg.class_names) or None)
+
+
+@DATASETS.register('phantom')
+def _phantom(cfg: ml_collections.ConfigDict, seed: int) -> Dataset:
+  return load_phantom(channels=cfg.channels, resolution=cfg.resolution, seed=seed,
+                      per_class=dict(cfg.phantom_per_class))
+
+
+def load_dataset(cfg: ml_collections.ConfigDict, seed: int) -> Dataset:
+  """Loads the data set that `cfg` (a config's `data` block) names."""
+  return DATASETS.get(cfg.name, 'config.data.name')(cfg, seed)
+
+
+__all__ = ['DATASETS', 'Dataset', 'DatasetError', 'DatasetNotFoundError', 'Split',
+           'load_dataset', 'load_image_folder', 'load_npz', 'load_phantom']

@@ -1,0 +1,168 @@
+"""The in-memory data set every stage reads, and the split hygiene applied to it.
+
+`finalize` turns raw splits into a `Dataset` the same way for every source:
+  1. a training image whose pixels equal a validation or test image is dropped
+     from training and listed (likewise a validation image equal to a test image);
+  2. missing test / validation splits are carved from train, seeded, stratified
+     by class, and grouped by pixel digest so two copies of one image never land
+     on both sides of a split (never from test);
+  3. repeated images inside one split are listed, not dropped.
+"""
+
+import collections
+import dataclasses
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+SPLITS = ('train', 'val', 'test')
+
+
+class DatasetError(ValueError):
+  """The data set is unusable as given (empty class, bad layout, ...)."""
+
+
+@dataclasses.dataclass
+class Split:
+  """One split held in memory: uint8 images [N, H, W, C] and int labels [N]."""
+  images: np.ndarray
+  labels: np.ndarray
+  sources: List[str]
+  digests: List[str]
+
+  def __len__(self) -> int:
+    return len(self.labels)
+
+  def subset(self, keep: Sequence[int]) -> 'Split':
+    keep = np.asarray(keep, dtype=np.int64)
+    return Split(self.images[keep], self.labels[keep],
+                 [self.sources[i] for i in keep], [self.digests[i] for i in keep])
+
+  def class_counts(self, num_classes: int) -> List[int]:
+    return np.bincount(self.labels, minlength=num_classes).tolist()
+
+
+@dataclasses.dataclass
+class Dataset:
+  """A labelled image data set with train/val/test splits and its provenance."""
+  name: str
+  class_names: List[str]
+  splits: Dict[str, Split]
+  is_phantom: bool = False
+  info: Dict = dataclasses.field(default_factory=dict)
+
+  @property
+  def num_classes(self) -> int:
+    return len(self.class_names)
+
+  def summary(self) -> Dict:
+    """JSON-ready description: sizes per split and class, and what was removed."""
+    return {
+        'name': self.name,
+        'is_phantom': self.is_phantom,
+        'class_names': list(self.class_names),
+        'image_shape': list(self.splits['train'].images.shape[1:]),
+        'splits': {k: len(v) for k, v in self.splits.items()},
+        'class_counts': {k: v.class_counts(self.num_classes)
+                         for k, v in self.splits.items()},
+        **self.info,
+    }
+
+
+def _digest_index(split: Split) -> Dict[str, List[int]]:
+  index = collections.defaultdict(list)
+  for i, digest in enumerate(split.digests):
+    index[digest].append(i)
+  return index
+
+
+def _drop_overlap(keep_from: Split, other: Split, keep_name: str,
+                  other_name: str, removed: List[Dict]) -> Split:
+  """Drops items of `keep_from` whose pixels equal any item of `other`."""
+  other_index = _digest_index(other)
+  keep = []
+  for i, digest in enumerate(keep_from.digests):
+    if digest in other_index:
+      removed.append({
+          'removed_from': keep_name,
+          'source': keep_from.sources[i],
+          'identical_to': [f'{other_name}:{other.sources[j]}'
+                           for j in other_index[digest]],
+      })
+    else:
+      keep.append(i)
+  return keep_from.subset(keep)
+
+
+def carve_split(split: Split, fraction: float, seed: int,
+                num_classes: int) -> tuple:
+  """Splits off ~`fraction` of each class, keeping identical images together.
+
+  Returns (rest, carved). Deterministic for a given seed and input order.
+  """
+  if not 0.0 < fraction < 1.0:
+    raise DatasetError(f'split fraction must be in (0, 1), got {fraction}.')
+  rng = np.random.default_rng(seed)
+  carved = []
+  for label in range(num_classes):
+    groups = collections.OrderedDict()
+    for i in np.flatnonzero(split.labels == label):
+      groups.setdefault(split.digests[i], []).append(int(i))
+    group_list = list(groups.values())
+    if len(group_list) < 2:
+      continue  # Too few distinct images to give any away.
+    order = rng.permutation(len(group_list))
+    target = max(1, int(round(fraction * sum(map(len, group_list)))))
+    taken = 0
+    for g in order:
+      if taken >= target or taken + len(group_list[g]) > target + 1:
+        continue
+      carved.extend(group_list[g])
+      taken += len(group_list[g])
+  carved_set = set(carved)
+  rest = [i for i in range(len(split)) if i not in carved_set]
+  return split.subset(rest), split.subset(sorted(carved))
+
+
+def _within_split_duplicates(split: Split) -> List[List[str]]:
+  return [[split.sources[i] for i in idx]
+          for idx in _digest_index(split).values() if len(idx) > 1]
+
+
+def finalize(name: str, class_names: Sequence[str], splits: Dict[str, Split],
+             *, val_fraction: float, test_fraction: float, seed: int,
+             is_phantom: bool = False, info: Optional[Dict] = None) -> Dataset:
+  """Applies the split hygiene in the module docstring and returns a Dataset."""
+  info = dict(info or {})
+  num_classes = len(class_names)
+  if 'train' not in splits or not len(splits['train']):
+    raise DatasetError(f'{name}: no training images found.')
+  removed: List[Dict] = []
+  split_origin = {k: 'given' for k in splits}
+  train = splits['train']
+  if 'test' in splits:
+    train = _drop_overlap(train, splits['test'], 'train', 'test', removed)
+    test = splits['test']
+  else:
+    train, test = carve_split(train, test_fraction, seed + 1, num_classes)
+    split_origin['test'] = f'carved from train ({test_fraction:.0%}, seed {seed + 1})'
+  if 'val' in splits:
+    val = _drop_overlap(splits['val'], test, 'val', 'test', removed)
+    train = _drop_overlap(train, val, 'train', 'val', removed)
+  else:
+    train, val = carve_split(train, val_fraction, seed, num_classes)
+    split_origin['val'] = f'carved from train ({val_fraction:.0%}, seed {seed})'
+  result = {'train': train, 'val': val, 'test': test}
+
+  for label, count in enumerate(train.class_counts(num_classes)):
+    if count == 0:
+      raise DatasetError(
+          f'{name}: class {class_names[label]!r} has no training images left '
+          '(empty folder, unreadable files, or every image duplicated in test).')
+  info.update({
+      'split_origin': split_origin,
+      'duplicates_removed': removed,
+      'duplicates_within_split': {k: _within_split_duplicates(v)
+                                  for k, v in result.items()},
+  })
+  return Dataset(name, list(class_names), result, is_phantom, info)

@@ -1,0 +1,1 @@
+"""Training: pure step functions, data-parallel sharding, checkpoints and loops."""
