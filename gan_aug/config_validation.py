@@ -4,6 +4,8 @@ import numbers
 
 import ml_collections
 
+from gan_aug import data
+from gan_aug import models
 from gan_aug.models import acgan
 
 
@@ -39,10 +41,12 @@ def _number_in(config, field: str, low: float, high: float,
 def validate(config: ml_collections.ConfigDict) -> None:
   """Raises ConfigError for the first out-of-range value found."""
   _int_at_least(config, 'seed', 0)
-  data, gan = config.data, config.gan
-  _check(data.channels in (1, 3), 'data.channels', data.channels, '1 or 3')
+  data_cfg, gan = config.data, config.gan
+  data.DATASETS.get(data_cfg.name, 'config.data.name')
+  models.GANS.get(gan.name, 'config.gan.name')
+  _check(data_cfg.channels in (1, 3), 'data.channels', data_cfg.channels, '1 or 3')
   try:
-    acgan.num_upsamplings(data.resolution)
+    acgan.num_upsamplings(data_cfg.resolution)
   except ValueError as e:
     raise ConfigError(str(e)) from e
   _number_in(config, 'data.val_fraction', 0.0, 0.5)

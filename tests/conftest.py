@@ -1,0 +1,33 @@
+"""Test set-up: 8 CPU devices for data-parallel tests, and the shared real data sets."""
+
+import os
+
+# Must be set before JAX initialises its backends.
+os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
+                           ' --xla_force_host_platform_device_count=8').strip()
+os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+
+import pytest  # pylint: disable=g-import-not-at-top
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def shared_data_dir() -> str:
+  """Real data sets: $GAN_AUG_DATA_DIR, else ../shared/data beside the repo."""
+  return os.environ.get('GAN_AUG_DATA_DIR',
+                        os.path.join(REPO_ROOT, '..', 'shared', 'data'))
+
+
+@pytest.fixture(scope='session')
+def data_dir() -> str:
+  path = shared_data_dir()
+  if not os.path.isdir(os.path.join(path, 'covid19_3way')):
+    pytest.fail(f'Real test data not found under {os.path.abspath(path)}; set '
+                'GAN_AUG_DATA_DIR to the folder holding covid19_3way/ and '
+                'pneumoniamnist.npz.')
+  return path
+
+
+@pytest.fixture(scope='session')
+def covid_dir(data_dir) -> str:
+  return os.path.join(data_dir, 'covid19_3way')

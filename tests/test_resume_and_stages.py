@@ -1,0 +1,127 @@
+"""Crash-and-resume equals an uninterrupted run; stages are keyed by config fingerprints."""
+
+import json
+import os
+
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from gan_aug import pipeline
+from gan_aug import visualize
+from gan_aug.train import gan_loop
+from helpers import tiny_config
+
+
+def _final_state(workdir):
+  stage = [d for d in os.listdir(os.path.join(workdir, 'stages'))
+           if d.startswith('gan-')]
+  assert len(stage) == 1, stage
+  checkpoints = os.path.join(workdir, 'stages', stage[0], 'checkpoints')
+  step = max(int(d) for d in os.listdir(checkpoints) if d.isdigit())
+  state = ocp.StandardCheckpointer().restore(os.path.join(checkpoints, str(step),
+                                                          'state'))
+  return step, state, os.path.join(workdir, 'stages', stage[0])
+
+
+def _metrics(stage_dir):
+  with open(os.path.join(stage_dir, 'metrics.jsonl')) as f:
+    rows = [json.loads(line) for line in f]
+  for row in rows:
+    row.pop('steps_per_sec')
+  return rows
+
+
+def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch):
+  config = tiny_config(sample_every=3)
+  pipeline.run(config, str(tmp_path / 'straight'))
+
+  real_grid = visualize.class_grid
+
+  def crash_at_step_3(rows, names, title, path, footer=None):
+    if 'step 3' in title:
+      raise RuntimeError('simulated crash')
+    real_grid(rows, names, title, path, footer)
+
+  monkeypatch.setattr(visualize, 'class_grid', crash_at_step_3)
+  crashed = str(tmp_path / 'crashed')
+  with pytest.raises(RuntimeError, match='simulated crash'):
+    pipeline.run(config, crashed)
+  step, _, stage_dir = _final_state(crashed)
+  assert step == 2 and not os.path.exists(os.path.join(stage_dir, 'done.json'))
+  assert [r['step'] for r in _metrics(stage_dir)] == [1, 2, 3]
+
+  monkeypatch.setattr(visualize, 'class_grid', real_grid)
+  result = pipeline.run(config, crashed)
+  assert result['gan']['resumed_from_step'] == 2
+
+  step_a, state_a, stage_a = _final_state(str(tmp_path / 'straight'))
+  step_b, state_b, stage_b = _final_state(crashed)
+  assert step_a == step_b == 4
+  flat_a = ocp.tree.to_flat_dict(state_a)
+  flat_b = ocp.tree.to_flat_dict(state_b)
+  assert flat_a.keys() == flat_b.keys() and len(flat_a) > 20
+  for key in flat_a:
+    np.testing.assert_array_equal(flat_a[key], flat_b[key], err_msg=str(key))
+  assert _metrics(stage_a) == _metrics(stage_b)  # Logged lines of the crash dropped.
+
+
+def test_completed_stage_is_skipped_and_changed_config_redone(tmp_path, monkeypatch):
+  workdir = str(tmp_path / 'w')
+  first = pipeline.run(tiny_config(num_steps=2), workdir)
+  assert first['gan']['steps'] == 2
+
+  def must_not_train(*args, **kwargs):
+    raise AssertionError('a completed stage was retrained')
+
+  monkeypatch.setattr(gan_loop, 'train_gan', must_not_train)
+  # Same config, and one differing only in logging: skipped.
+  again = pipeline.run(tiny_config(num_steps=2, log_every=5), workdir)
+  assert again['gan_stage_dir'] == first['gan_stage_dir']
+  monkeypatch.undo()
+
+  changed = pipeline.run(tiny_config(num_steps=2, learning_rate=1e-4), workdir)
+  assert changed['gan_stage_dir'] != first['gan_stage_dir']
+  assert os.path.exists(os.path.join(first['gan_stage_dir'], 'done.json'))
+  with open(os.path.join(changed['gan_stage_dir'], 'stage.json')) as f:
+    assert json.load(f)['gan']['learning_rate'] == 1e-4
+
+
+def test_workdir_keeps_provenance_and_samples(tmp_path):
+  workdir = str(tmp_path / 'w')
+  result = pipeline.run(tiny_config(num_steps=2), workdir)
+  with open(os.path.join(workdir, 'provenance.json')) as f:
+    prov = json.load(f)
+  assert prov['seed'] == 0 and prov['config']['gan']['num_steps'] == 2
+  assert prov['packages']['jax'] != 'not installed'
+  assert prov['devices']['count'] == 8 and prov['devices']['platform'] == 'cpu'
+  assert prov['git_commit']
+  with open(os.path.join(workdir, 'dataset.json')) as f:
+    assert json.load(f)['is_phantom'] is True
+  samples = os.path.join(result['gan_stage_dir'], 'samples')
+  assert {'real.png', 'step_0000002.png'} <= set(os.listdir(samples))
+  summary = result['gan']
+  assert summary['devices'] == 8 and summary['images_per_sec'] > 0
+  assert set(summary['final_metrics']) >= {'d_loss', 'g_loss', 'd_real', 'd_fake'}
+
+
+def test_diverged_run_names_the_step_and_last_checkpoint(tmp_path, monkeypatch):
+  real_make = gan_loop.make_train_step
+
+  def nan_from_step_3(*args, **kwargs):
+    step_fn = real_make(*args, **kwargs)
+
+    def step(state, images, labels):
+      new_state, metrics = step_fn(state, images, labels)
+      poison = jnp.where(state.step >= 2, jnp.nan, 0.0)
+      return new_state, dict(metrics, d_loss=metrics['d_loss'] + poison)
+
+    return step
+
+  monkeypatch.setattr(gan_loop, 'make_train_step', nan_from_step_3)
+  with pytest.raises(gan_loop.GANDivergedError) as info:
+    pipeline.run(tiny_config(num_steps=6), str(tmp_path / 'w'))
+  message = str(info.value)
+  assert 'diverged by step 3' in message and 'd_loss' in message
+  assert 'Last good checkpoint: step 2' in message
