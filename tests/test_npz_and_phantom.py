@@ -62,3 +62,20 @@ def test_phantom_consolidation_is_one_sided():
   left = (image - clear)[:, :32].sum()
   right = (image - clear)[:, 32:].sum()
   assert max(left, right) > 5 * max(min(left, right), 1e-3)
+
+
+def test_exported_phantom_reads_back_as_an_image_folder(tmp_path):
+  import subprocess
+  import sys
+  from gan_aug.data import load_image_folder
+  from helpers import REPO_ROOT
+  out = str(tmp_path / 'phantom')
+  subprocess.run([sys.executable, 'scripts/export_phantom.py', f'--out={out}',
+                  '--resolution=28', '--train=4', '--val=2', '--test=2'],
+                 cwd=REPO_ROOT, check=True, capture_output=True)
+  ds = load_image_folder(out, channels=1, resolution=28, val_fraction=0.1,
+                         test_fraction=0.1, seed=0)
+  assert sorted(ds.class_names) == sorted(phantom.CLASS_NAMES)
+  assert {k: len(v) for k, v in ds.splits.items()} == {'train': 12, 'val': 6, 'test': 6}
+  generated = phantom.make_split('test', 2, 28, 1, 0)
+  assert sorted(ds.splits['test'].digests) != [] and len(generated) == 6

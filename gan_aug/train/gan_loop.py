@@ -156,52 +156,55 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
                dataset.num_classes, batch_size, mesh.devices.size, start_step,
                num_steps, compile_seconds)
 
-  totals, count = None, 0
-  last_logged: Dict[str, float] = {}
-  run_start = time.perf_counter()
-  window_start, window_step = run_start, start_step
-  for step in range(start_step + 1, num_steps + 1):
-    state, metrics = compiled(state, images, labels)
-    totals = metrics if totals is None else jax.tree.map(jnp.add, totals, metrics)
-    count += 1
-    is_last = step == num_steps
-    log_now = is_last or step % gan_cfg.log_every == 0
-    checkpoint_now = is_last or step % gan_cfg.checkpoint_every == 0
-    if log_now or checkpoint_now:
-      means = {k: float(v) / count for k, v in jax.device_get(totals).items()}
-      totals, count = None, 0
-      bad = sorted(k for k, v in means.items() if not math.isfinite(v))
-      if bad:
-        checkpointer.wait()
-        good = checkpointer.latest_step()
-        raise GANDivergedError(
-            f'GAN training diverged by step {step}: {", ".join(bad)} not finite. '
-            f'Last good checkpoint: step {good} in {checkpointer.directory}. '
-            'Rerunning the same config repeats the divergence; lower '
-            'gan.learning_rate or change the seed.')
-      last_logged = means
-      now = time.perf_counter()
-      rate = (step - window_step) / max(now - window_start, 1e-9)
-      window_start, window_step = now, step
-      with open(metrics_path, 'a') as f:
-        f.write(json.dumps({'step': step, 'steps_per_sec': rate, **means}) + '\n')
-      if log_now:
-        logging.info(
-            'step %d/%d  d_loss %.3f  g_loss %.3f  D(x) %.3f  D(G(z)) %.3f  '
-            'aux acc real %.2f fake %.2f  %.2f steps/s (%.1f img/s)  ETA %s',
-            step, num_steps, means['d_loss'], means['g_loss'], means['d_real'],
-            means['d_fake'], means['aux_acc_real'], means['aux_acc_fake'], rate,
-            rate * batch_size, _format_eta((num_steps - step) / max(rate, 1e-9)))
-    if is_last or step % gan_cfg.sample_every == 0:
-      path = save_samples(step)
-      logging.info('Sample grid: %s', path)
-    if checkpoint_now:
-      save_checkpoint(step)
-  jax.block_until_ready(state)
-  train_seconds = time.perf_counter() - run_start
-  checkpointer.wait()
-  checkpoint_steps = checkpointer.all_steps()
-  checkpointer.close()
+  try:
+    totals, count = None, 0
+    last_logged: Dict[str, float] = {}
+    run_start = time.perf_counter()
+    window_start, window_step = run_start, start_step
+    for step in range(start_step + 1, num_steps + 1):
+      state, metrics = compiled(state, images, labels)
+      totals = metrics if totals is None else jax.tree.map(jnp.add, totals, metrics)
+      count += 1
+      is_last = step == num_steps
+      log_now = is_last or step % gan_cfg.log_every == 0
+      checkpoint_now = is_last or step % gan_cfg.checkpoint_every == 0
+      if log_now or checkpoint_now:
+        means = {k: float(v) / count for k, v in jax.device_get(totals).items()}
+        totals, count = None, 0
+        bad = sorted(k for k, v in means.items() if not math.isfinite(v))
+        if bad:
+          checkpointer.wait()
+          good = checkpointer.latest_step()
+          raise GANDivergedError(
+              f'GAN training diverged by step {step}: {", ".join(bad)} not finite. '
+              f'Last good checkpoint: step {good} in {checkpointer.directory}. '
+              'Rerunning the same config repeats the divergence; lower '
+              'gan.learning_rate or change the seed.')
+        last_logged = means
+        now = time.perf_counter()
+        rate = (step - window_step) / max(now - window_start, 1e-9)
+        window_start, window_step = now, step
+        with open(metrics_path, 'a') as f:
+          f.write(json.dumps({'step': step, 'steps_per_sec': rate, **means}) + '\n')
+        if log_now:
+          logging.info(
+              'step %d/%d  d_loss %.3f  g_loss %.3f  D(x) %.3f  D(G(z)) %.3f  '
+              'aux acc real %.2f fake %.2f  %.2f steps/s (%.1f img/s)  ETA %s',
+              step, num_steps, means['d_loss'], means['g_loss'], means['d_real'],
+              means['d_fake'], means['aux_acc_real'], means['aux_acc_fake'], rate,
+              rate * batch_size, _format_eta((num_steps - step) / max(rate, 1e-9)))
+      if is_last or step % gan_cfg.sample_every == 0:
+        path = save_samples(step)
+        logging.info('Sample grid: %s', path)
+      if checkpoint_now:
+        save_checkpoint(step)
+    jax.block_until_ready(state)
+    train_seconds = time.perf_counter() - run_start
+    checkpointer.wait()
+    checkpoint_steps = checkpointer.all_steps()
+  finally:
+    # Also on Ctrl-C or an error: let an in-flight checkpoint finish writing.
+    checkpointer.close()
   steps_run = num_steps - start_step
   return {
       'steps': num_steps,
