@@ -22,6 +22,7 @@ Convolutions followed by batch norm have no bias: batch norm subtracts it again,
 its gradient is pure rounding noise that Adam would blow up to full-size steps.
 """
 
+import functools
 import math
 
 from typing import Any
@@ -63,21 +64,21 @@ class ACGANGenerator(nn.Module):
   def __call__(self, z, labels, train: bool = True):
     n_up = num_upsamplings(self.resolution)
     s = BASE_SIZE
+    dense = functools.partial(nn.Dense, kernel_init=_INIT,
+                              param_dtype=self.param_dtype)
+    up = functools.partial(nn.ConvTranspose,
+                           kernel_size=(self.kernel_size, self.kernel_size),
+                           strides=(2, 2), padding='SAME', kernel_init=_INIT,
+                           param_dtype=self.param_dtype)
     y = nn.Embed(self.num_classes, self.label_embedding_dim,
                  embedding_init=_INIT, param_dtype=self.param_dtype)(labels)
-    y = nn.Dense(s * s, kernel_init=_INIT, param_dtype=self.param_dtype)(y).reshape(-1, s, s, 1)
-    h = nn.Dense(s * s * self.base_width, kernel_init=_INIT, param_dtype=self.param_dtype)(z)
-    h = nn.relu(h).reshape(-1, s, s, self.base_width)
+    y = dense(s * s)(y).reshape(-1, s, s, 1)
+    h = nn.relu(dense(s * s * self.base_width)(z)).reshape(-1, s, s, self.base_width)
     h = jnp.concatenate([h, y], axis=-1)
-    k = (self.kernel_size, self.kernel_size)
     for i in range(1, n_up):
-      width = max(self.base_width // 2 ** i, 1)
-      h = nn.ConvTranspose(width, k, strides=(2, 2), padding='SAME',
-                           use_bias=False, kernel_init=_INIT, param_dtype=self.param_dtype)(h)
+      h = up(max(self.base_width // 2 ** i, 1), use_bias=False)(h)
       h = nn.relu(_batch_norm(train, self.param_dtype)(h))
-    h = nn.ConvTranspose(self.channels, k, strides=(2, 2), padding='SAME',
-                         kernel_init=_INIT, param_dtype=self.param_dtype)(h)
-    return jnp.tanh(h)
+    return jnp.tanh(up(self.channels)(h))
 
 
 class ACGANDiscriminator(nn.Module):
@@ -95,11 +96,14 @@ class ACGANDiscriminator(nn.Module):
     h = x
     for i in range(n_down):
       h = nn.Conv(self.base_width * 2 ** i, (3, 3), strides=(2, 2), padding='SAME',
-                  use_bias=False, kernel_init=_INIT, param_dtype=self.param_dtype)(h)
+                  use_bias=False, kernel_init=_INIT,
+                  param_dtype=self.param_dtype)(h)
       h = _batch_norm(train, self.param_dtype)(h)
       h = nn.leaky_relu(h, self.leaky_slope)
       h = nn.Dropout(self.dropout_rate, deterministic=not train)(h)
     h = h.reshape(h.shape[0], -1)
-    realness = nn.Dense(1, kernel_init=_INIT, param_dtype=self.param_dtype)(h)[:, 0]
-    class_logits = nn.Dense(self.num_classes, kernel_init=_INIT, param_dtype=self.param_dtype)(h)
+    dense = functools.partial(nn.Dense, kernel_init=_INIT,
+                              param_dtype=self.param_dtype)
+    realness = dense(1)(h)[:, 0]
+    class_logits = dense(self.num_classes)(h)
     return realness, class_logits
