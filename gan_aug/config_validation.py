@@ -6,6 +6,7 @@ import ml_collections
 
 from gan_aug import data
 from gan_aug import models
+from gan_aug.data.image_folder import BAD_FILE_POLICIES
 from gan_aug.models import acgan
 
 
@@ -49,6 +50,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
     acgan.num_upsamplings(data_cfg.resolution)
   except ValueError as e:
     raise ConfigError(str(e)) from e
+  _check(data_cfg.bad_file_policy in BAD_FILE_POLICIES, 'data.bad_file_policy',
+         data_cfg.bad_file_policy, f'one of {BAD_FILE_POLICIES}')
+  for split in ('train', 'val', 'test'):
+    _int_at_least(config, f'data.phantom_per_class.{split}', 1)
   _number_in(config, 'data.val_fraction', 0.0, 0.5)
   _number_in(config, 'data.test_fraction', 0.0, 0.5)
   for field in ('latent_dim', 'label_embedding_dim', 'g_base_width', 'g_kernel_size',

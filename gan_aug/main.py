@@ -27,8 +27,7 @@ _WORKDIR = flags.DEFINE_string('workdir', None, 'Folder for all outputs of the r
 flags.mark_flags_as_required(['config', 'workdir'])
 
 _USER_ERRORS = (data_lib.DatasetNotFoundError, data_lib.DatasetError,
-                config_validation.ConfigError, registry.UnknownComponentError,
-                ValueError)
+                config_validation.ConfigError, registry.UnknownComponentError)
 
 
 def _quiet_library_info(record) -> bool:

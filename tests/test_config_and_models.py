@@ -4,9 +4,9 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from gan_aug import config_validation, data, models, registry
+from gan_aug import config_validation, data, models, pipeline, registry
 from gan_aug.models import acgan
-from helpers import covid_acgan
+from helpers import covid_acgan, tiny_config
 
 
 def test_paper_config_holds_the_papers_values():
@@ -31,6 +31,7 @@ def test_variants_combine_and_unknown_variant_fails():
     ('data.channels', 2, 'config.data.channels=2'),
     ('data.resolution', 100, 'use one of 14, 28, 56, 112'),
     ('data.val_fraction', 0.9, 'config.data.val_fraction=0.9'),
+    ('data.bad_file_policy', 'ignore', "one of \\('skip', 'error'\\)"),
 ])
 def test_bad_config_values_name_the_field(field, value, message):
   config = covid_acgan.get_config()
@@ -100,3 +101,12 @@ def test_generator_and_discriminator_run_at_other_sizes(resolution, channels):
 def test_resolution_the_generator_cannot_make_is_rejected():
   with pytest.raises(ValueError, match='cannot be produced'):
     acgan.num_upsamplings(64)
+
+
+@pytest.mark.parametrize('batch_size,message', [
+    (64, 'larger than the 36 training images'),
+    (12, 'does not split evenly over 8 devices'),
+])
+def test_batch_size_the_data_or_devices_cannot_take(tmp_path, batch_size, message):
+  with pytest.raises(config_validation.ConfigError, match=message):
+    pipeline.run(tiny_config(batch_size=batch_size), str(tmp_path / 'w'))

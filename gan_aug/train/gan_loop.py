@@ -18,6 +18,7 @@ import numpy as np
 from absl import logging
 from jax.sharding import Mesh
 
+from gan_aug import config_validation
 from gan_aug import models
 from gan_aug import visualize
 from gan_aug.data import Dataset
@@ -88,9 +89,12 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
   gan_cfg = config.gan
   train = dataset.splits['train']
   batch_size = gan_cfg.batch_size
-  sharding.check_divisible(batch_size, mesh, 'gan.batch_size')
+  try:
+    sharding.check_divisible(batch_size, mesh, 'gan.batch_size')
+  except ValueError as e:
+    raise config_validation.ConfigError(str(e)) from e
   if len(train) < batch_size:
-    raise ValueError(
+    raise config_validation.ConfigError(
         f'config.gan.batch_size={batch_size} is larger than the {len(train)} '
         'training images; lower it.')
   num_steps = total_steps(gan_cfg, len(train))
