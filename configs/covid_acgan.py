@@ -20,9 +20,9 @@ Choices where the paper is silent or ambiguous (see gan_aug/models/acgan.py):
   * a validation split is carved from train (15 %, seeded, stratified).
 
 Runtime: the paper recipe on 209 training images is 1500 epochs x 3 steps = 4500
-steps of batch 64. On 2 CPU cores one such step takes over 4 minutes (measured: two steps
-unfinished after 8 minutes; transposed-convolution
-gradients are slow on XLA:CPU), so run the paper recipe on a GPU/TPU. The smoke
+steps of batch 64. On 2 CPU cores one such step takes over 4 minutes (measured:
+two steps unfinished after 8 minutes; transposed-convolution gradients are slow on
+XLA:CPU), so run the paper recipe on a GPU/TPU. The smoke
 variant on the real folder takes about 40 s on 2 CPU cores (6 steps at 3 steps/s
 after a ~12 s compile); `:phantom` with `--config.data.resolution=28
 --config.data.channels=1 --config.gan.g_base_width=64 --config.gan.d_base_width=16
