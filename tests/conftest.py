@@ -7,6 +7,8 @@ os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
                            ' --xla_force_host_platform_device_count=8').strip()
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 
+import atexit  # pylint: disable=g-import-not-at-top
+import shutil  # pylint: disable=g-import-not-at-top
 import tempfile  # pylint: disable=g-import-not-at-top
 
 import jax  # pylint: disable=g-import-not-at-top
@@ -14,8 +16,9 @@ import pytest  # pylint: disable=g-import-not-at-top
 
 # Tests build the same small programs many times (one train_gan per test);
 # JAX's persistent cache compiles each distinct program once per session.
-jax.config.update('jax_compilation_cache_dir',
-                  tempfile.mkdtemp(prefix='gan_aug_test_jax_cache_'))
+_CACHE_DIR = tempfile.mkdtemp(prefix='gan_aug_test_jax_cache_')
+atexit.register(shutil.rmtree, _CACHE_DIR, ignore_errors=True)
+jax.config.update('jax_compilation_cache_dir', _CACHE_DIR)
 jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
 jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
 
