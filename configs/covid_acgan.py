@@ -71,6 +71,8 @@ def get_config(arg: str = None) -> ml_collections.ConfigDict:
   config.gan.d_base_width = 64
   config.gan.d_dropout = 0.5
   config.gan.leaky_slope = 0.2
+  # Keras ACGAN: D's class head also learns the fakes' requested labels.
+  config.gan.aux_loss_on_fake = True
   config.gan.batch_size = 64
   config.gan.learning_rate = 2e-4
   config.gan.beta1 = 0.5
@@ -83,8 +85,47 @@ def get_config(arg: str = None) -> ml_collections.ConfigDict:
   config.gan.max_checkpoints_to_keep = 3
   config.gan.samples_per_class = 8
 
+  config.synthesis = ml_collections.ConfigDict()
+  config.synthesis.threshold_mode = 'fixed'  # fixed | real_quantile
+  config.synthesis.threshold = 0.76  # Papers 000/002: keep D(G(z)) >= 0.76.
+  config.synthesis.real_quantile = 0.05  # For real_quantile mode.
+  config.synthesis.require_class_agreement = True
+  config.synthesis.target = 'multiple'  # count | multiple | balance
+  config.synthesis.target_value = 1.0  # count: images per class; multiple: x real.
+  config.synthesis.max_attempts_multiple = 20.0  # Cap: 20 x target fakes per class.
+  config.synthesis.num_checkpoints = 1  # Draw from the newest N GAN checkpoints.
+  config.synthesis.batch_size = 256
+  config.synthesis.grid_per_class = 8
+
+  config.classifier = ml_collections.ConfigDict()
+  config.classifier.name = 'custom_cnn'
+  config.classifier.resolution = 224
+  config.classifier.batch_size = 32
+  config.classifier.eval_batch_size = 64
+  config.classifier.learning_rate = 1e-4
+  config.classifier.conv_dropout = 0.25
+  config.classifier.dense_dropout = 0.5
+  config.classifier.max_epochs = 100
+  # Steps per "epoch" (evaluation + early-stopping unit), the same for both arms;
+  # 0 = one pass over the real training split.
+  config.classifier.steps_per_epoch = 50
+  config.classifier.patience = 5
+
   if 'phantom' in variants:
     config.data.name = 'phantom'
+    config.data.resolution = 28
+    config.data.channels = 1
+    config.gan.g_base_width = 64
+    config.gan.d_base_width = 16
+    config.gan.batch_size = 32
+    config.gan.num_steps = 1500
+    config.gan.log_every = 100
+    config.gan.sample_every = 500
+    config.gan.checkpoint_every = 500
+    config.synthesis.threshold_mode = 'real_quantile'
+    config.classifier.resolution = 28
+    config.classifier.learning_rate = 1e-3
+    config.classifier.max_epochs = 16
   if 'smoke' in variants:
     config.data.phantom_per_class = {'train': 24, 'val': 8, 'test': 8}
     config.gan.g_base_width = 64
@@ -95,4 +136,12 @@ def get_config(arg: str = None) -> ml_collections.ConfigDict:
     config.gan.sample_every = 3
     config.gan.checkpoint_every = 3
     config.gan.samples_per_class = 4
+    config.synthesis.target = 'count'
+    config.synthesis.target_value = 8
+    config.synthesis.max_attempts_multiple = 8.0
+    config.synthesis.batch_size = 32
+    config.classifier.resolution = 32
+    config.classifier.max_epochs = 2
+    config.classifier.patience = 1
+    config.classifier.steps_per_epoch = 2
   return config

@@ -7,7 +7,9 @@ import ml_collections
 from gan_aug import data
 from gan_aug import models
 from gan_aug.data.image_folder import BAD_FILE_POLICIES
+from gan_aug import synth
 from gan_aug.models import acgan
+from gan_aug.models import classifiers
 
 
 class ConfigError(ValueError):
@@ -60,6 +62,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
                 'd_base_width', 'batch_size', 'log_every', 'sample_every',
                 'checkpoint_every', 'max_checkpoints_to_keep', 'samples_per_class'):
     _int_at_least(config, f'gan.{field}', 1)
+  _check(isinstance(gan.aux_loss_on_fake, bool), 'gan.aux_loss_on_fake',
+         gan.aux_loss_on_fake, 'True or False')
   _int_at_least(config, 'gan.num_epochs', 0)
   _int_at_least(config, 'gan.num_steps', 0)
   _check(gan.num_steps > 0 or gan.num_epochs > 0, 'gan.num_steps', gan.num_steps,
@@ -69,3 +73,31 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _number_in(config, 'gan.beta2', 0.0, 1.0)
   _number_in(config, 'gan.d_dropout', 0.0, 1.0, closed_low=True)
   _number_in(config, 'gan.leaky_slope', 0.0, 1.0, closed_low=True)
+
+  syn = config.synthesis
+  _check(syn.threshold_mode in synth.THRESHOLD_MODES, 'synthesis.threshold_mode',
+         syn.threshold_mode, f'one of {synth.THRESHOLD_MODES}')
+  _number_in(config, 'synthesis.threshold', 0.0, 1.0, closed_low=True,
+             closed_high=True)
+  _number_in(config, 'synthesis.real_quantile', 0.0, 1.0, closed_low=True,
+             closed_high=True)
+  _check(isinstance(syn.require_class_agreement, bool),
+         'synthesis.require_class_agreement', syn.require_class_agreement,
+         'True or False')
+  _check(syn.target in synth.TARGET_MODES, 'synthesis.target', syn.target,
+         f'one of {synth.TARGET_MODES}')
+  _number_in(config, 'synthesis.target_value', 0.0, 1e7, closed_low=True)
+  _number_in(config, 'synthesis.max_attempts_multiple', 0.0, 1e6)
+  for field in ('num_checkpoints', 'batch_size', 'grid_per_class'):
+    _int_at_least(config, f'synthesis.{field}', 1)
+
+  clf = config.classifier
+  classifiers.CLASSIFIERS.get(clf.name, 'config.classifier.name')
+  _int_at_least(config, 'classifier.resolution',
+                classifiers.CUSTOM_CNN_MIN_RESOLUTION)
+  for field in ('batch_size', 'eval_batch_size', 'max_epochs', 'patience'):
+    _int_at_least(config, f'classifier.{field}', 1)
+  _int_at_least(config, 'classifier.steps_per_epoch', 0)
+  _number_in(config, 'classifier.learning_rate', 0.0, 1.0)
+  _number_in(config, 'classifier.conv_dropout', 0.0, 1.0, closed_low=True)
+  _number_in(config, 'classifier.dense_dropout', 0.0, 1.0, closed_low=True)

@@ -7,6 +7,7 @@ a traceback.
 """
 
 import logging as std_logging
+import os
 import sys
 
 from absl import app
@@ -18,6 +19,8 @@ from gan_aug import config_validation
 from gan_aug import data as data_lib
 from gan_aug import pipeline
 from gan_aug import registry
+from gan_aug import report
+from gan_aug import synth
 from gan_aug.train import gan_loop
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -27,7 +30,8 @@ _WORKDIR = flags.DEFINE_string('workdir', None, 'Folder for all outputs of the r
 flags.mark_flags_as_required(['config', 'workdir'])
 
 _USER_ERRORS = (data_lib.DatasetNotFoundError, data_lib.DatasetError,
-                config_validation.ConfigError, registry.UnknownComponentError)
+                config_validation.ConfigError, registry.UnknownComponentError,
+                synth.SynthesisError)
 
 
 def _quiet_library_info(record) -> bool:
@@ -50,7 +54,8 @@ def main(argv):
   except _USER_ERRORS as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
-  logging.info('Done. Outputs in %s', result['workdir'])
+  print(report.summary_line(result))
+  logging.info('Done. Report: %s', os.path.join(_WORKDIR.value, 'report.md'))
 
 
 if __name__ == '__main__':

@@ -95,3 +95,20 @@ def load_file(path: str, channels: int,
     raise ImageDecodeError(f'{path}: cannot be read ({e}).') from e
   image = decode(data, path)
   return to_array(image, channels, resolution), pixel_digest(image, channels)
+
+
+def resize_batch(images: np.ndarray, resolution: int) -> np.ndarray:
+  """Resizes uint8 images [N, H, W, C] to `resolution` with the loader's resampling.
+
+  Real and synthetic images both pass through this one function before a
+  classifier sees them, so neither gets a different interpolation.
+  """
+  images = np.asarray(images, np.uint8)
+  if images.shape[1:3] == (resolution, resolution):
+    return images.copy()
+  out = np.empty((len(images), resolution, resolution, images.shape[-1]), np.uint8)
+  for i, image in enumerate(images):
+    pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+    resized = np.asarray(pil.resize((resolution, resolution), RESAMPLE), np.uint8)
+    out[i] = resized.reshape(resolution, resolution, -1)
+  return out

@@ -61,20 +61,21 @@ def render(label: int, resolution: int, rng: np.random.Generator) -> np.ndarray:
       for _ in range(rng.integers(4, 8)):
         cx, cy = side * rng.uniform(0.2, 0.55), rng.uniform(-0.45, 0.35)
         sigma = rng.uniform(0.04, 0.10)
-        opacity += rng.uniform(0.15, 0.3) * np.exp(
+        opacity += rng.uniform(0.25, 0.4) * np.exp(
             -((x - cx) ** 2 + (y - cy) ** 2) / (2 * sigma ** 2))
-    image += np.minimum(opacity, 0.4) * lungs
+    image += np.minimum(opacity, 0.5) * lungs
   elif label == 2:  # One-sided lobar consolidation.
     side = rng.choice([-1.0, 1.0])
     lower = rng.random() < 0.6
     edge = rng.uniform(0.0, 0.2) if lower else rng.uniform(-0.35, -0.15)
     lobe = np.clip(((y - edge) if lower else (edge - y)) / 0.06, 0.0, 1.0)
-    image += rng.uniform(0.3, 0.4) * lungs * lobe * (side * x > 0)
+    image += rng.uniform(0.4, 0.5) * lungs * lobe * (side * x > 0)
   elif label != 0:
     raise ValueError(f'phantom label must be 0, 1 or 2, got {label}.')
 
   image += rng.normal(0.0, 0.015, size=image.shape)
-  return np.clip(image, 0.0, 1.0).astype(np.float32)
+  # Spread the drawing over most of the 8-bit range, as a windowed radiograph.
+  return np.clip(image * 1.6, 0.0, 1.0).astype(np.float32)
 
 
 def make_split(split: str, per_class: int, resolution: int, channels: int,

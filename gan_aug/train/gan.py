@@ -107,8 +107,13 @@ def make_acgan_train_step(generator: nn.Module, discriminator: nn.Module,
                           g_tx: optax.GradientTransformation,
                           d_tx: optax.GradientTransformation, *, mesh: Mesh,
                           batch_size: int, latent_dim: int,
-                          num_classes: int) -> Callable:
-  """Returns the un-jitted pure step `(state, images_u8, labels) -> (state, metrics)`."""
+                          num_classes: int, aux_loss_on_fake: bool = True) -> Callable:
+  """Returns the un-jitted pure step `(state, images_u8, labels) -> (state, metrics)`.
+
+  With `aux_loss_on_fake=False` D's class head learns from real images only, so G
+  cannot satisfy it with class cues that only fakes carry.
+  """
+  fake_aux_weight = 1.0 if aux_loss_on_fake else 0.0
 
   def discriminate(d_params, batch_stats, x, key):
     (realness, class_logits), updates = discriminator.apply(
@@ -145,7 +150,7 @@ def make_acgan_train_step(generator: nn.Module, discriminator: nn.Module,
                                                  jax.lax.stop_gradient(fake),
                                                  drop_fake)
       loss = (_bce(real_logit, 1.0) + _ce(real_cls, real_labels)
-              + _bce(fake_logit, 0.0) + _ce(fake_cls, fake_labels))
+              + _bce(fake_logit, 0.0) + fake_aux_weight * _ce(fake_cls, fake_labels))
       metrics = {
           'd_real': jax.nn.sigmoid(real_logit).mean(),
           'd_fake': jax.nn.sigmoid(fake_logit).mean(),

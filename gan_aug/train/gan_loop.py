@@ -125,7 +125,8 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
   step_fn = jax.jit(
       make_train_step(generator, discriminator, g_tx, d_tx, mesh=mesh,
                       batch_size=batch_size, latent_dim=gan_cfg.latent_dim,
-                      num_classes=dataset.num_classes),
+                      num_classes=dataset.num_classes,
+                      aux_loss_on_fake=gan_cfg.aux_loss_on_fake),
       in_shardings=(replicated, replicated, replicated),
       out_shardings=(replicated, replicated), donate_argnums=(0,))
   sampler = jax.jit(gan_lib.make_sampler(generator))

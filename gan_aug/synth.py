@@ -1,0 +1,373 @@
+"""Synthesis and filtering: restore a trained GAN, generate per class, keep convincing fakes.
+
+For each class, latents are drawn in large jitted batches; D scores every fake in
+inference mode (running batch-norm statistics, no dropout) exactly as it will be
+stored (quantised to uint8), and a fake is kept when its realness
+sigmoid(D) >= `threshold` and, if required, D's class head predicts the requested
+class. A class stops when it has its target or when its attempt cap is spent.
+
+Every image is reproducible: its latent is
+  normal(fold_in(fold_in(fold_in(fold_in(PRNGKey(seed), SALT), step), class), index))
+for the checkpoint step, class and latent index recorded in the manifest.
+
+The accepted set is written into a fresh folder under `sets/`; only when it is
+complete does the `synthetic` link switch to it (an atomic rename), so a crash
+leaves the previous set and manifest, never a half-written one.
+"""
+
+import json
+import math
+import os
+import shutil
+import time
+import uuid
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+from jax.sharding import Mesh
+from PIL import Image
+
+from gan_aug import models
+from gan_aug.data import Dataset
+from gan_aug.train import gan as gan_lib
+from gan_aug.train import sharding
+from gan_aug.train.checkpoint import Checkpointer
+
+TARGET_MODES = ('count', 'multiple', 'balance')
+THRESHOLD_MODES = ('fixed', 'real_quantile')
+SET_LINK = 'synthetic'
+_SALT = 0x5A17  # Separates synthesis latents from the training run's keys.
+_QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
+
+
+class SynthesisError(RuntimeError):
+  """The synthesis stage cannot run (e.g. no checkpoint to restore)."""
+
+
+def class_targets(mode: str, value: float, real_counts: Sequence[int]) -> List[int]:
+  """Images to keep per class.
+
+  count:    `value` images for every class;
+  multiple: round(`value` x the class's real training count);
+  balance:  enough to bring every class up to the largest class's real count
+            (`value` is ignored).
+  """
+  counts = [int(n) for n in real_counts]
+  if mode == 'count':
+    return [int(value)] * len(counts)
+  if mode == 'multiple':
+    return [int(round(value * n)) for n in counts]
+  if mode == 'balance':
+    return [max(counts) - n for n in counts]
+  raise ValueError(f'Unknown target mode {mode!r}; valid: {TARGET_MODES}.')
+
+
+def attempt_cap(target: int, max_attempts_multiple: float, batch_size: int) -> int:
+  """Most fakes generated for a class: `max_attempts_multiple` x target, >= 1 batch."""
+  if target <= 0:
+    return 0
+  return max(batch_size, int(math.ceil(max_attempts_multiple * target)))
+
+
+def accept_mask(realness: np.ndarray, predicted_class: np.ndarray, requested: int,
+                threshold: float, require_class_agreement: bool = True) -> np.ndarray:
+  """True where realness >= threshold and (if required) D's class == requested."""
+  keep = np.asarray(realness) >= threshold
+  if require_class_agreement:
+    keep &= np.asarray(predicted_class) == requested
+  return keep
+
+
+def latent_class_key(seed: int, step: int, label: int) -> jax.Array:
+  """The key whose fold_in with a latent index gives that image's latent."""
+  key = jax.random.fold_in(jax.random.PRNGKey(seed), _SALT)
+  return jax.random.fold_in(jax.random.fold_in(key, step), label)
+
+
+def _to_unit(images_u8: jax.Array) -> jax.Array:
+  return images_u8.astype(gan_lib.z_dtype()) / 127.5 - 1.0
+
+
+def make_scorer(discriminator, mesh: Mesh):
+  """Jitted `(d_params, d_batch_stats, images_u8) -> (realness prob, class probs)`."""
+
+  def score(d_params, d_batch_stats, images_u8):
+    x = sharding.shard_batch(_to_unit(images_u8), mesh)
+    logit, class_logits = discriminator.apply(
+        {'params': d_params, 'batch_stats': d_batch_stats}, x, train=False)
+    return jax.nn.sigmoid(logit), jax.nn.softmax(class_logits)
+
+  return jax.jit(score)
+
+
+def make_generate_and_score(generator, discriminator, mesh: Mesh, batch_size: int,
+                            latent_dim: int):
+  """Jitted `(state, class_key, start, label) -> (images_u8, realness, class probs)`.
+
+  Latent i of the batch is normal(fold_in(class_key, start + i)).
+  """
+
+  def generate(state: gan_lib.GANState, class_key, start, label):
+    indices = start + jnp.arange(batch_size)
+    z = jax.vmap(lambda i: jax.random.normal(
+        jax.random.fold_in(class_key, i), (latent_dim,), gan_lib.z_dtype()))(indices)
+    z = sharding.shard_batch(z, mesh)
+    labels = sharding.shard_batch(jnp.full((batch_size,), label, jnp.int32), mesh)
+    fake = generator.apply({'params': state.g_params,
+                            'batch_stats': state.g_batch_stats}, z, labels,
+                           train=False)
+    images_u8 = jnp.clip(jnp.round((fake + 1.0) * 127.5), 0, 255).astype(jnp.uint8)
+    logit, class_logits = discriminator.apply(
+        {'params': state.d_params, 'batch_stats': state.d_batch_stats},
+        _to_unit(images_u8), train=False)
+    return images_u8, jax.nn.sigmoid(logit), jax.nn.softmax(class_logits)
+
+  return jax.jit(generate)
+
+
+def restore_gan(config: ml_collections.ConfigDict, dataset: Dataset,
+                checkpoint_dir: str, num_checkpoints: int, mesh: Mesh):
+  """(generator, discriminator, [(step, state), ...]) for the newest checkpoints."""
+  generator, discriminator = models.build_gan(config, dataset.num_classes)
+  gan_cfg = config.gan
+  g_tx = gan_lib.adam(gan_cfg.learning_rate, gan_cfg.beta1, gan_cfg.beta2)
+  d_tx = gan_lib.adam(gan_cfg.learning_rate, gan_cfg.beta1, gan_cfg.beta2)
+  image_shape = dataset.splits['train'].images.shape[1:]
+  target = jax.jit(lambda: gan_lib.init_state(
+      generator, discriminator, g_tx, d_tx, seed=config.seed,
+      latent_dim=gan_cfg.latent_dim, image_shape=image_shape),
+                   out_shardings=sharding.replicated(mesh))()
+  checkpointer = Checkpointer(checkpoint_dir, gan_cfg.max_checkpoints_to_keep)
+  try:
+    steps = sorted(checkpointer.all_steps())
+    if not steps:
+      raise SynthesisError(f'No GAN checkpoint in {checkpoint_dir}; train the GAN '
+                           'first (rerun the same command).')
+    chosen = steps[-num_checkpoints:]
+    if len(chosen) < num_checkpoints:
+      logging.warning('synthesis.num_checkpoints=%d but only %d checkpoint(s) '
+                      'exist (%s); using those.', num_checkpoints, len(chosen), chosen)
+    states = [(step, checkpointer.restore(target, step)[0]) for step in chosen]
+  finally:
+    checkpointer.close()
+  return generator, discriminator, states
+
+
+def _summarise_scores(realness: np.ndarray, agree: np.ndarray,
+                      threshold: float) -> Dict:
+  if not len(realness):
+    return {'count': 0}
+  passed = realness >= threshold
+  return {
+      'count': int(len(realness)),
+      'realness_mean': float(np.mean(realness)),
+      'realness_quantiles': {f'{q:g}': float(v) for q, v in
+                             zip(_QUANTILES, np.quantile(realness, _QUANTILES))},
+      'fraction_realness_at_least_threshold': float(np.mean(passed)),
+      'fraction_class_agrees': float(np.mean(agree)),
+      'fraction_would_pass_filter': float(np.mean(passed & agree)),
+  }
+
+
+def score_real_splits(scorer, state: gan_lib.GANState, dataset: Dataset,
+                      batch_size: int) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
+  """D's (realness, predicted class) for the real images of every split."""
+  raw = {}
+  for name, split in dataset.splits.items():
+    realness, predicted = [], []
+    for start in range(0, len(split), batch_size):
+      chunk = split.images[start:start + batch_size]
+      pad = batch_size - len(chunk)
+      if pad:  # One compiled shape for every batch.
+        chunk = np.concatenate([chunk, np.zeros((pad,) + chunk.shape[1:], np.uint8)])
+      r, p = jax.device_get(scorer(state.d_params, state.d_batch_stats, chunk))
+      realness.append(r[:batch_size - pad])
+      predicted.append(np.argmax(p, -1)[:batch_size - pad])
+    raw[name] = (np.concatenate(realness), np.concatenate(predicted))
+  return raw
+
+
+def filter_threshold(cfg: ml_collections.ConfigDict,
+                     real_val: Tuple[np.ndarray, np.ndarray]) -> float:
+  """The realness a fake needs: fixed, or a quantile of real validation scores.
+
+  `real_quantile` mode keeps a fake when D scores it at least as real as the
+  `real_quantile` fraction of real held-out images it scores lowest: a threshold
+  in D's own scale, for a D whose scores of real images never reach a fixed value.
+  """
+  if cfg.threshold_mode == 'fixed':
+    return float(cfg.threshold)
+  if cfg.threshold_mode == 'real_quantile':
+    return float(np.quantile(real_val[0], cfg.real_quantile))
+  raise ValueError(f'Unknown threshold mode {cfg.threshold_mode!r}; valid: '
+                   f'{THRESHOLD_MODES}.')
+
+
+def _class_folder(label: int, name: str) -> str:
+  safe = ''.join(ch if ch.isalnum() or ch in '-_.' else '_' for ch in name)
+  return f'{label:02d}_{safe}'
+
+
+def write_set(stage_dir: str, images: np.ndarray, records: List[Dict],
+              summary: Dict, class_names: Sequence[str]) -> str:
+  """Writes the accepted set and switches the `synthetic` link to it atomically."""
+  sets_dir = os.path.join(stage_dir, 'sets')
+  set_id = time.strftime('%Y%m%d-%H%M%S-') + uuid.uuid4().hex[:8]
+  set_dir = os.path.join(sets_dir, set_id)
+  os.makedirs(set_dir)
+  for record, image in zip(records, images):
+    path = os.path.join(set_dir, record['file'])
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)
+  labels = np.asarray([r['label'] for r in records], np.int32)
+  np.savez(os.path.join(set_dir, 'images.npz'), images=images, labels=labels)
+  with open(os.path.join(set_dir, 'manifest.json'), 'w') as f:
+    json.dump({**summary, 'class_names': list(class_names), 'images': records}, f,
+              indent=1)
+  link = os.path.join(stage_dir, SET_LINK)
+  tmp_link = link + '.tmp'
+  if os.path.lexists(tmp_link):
+    os.remove(tmp_link)
+  os.symlink(os.path.join('sets', set_id), tmp_link)
+  os.replace(tmp_link, link)  # Atomic: readers see the old set or the new one.
+  remove_unlinked_sets(stage_dir)
+  return set_dir
+
+
+def remove_unlinked_sets(stage_dir: str) -> None:
+  """Deletes sets the link does not point to (left by a crash or replaced)."""
+  sets_dir = os.path.join(stage_dir, 'sets')
+  link = os.path.join(stage_dir, SET_LINK)
+  current = os.path.basename(os.readlink(link)) if os.path.lexists(link) else None
+  if not os.path.isdir(sets_dir):
+    return
+  for name in os.listdir(sets_dir):
+    if name != current:
+      shutil.rmtree(os.path.join(sets_dir, name), ignore_errors=True)
+
+
+def load_set(stage_dir: str) -> Tuple[np.ndarray, np.ndarray, Dict]:
+  """(images uint8, labels, manifest) of the current accepted set."""
+  set_dir = os.path.join(stage_dir, SET_LINK)
+  with open(os.path.join(set_dir, 'manifest.json')) as f:
+    manifest = json.load(f)
+  with np.load(os.path.join(set_dir, 'images.npz')) as arrays:
+    images, labels = arrays['images'], arrays['labels']
+  if len(images) != len(manifest['images']):
+    raise SynthesisError(f'{set_dir}: {len(images)} images but '
+                         f'{len(manifest["images"])} manifest entries.')
+  return images, labels, manifest
+
+
+def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
+               checkpoint_dir: str, stage_dir: str,
+               mesh: Optional[Mesh] = None) -> Dict:
+  """Generates, filters and writes the accepted set; returns the stage summary."""
+  mesh = mesh if mesh is not None else sharding.make_mesh()
+  cfg = config.synthesis
+  batch_size = cfg.batch_size
+  sharding.check_divisible(batch_size, mesh, 'synthesis.batch_size')
+  real_counts = dataset.splits['train'].class_counts(dataset.num_classes)
+  targets = class_targets(cfg.target, cfg.target_value, real_counts)
+  caps = [attempt_cap(t, cfg.max_attempts_multiple, batch_size) for t in targets]
+  generator, discriminator, states = restore_gan(
+      config, dataset, checkpoint_dir, cfg.num_checkpoints, mesh)
+  generate = make_generate_and_score(generator, discriminator, mesh, batch_size,
+                                     config.gan.latent_dim)
+  scorer = make_scorer(discriminator, mesh)
+  real_raw = score_real_splits(scorer, states[-1][1], dataset, batch_size)
+  threshold = filter_threshold(cfg, real_raw['val'])
+  logging.info('Synthesis: targets per class %s (%s %g), threshold %.4f (%s), '
+               'class agreement %s, checkpoint step(s) %s. Real validation images '
+               'score %.3f-%.3f (median %.3f).',
+               dict(zip(dataset.class_names, targets)), cfg.target, cfg.target_value,
+               threshold, cfg.threshold_mode, cfg.require_class_agreement,
+               [s for s, _ in states], real_raw['val'][0].min(), real_raw['val'][0].max(),
+               np.median(real_raw['val'][0]))
+
+  start_time = time.perf_counter()
+  kept_images, records, per_class = [], [], {}
+  generated_realness = []
+  for label, name in enumerate(dataset.class_names):
+    target, cap = targets[label], caps[label]
+    keys = [latent_class_key(config.seed, step, label) for step, _ in states]
+    generated = passed = 0
+    kept = 0
+    batch_index = 0
+    while kept < target and generated < cap:
+      which = batch_index % len(states)
+      step, state = states[which]
+      start = (batch_index // len(states)) * batch_size
+      images, realness, class_probs = jax.device_get(
+          generate(state, keys[which], start, label))
+      predicted = np.argmax(class_probs, -1)
+      keep = accept_mask(realness, predicted, label, threshold,
+                         cfg.require_class_agreement)
+      generated += batch_size
+      passed += int(keep.sum())
+      generated_realness.append(realness)
+      for i in np.flatnonzero(keep)[:target - kept]:
+        records.append({
+            'file': os.path.join(_class_folder(label, name), f'{len(records):06d}.png'),
+            'class': name, 'label': label, 'realness': float(realness[i]),
+            'class_prob': float(class_probs[i, label]),
+            'predicted_class': dataset.class_names[int(predicted[i])],
+            'checkpoint_step': int(step), 'latent_index': int(start + i)})
+        kept_images.append(images[i])
+        kept += 1
+      batch_index += 1
+    per_class[name] = {
+        'requested': target, 'generated': generated, 'passed': passed,
+        'accepted': kept,
+        'acceptance_rate': passed / generated if generated else None,
+        'attempt_cap': cap,
+    }
+    if kept < target:
+      logging.warning('Synthesis: class %s reached its attempt cap: %d of %d '
+                      'requested images accepted (%d generated).', name, kept,
+                      target, generated)
+    logging.info('Synthesis: %-20s accepted %d/%d, pass rate %s over %d generated.',
+                 name, kept, target,
+                 'n/a' if not generated else f'{passed / generated:.3f}', generated)
+  seconds = time.perf_counter() - start_time
+
+  real_scores = {
+      name: _summarise_scores(realness, predicted == dataset.splits[name].labels,
+                              threshold)
+      for name, (realness, predicted) in real_raw.items()}
+  generated_realness = (np.concatenate(generated_realness) if generated_realness
+                        else np.zeros((0,), np.float32))
+  np.savez(os.path.join(stage_dir, 'scores.npz'), generated=generated_realness,
+           accepted=np.asarray([r['realness'] for r in records], np.float32),
+           **{f'real_{k}': v[0] for k, v in real_raw.items()})
+  total_generated = sum(c['generated'] for c in per_class.values())
+  total_passed = sum(c['passed'] for c in per_class.values())
+  summary = {
+      'threshold': threshold,
+      'threshold_mode': cfg.threshold_mode,
+      'threshold_setting': (cfg.threshold if cfg.threshold_mode == 'fixed'
+                            else cfg.real_quantile),
+      'require_class_agreement': cfg.require_class_agreement,
+      'target': {'mode': cfg.target, 'value': cfg.target_value},
+      'seed': config.seed,
+      'checkpoint_steps': [int(s) for s, _ in states],
+      'requested': sum(targets),
+      'generated': total_generated,
+      'passed': total_passed,
+      'accepted': len(records),
+      'acceptance_rate': total_passed / total_generated if total_generated else None,
+      'per_class': per_class,
+      'real_score_distribution': real_scores,
+      'seconds': seconds,
+      'images_per_sec': total_generated / seconds if seconds > 0 else None,
+  }
+  image_shape = dataset.splits['train'].images.shape[1:]
+  images = (np.stack(kept_images) if kept_images
+            else np.zeros((0,) + image_shape, np.uint8))
+  set_dir = write_set(stage_dir, images, records, summary, dataset.class_names)
+  summary['set_dir'] = set_dir
+  return summary

@@ -1,0 +1,200 @@
+"""Classifier training as pure jitted steps, with arms trained in lockstep.
+
+Arms (e.g. `real` and `augmented`) share the model, the seed (same initial
+weights, dropout keys), the batch size and the validation split, and they run the
+same number of optimizer steps: training advances all arms together, one
+"epoch" (the real training split's steps per epoch) at a time, and evaluates each
+on the validation split after every epoch. Early stopping on validation loss with
+patience P keeps each arm's best weights; training stops once every arm has gone
+P evaluations without improving (or at `max_epochs`), so an arm that stops
+improving early is never given fewer steps than the other.
+"""
+
+import functools
+import time
+from typing import Any, Callable, Dict, Tuple
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from absl import logging
+from jax.sharding import Mesh
+
+from gan_aug.train import gan as gan_lib
+from gan_aug.train import sharding
+
+Arrays = Tuple[np.ndarray, np.ndarray]  # (images uint8 NHWC, int labels)
+
+
+@flax.struct.dataclass
+class ClassifierState:
+  """Parameters, batch statistics, optimizer state, step and key of one arm."""
+  step: jax.Array
+  rng: jax.Array
+  params: Any
+  batch_stats: Any
+  opt_state: Any
+
+
+def _scale(images_u8: jax.Array) -> jax.Array:
+  return images_u8.astype(jnp.float32) / 255.0  # Keras `rescale=1/255`.
+
+
+def init_state(model, tx: optax.GradientTransformation, seed: int,
+               image_shape: Tuple[int, ...]) -> ClassifierState:
+  """Initial state (pure; jit it). The same seed gives every arm the same start."""
+  init_key, run_key = jax.random.split(jax.random.PRNGKey(seed))
+  variables = model.init(init_key, jnp.zeros((1,) + tuple(image_shape)), train=False)
+  return ClassifierState(step=jnp.zeros((), jnp.int32), rng=run_key,
+                         params=variables['params'],
+                         batch_stats=variables.get('batch_stats', {}),
+                         opt_state=tx.init(variables['params']))
+
+
+def make_train_step(model, tx: optax.GradientTransformation, mesh: Mesh,
+                    batch_size: int) -> Callable:
+  """Pure `(state, images_u8, labels) -> (state, {'loss', 'accuracy'})`."""
+
+  def train_step(state: ClassifierState, images, labels):
+    data_key, dropout_key = jax.random.split(state.rng)
+    index = sharding.shard_batch(
+        gan_lib.batch_indices(data_key, state.step, images.shape[0], batch_size), mesh)
+    x = sharding.shard_batch(_scale(images[index]), mesh)
+    y = sharding.shard_batch(labels[index], mesh)
+
+    def loss_fn(params):
+      logits, updates = model.apply(
+          {'params': params, 'batch_stats': state.batch_stats}, x, train=True,
+          rngs={'dropout': jax.random.fold_in(dropout_key, state.step)},
+          mutable=['batch_stats'])
+      loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+      return loss, (updates['batch_stats'], logits)
+
+    (loss, (batch_stats, logits)), grads = jax.value_and_grad(
+        loss_fn, has_aux=True)(state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    new_state = state.replace(step=state.step + 1,
+                              params=optax.apply_updates(state.params, updates),
+                              batch_stats=batch_stats, opt_state=opt_state)
+    return new_state, {'loss': loss,
+                       'accuracy': (jnp.argmax(logits, -1) == y).mean()}
+
+  return train_step
+
+
+def make_predict(model, mesh: Mesh) -> Callable:
+  """Jitted `(params, batch_stats, images_u8) -> class probabilities` (inference mode)."""
+
+  def predict(params, batch_stats, images_u8):
+    x = sharding.shard_batch(_scale(images_u8), mesh)
+    logits = model.apply({'params': params, 'batch_stats': batch_stats}, x,
+                         train=False)
+    return jax.nn.softmax(logits.astype(jnp.float32))
+
+  return jax.jit(predict)
+
+
+def predict_probs(predict: Callable, params, batch_stats, images: np.ndarray,
+                  batch_size: int) -> np.ndarray:
+  """Class probabilities for all `images`, in fixed-size (padded) batches."""
+  out = []
+  for start in range(0, len(images), batch_size):
+    chunk = images[start:start + batch_size]
+    pad = batch_size - len(chunk)
+    if pad:  # One compiled shape for every batch.
+      chunk = np.concatenate([chunk, np.zeros((pad,) + chunk.shape[1:], chunk.dtype)])
+    out.append(np.asarray(predict(params, batch_stats, chunk))[:batch_size - pad])
+  if not out:
+    return np.zeros((0, 0), np.float32)
+  return np.concatenate(out)
+
+
+def cross_entropy(probs: np.ndarray, labels: np.ndarray) -> float:
+  """Mean negative log-likelihood of the true labels."""
+  picked = probs[np.arange(len(labels)), labels]
+  return float(-np.mean(np.log(np.clip(picked, 1e-12, 1.0))))
+
+
+def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
+               val: Arrays, steps_per_epoch: int, seed: int,
+               mesh: Mesh) -> Dict[str, Dict]:
+  """Trains every arm in lockstep with early stopping; returns per-arm results.
+
+  Each result holds `params`/`batch_stats` of the best validation loss, the
+  `history` of per-epoch train and validation metrics, `best_step` and `steps`.
+  """
+  tx = optax.adam(cfg.learning_rate)
+  batch_size = cfg.batch_size
+  replicated = sharding.replicated(mesh)
+  image_shape = val[0].shape[1:]
+  init = jax.jit(functools.partial(init_state, model, tx, seed, image_shape),
+                 out_shardings=replicated)
+  step_fn = jax.jit(make_train_step(model, tx, mesh, batch_size),
+                    in_shardings=(replicated, replicated, replicated),
+                    out_shardings=(replicated, replicated), donate_argnums=(0,))
+  predict = make_predict(model, mesh)
+  eval_batch = cfg.eval_batch_size
+
+  runs = {}
+  for name, (images, labels) in arms.items():
+    runs[name] = {
+        'state': init(),
+        'images': jax.device_put(images, replicated),
+        'labels': jax.device_put(np.asarray(labels, np.int32), replicated),
+        'history': [], 'best_loss': np.inf, 'best_step': 0, 'since_best': 0,
+        'best': None, 'num_train': int(len(images)),
+    }
+  start = time.perf_counter()
+  max_epochs = cfg.max_epochs
+  epoch = 0
+  for epoch in range(1, max_epochs + 1):
+    for name, run in runs.items():
+      totals = None
+      for _ in range(steps_per_epoch):
+        run['state'], metrics = step_fn(run['state'], run['images'], run['labels'])
+        totals = metrics if totals is None else jax.tree.map(jnp.add, totals, metrics)
+      train_metrics = {k: float(v) / steps_per_epoch
+                       for k, v in jax.device_get(totals).items()}
+      state = run['state']
+      probs = predict_probs(predict, state.params, state.batch_stats, val[0],
+                            eval_batch)
+      val_loss = cross_entropy(probs, val[1])
+      val_acc = float(np.mean(np.argmax(probs, -1) == val[1]))
+      if not np.isfinite(val_loss) or not np.isfinite(train_metrics['loss']):
+        raise FloatingPointError(
+            f'Classifier arm {name!r} diverged at epoch {epoch} (train loss '
+            f'{train_metrics["loss"]}, val loss {val_loss}); lower '
+            'classifier.learning_rate.')
+      step = int(state.step)
+      run['history'].append({'epoch': epoch, 'step': step,
+                             'train_loss': train_metrics['loss'],
+                             'train_accuracy': train_metrics['accuracy'],
+                             'val_loss': val_loss, 'val_accuracy': val_acc})
+      if val_loss < run['best_loss']:
+        run.update(best_loss=val_loss, best_step=step, since_best=0,
+                   best=jax.tree.map(jnp.copy, (state.params, state.batch_stats)))
+      else:
+        run['since_best'] += 1
+    logging.info('classifier epoch %d/%d (step %d)  %s  %.1f s', epoch, max_epochs,
+                 epoch * steps_per_epoch, '  '.join(
+                     f'{n}: val loss {r["history"][-1]["val_loss"]:.4f} acc '
+                     f'{r["history"][-1]["val_accuracy"]:.3f}'
+                     f'{" *" if r["since_best"] == 0 else ""}'
+                     for n, r in runs.items()), time.perf_counter() - start)
+    if all(r['since_best'] >= cfg.patience for r in runs.values()):
+      logging.info('Early stopping after epoch %d: no arm improved its validation '
+                   'loss for %d epochs.', epoch, cfg.patience)
+      break
+  results = {}
+  for name, run in runs.items():
+    params, batch_stats = run['best']
+    results[name] = {
+        'params': params, 'batch_stats': batch_stats, 'history': run['history'],
+        'best_step': run['best_step'], 'best_val_loss': run['best_loss'],
+        'steps': epoch * steps_per_epoch, 'epochs': epoch,
+        'num_train_images': run['num_train'],
+    }
+  return results

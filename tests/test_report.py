@@ -1,0 +1,105 @@
+"""The whole pipeline on a tiny phantom run: report keys, figures, arms and predictions."""
+
+import csv
+import json
+import os
+
+import pytest
+
+from gan_aug import pipeline
+from helpers import tiny_config
+
+
+@pytest.fixture(scope='module')
+def finished(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp('run'))
+  config = tiny_config()
+  config.synthesis.threshold = 0.0  # A 4-step GAN: accept fakes to exercise the arm.
+  config.synthesis.batch_size = 16
+  config.classifier.max_epochs = 3
+  result = pipeline.run(config, workdir)
+  with open(os.path.join(workdir, 'report.json')) as f:
+    return workdir, result, json.load(f)
+
+
+def test_report_has_the_documented_keys(finished):
+  _, _, report = finished
+  assert {'name', 'class_names', 'splits', 'duplicates_removed'} <= set(report['dataset'])
+  assert {'steps', 'final_losses', 'images_per_sec'} <= set(report['gan'])
+  assert set(report['gan']['final_losses']) == {'d_loss', 'g_loss'}
+  syn = report['synthesis']
+  assert {'threshold', 'requested', 'generated', 'accepted', 'acceptance_rate',
+          'per_class', 'gan_test_accuracy', 'real_score_distribution'} <= set(syn)
+  assert set(syn['per_class']) == set(report['dataset']['class_names'])
+  for stats in syn['per_class'].values():
+    assert {'requested', 'generated', 'accepted', 'acceptance_rate'} <= set(stats)
+  assert 0.0 <= syn['gan_test_accuracy'] <= 1.0
+  for arm in ('real', 'augmented'):
+    test = report['classifiers'][arm]['test']
+    assert {'accuracy', 'macro_f1', 'precision_macro', 'recall_macro', 'per_class',
+            'confusion_matrix'} <= set(test)
+    for stats in test['per_class'].values():
+      assert set(stats) == {'precision', 'recall', 'f1', 'support'}
+  assert report['provenance']['seed'] == 0
+
+
+def test_both_arms_same_steps_real_validation_and_test(finished):
+  _, result, report = finished
+  real, augmented = report['classifiers']['real'], report['classifiers']['augmented']
+  assert real['steps'] == augmented['steps'] > 0
+  splits = report['dataset']['splits']
+  assert real['train_images'] == splits['train']
+  assert augmented['train_images'] == splits['train'] + report['synthesis']['accepted']
+  assert report['synthesis']['accepted'] == report['synthesis']['requested'] == 24
+  for arm in (real, augmented):
+    assert arm['test']['num_examples'] == splits['test']
+    assert sum(map(sum, arm['test']['confusion_matrix'])) == splits['test']
+
+
+def test_early_stopping_keeps_the_best_validation_step(tmp_path):
+  config = tiny_config(num_steps=2)
+  config.classifier.max_epochs = 12
+  config.classifier.patience = 2
+  report = pipeline.run(config, str(tmp_path / 'w'))
+  classifiers_dir = report['stages']['classifiers']
+  with open(os.path.join(classifiers_dir, 'done.json')) as f:
+    arms = json.load(f)['arms']
+  epochs = arms['real']['epochs']
+  for arm in arms.values():
+    history = arm['history']
+    assert len(history) == epochs
+    best = min(history, key=lambda h: h['val_loss'])
+    assert arm['best_step'] == best['step']
+  stopped_early = epochs < 12
+  if stopped_early:
+    for arm in arms.values():
+      losses = [h['val_loss'] for h in arm['history']]
+      assert min(losses[-2:]) >= min(losses[:-2])
+
+
+def test_markdown_figures_and_predictions_are_written(finished):
+  workdir, _, report = finished
+  with open(os.path.join(workdir, 'report.md')) as f:
+    text = f.read()
+  assert 'PHANTOM DATA' in text and '| macro_f1 |' in text and 'GAN-test' in text
+  for path in report['figures'].values():
+    assert os.path.getsize(path) > 1000, path
+  with open(report['predictions_file']) as f:
+    rows = list(csv.DictReader(f))
+  assert len(rows) == report['dataset']['splits']['test']
+  assert {'source', 'true_class', 'real_predicted', 'augmented_predicted'} <= set(rows[0])
+  correct = sum(r['true_class'] == r['real_predicted'] for r in rows)
+  assert correct / len(rows) == pytest.approx(
+      report['classifiers']['real']['test']['accuracy'])
+
+
+def test_rerun_skips_every_stage(finished, caplog):
+  workdir, _, report = finished
+  config = tiny_config()
+  config.synthesis.threshold = 0.0
+  config.synthesis.batch_size = 16
+  config.classifier.max_epochs = 3
+  with caplog.at_level('INFO'):
+    again = pipeline.run(config, workdir)
+  assert caplog.text.count('already complete') == 3
+  assert again['classifiers']['real']['test'] == report['classifiers']['real']['test']

@@ -1,0 +1,138 @@
+"""Synthesis and filter: the keep rule, per-class targets, reproducible latents, crash safety."""
+
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from gan_aug import data as data_lib
+from gan_aug import synth
+from gan_aug.train import gan_loop
+from gan_aug.train import sharding
+from helpers import tiny_config
+
+
+def test_filter_keeps_threshold_and_class_agreement():
+  realness = np.array([0.76, 0.7599, 0.90, 0.99, 1.0], np.float32)
+  predicted = np.array([1, 1, 0, 1, 2])
+  keep = synth.accept_mask(realness, predicted, requested=1, threshold=0.76)
+  np.testing.assert_array_equal(keep, [True, False, False, True, False])
+  keep = synth.accept_mask(realness, predicted, requested=1, threshold=0.76,
+                           require_class_agreement=False)
+  np.testing.assert_array_equal(keep, [True, False, True, True, True])
+  keep = synth.accept_mask(realness, predicted, requested=0, threshold=0.95)
+  np.testing.assert_array_equal(keep, [False] * 5)
+
+
+def test_target_modes_count_multiple_balance():
+  counts = [10, 25, 40]
+  assert synth.class_targets('count', 7, counts) == [7, 7, 7]
+  assert synth.class_targets('multiple', 1.5, counts) == [15, 38, 60]
+  assert synth.class_targets('multiple', 0.0, counts) == [0, 0, 0]
+  assert synth.class_targets('balance', 1.0, counts) == [30, 15, 0]
+  with pytest.raises(ValueError, match='balance'):
+    synth.class_targets('double', 1.0, counts)
+  assert synth.attempt_cap(30, 20.0, 64) == 600
+  assert synth.attempt_cap(1, 20.0, 64) == 64  # At least one batch.
+  assert synth.attempt_cap(0, 20.0, 64) == 0
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+  """A tiny GAN trained for 4 steps, its data set and checkpoint folder."""
+  config = tiny_config()
+  config.synthesis.batch_size = 16
+  dataset = data_lib.load_dataset(config.data, config.seed)
+  stage_dir = str(tmp_path_factory.mktemp('gan'))
+  gan_loop.train_gan(config, dataset, stage_dir)
+  return config, dataset, os.path.join(stage_dir, 'checkpoints')
+
+
+def _synthesize(trained, stage_dir, **synthesis_overrides):
+  config, dataset, checkpoints = trained
+  config = config.copy_and_resolve_references()
+  config.synthesis.update(synthesis_overrides)
+  return synth.synthesize(config, dataset, checkpoints, str(stage_dir))
+
+
+def test_accepted_images_pass_the_filter_and_reach_their_targets(trained, tmp_path):
+  # A short run's D scores everything near 0.5: a threshold in that range
+  # accepts some fakes and rejects others.
+  summary = _synthesize(trained, tmp_path, target='count', target_value=5,
+                        threshold=0.5, max_attempts_multiple=20.0)
+  images, labels, manifest = synth.load_set(str(tmp_path))
+  assert len(images) == len(labels) == summary['accepted']
+  assert 0 < summary['passed'] < summary['generated']
+  for name, stats in summary['per_class'].items():
+    assert stats['accepted'] == min(stats['requested'], stats['passed'])
+    assert stats['generated'] % 16 == 0 and stats['generated'] <= 16 * 7
+  for record in manifest['images']:
+    assert record['realness'] >= 0.5
+    assert record['predicted_class'] == record['class']
+  assert summary['real_score_distribution']['val']['count'] == 12
+
+
+def test_manifest_latents_regenerate_the_saved_images(trained, tmp_path):
+  config, dataset, checkpoints = trained
+  _synthesize(trained, tmp_path, target='count', target_value=3, threshold=0.0,
+              require_class_agreement=False)
+  images, _, manifest = synth.load_set(str(tmp_path))
+  mesh = sharding.make_mesh()
+  generator, discriminator, states = synth.restore_gan(config, dataset, checkpoints,
+                                                       1, mesh)
+  generate = synth.make_generate_and_score(generator, discriminator, mesh, 16,
+                                           config.gan.latent_dim)
+  for image, record in list(zip(images, manifest['images']))[::4]:
+    step, state = states[0]
+    assert record['checkpoint_step'] == step
+    key = synth.latent_class_key(config.seed, step, record['label'])
+    again, realness, _ = jax.device_get(
+        generate(state, key, record['latent_index'], record['label']))
+    np.testing.assert_array_equal(again[0], image)
+    np.testing.assert_allclose(realness[0], record['realness'], rtol=1e-6)
+    png = np.asarray(Image.open(os.path.join(str(tmp_path), 'synthetic',
+                                             record['file'])))
+    np.testing.assert_array_equal(png.reshape(image.shape), image)
+
+
+def test_crash_while_writing_a_new_set_leaves_the_previous_one(trained, tmp_path,
+                                                               monkeypatch):
+  _synthesize(trained, tmp_path, target='count', target_value=4, threshold=0.0)
+  manifest_path = os.path.join(str(tmp_path), 'synthetic', 'manifest.json')
+  with open(manifest_path, 'rb') as f:
+    before = f.read()
+  old_images, _, _ = synth.load_set(str(tmp_path))
+
+  saved = []
+  real_save = Image.Image.save
+
+  def crash_after_three(self, *args, **kwargs):
+    if len(saved) == 3:
+      raise OSError('simulated crash: disk full')
+    saved.append(1)
+    return real_save(self, *args, **kwargs)
+
+  monkeypatch.setattr(Image.Image, 'save', crash_after_three)
+  with pytest.raises(OSError, match='simulated crash'):
+    _synthesize(trained, tmp_path, target='count', target_value=6, threshold=0.0)
+  monkeypatch.setattr(Image.Image, 'save', real_save)
+
+  with open(manifest_path, 'rb') as f:
+    assert f.read() == before
+  images, labels, manifest = synth.load_set(str(tmp_path))
+  np.testing.assert_array_equal(images, old_images)
+  assert len(manifest['images']) == 12 and len(os.listdir(tmp_path / 'sets')) == 2
+
+  _synthesize(trained, tmp_path, target='count', target_value=6, threshold=0.0)
+  images, _, manifest = synth.load_set(str(tmp_path))
+  assert len(images) == 18 and len(json.load(open(manifest_path))['images']) == 18
+  assert len(os.listdir(tmp_path / 'sets')) == 1  # The torn set was cleaned up.
+
+
+def test_no_checkpoint_is_a_clear_error(trained, tmp_path):
+  config, dataset, _ = trained
+  with pytest.raises(synth.SynthesisError, match='No GAN checkpoint'):
+    synth.synthesize(config, dataset, str(tmp_path / 'empty'), str(tmp_path))
