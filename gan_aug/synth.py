@@ -268,6 +268,7 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
                mesh: Optional[Mesh] = None) -> Dict:
   """Generates, filters and writes the accepted set; returns the stage summary."""
   mesh = mesh if mesh is not None else sharding.make_mesh()
+  os.makedirs(stage_dir, exist_ok=True)
   cfg = config.synthesis
   batch_size = cfg.batch_size
   sharding.check_divisible(batch_size, mesh, 'synthesis.batch_size')

@@ -29,11 +29,18 @@ def test_smoke_run_on_real_covid_folder_then_rerun(covid_dir, tmp_path):
   assert 'step 6/6' in log and 'ETA' in log
   with open(os.path.join(workdir, 'dataset.json')) as f:
     assert len(json.load(f)['duplicates_removed']) == 6
-  (stage,) = os.listdir(os.path.join(workdir, 'stages'))
-  stage_dir = os.path.join(workdir, 'stages', stage)
+  stages = sorted(os.listdir(os.path.join(workdir, 'stages')))
+  assert [s.split('-')[0] for s in stages] == ['classifiers', 'gan', 'synthesis']
+  stage_dir = os.path.join(workdir, 'stages', stages[1])
   assert '6' in os.listdir(os.path.join(stage_dir, 'checkpoints'))
   assert 'step_0000006.png' in os.listdir(os.path.join(stage_dir, 'samples'))
   assert "atomicity.py" not in log  # Library INFO chatter is filtered out.
+  with open(os.path.join(workdir, 'report.json')) as f:
+    report = json.load(f)
+  for arm in ('real', 'augmented'):  # Every real test image, both classifiers.
+    assert report['classifiers'][arm]['test']['num_examples'] == 66
+    assert sum(map(sum, report['classifiers'][arm]['test']['confusion_matrix'])) == 66
+  assert 'Test (66 real images)' in first.stdout
 
   second = _main(*args)
   assert second.returncode == 0, second.stderr[-3000:]

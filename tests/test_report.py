@@ -10,14 +10,21 @@ from gan_aug import pipeline
 from helpers import tiny_config
 
 
+def _accept_all_config():
+  """A 4-step GAN whose every fake is accepted, to exercise the augmented arm."""
+  config = tiny_config()
+  config.synthesis.threshold_mode = 'fixed'
+  config.synthesis.threshold = 0.0
+  config.synthesis.require_class_agreement = False
+  config.synthesis.batch_size = 16
+  config.classifier.max_epochs = 3
+  return config
+
+
 @pytest.fixture(scope='module')
 def finished(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp('run'))
-  config = tiny_config()
-  config.synthesis.threshold = 0.0  # A 4-step GAN: accept fakes to exercise the arm.
-  config.synthesis.batch_size = 16
-  config.classifier.max_epochs = 3
-  result = pipeline.run(config, workdir)
+  result = pipeline.run(_accept_all_config(), workdir)
   with open(os.path.join(workdir, 'report.json')) as f:
     return workdir, result, json.load(f)
 
@@ -95,10 +102,7 @@ def test_markdown_figures_and_predictions_are_written(finished):
 
 def test_rerun_skips_every_stage(finished, caplog):
   workdir, _, report = finished
-  config = tiny_config()
-  config.synthesis.threshold = 0.0
-  config.synthesis.batch_size = 16
-  config.classifier.max_epochs = 3
+  config = _accept_all_config()
   with caplog.at_level('INFO'):
     again = pipeline.run(config, workdir)
   assert caplog.text.count('already complete') == 3

@@ -78,13 +78,13 @@ def test_completed_stage_is_skipped_and_changed_config_redone(tmp_path, monkeypa
   monkeypatch.setattr(gan_loop, 'train_gan', must_not_train)
   # Same config, and one differing only in logging: skipped.
   again = pipeline.run(tiny_config(num_steps=2, log_every=5), workdir)
-  assert again['gan_stage_dir'] == first['gan_stage_dir']
+  assert again['stages']['gan'] == first['stages']['gan']
   monkeypatch.undo()
 
   changed = pipeline.run(tiny_config(num_steps=2, learning_rate=1e-4), workdir)
-  assert changed['gan_stage_dir'] != first['gan_stage_dir']
-  assert os.path.exists(os.path.join(first['gan_stage_dir'], 'done.json'))
-  with open(os.path.join(changed['gan_stage_dir'], 'stage.json')) as f:
+  assert changed['stages']['gan'] != first['stages']['gan']
+  assert os.path.exists(os.path.join(first['stages']['gan'], 'done.json'))
+  with open(os.path.join(changed['stages']['gan'], 'stage.json')) as f:
     assert json.load(f)['gan']['learning_rate'] == 1e-4
 
 
@@ -99,7 +99,7 @@ def test_workdir_keeps_provenance_and_samples(tmp_path):
   assert prov['git_commit']
   with open(os.path.join(workdir, 'dataset.json')) as f:
     assert json.load(f)['is_phantom'] is True
-  samples = os.path.join(result['gan_stage_dir'], 'samples')
+  samples = os.path.join(result['stages']['gan'], 'samples')
   assert {'real.png', 'step_0000002.png'} <= set(os.listdir(samples))
   summary = result['gan']
   assert summary['devices'] == 8 and summary['images_per_sec'] > 0
