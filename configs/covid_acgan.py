@@ -7,8 +7,12 @@ Variants, combined with commas (e.g. `configs/covid_acgan.py:phantom,smoke`):
   (none) / paper  the paper's recipe: Adam 2e-4 (beta1 0.5), batch 64, 1500 epochs,
                   G width 1024, latent 100, label embedding 50, D dropout 0.5;
   smoke           a few steps with narrow networks, to check an install (~1 min on CPU);
-  phantom         the generated chest X-ray phantom instead of real data (NOT medical
-                  data; for demos and offline runs).
+  phantom         the offline demo: the generated chest X-ray phantom (NOT medical
+                  data) at 28x28x1, G/D widths 64/16, batch 32, 1500 GAN steps; the
+                  filter threshold is the 5 % quantile of D's scores of real
+                  validation images (`real_quantile`), since D never scores a real
+                  phantom image 0.76; classifier at 28x28 with Adam 1e-3, <= 16
+                  epochs of 50 steps.
 
 Choices where the paper is silent or ambiguous (see gan_aug/models/acgan.py):
   * D: four 3x3 stride-2 convolutions (the parameter count the paper gives);
@@ -18,16 +22,25 @@ Choices where the paper is silent or ambiguous (see gan_aug/models/acgan.py):
   * one D update per step on a real batch of 64 and a fake batch of 64 (summed
     losses), then one G update through D in training mode; fake labels uniform;
   * a validation split is carved from train (15 %, seeded, stratified).
+Synthesis (the paper does not say how many images it added, nor how it chose them):
+  * target `multiple` 1.0 (as many fakes as real images per class), at most 20x
+    that many generated; the papers' filter D(G(z)) >= 0.76 (papers 000/002) with D
+    in inference mode, plus agreement of D's class head with the requested class.
+Classifier, paper 003 §6.2 custom CNN (3,043,695 parameters at 224x224x3):
+  * dropout rates 0.25 after the conv blocks and 0.5 after dense 128 (unstated);
+  * inputs scaled by 1/255 (Keras `rescale`), batch 32 (Keras default);
+  * Adam 1e-4, at most 100 epochs, early stopping on validation loss with
+    patience 5, best weights kept. The paper's epochs were 379 steps (12122
+    images / 32); one pass over this folder's 209 training images is 6 steps, too
+    few for "patience 5" to mean the same thing, so an epoch here is 50 steps
+    (`classifier.steps_per_epoch`; 0 = one pass), the same for both arms.
 
 Runtime: the paper recipe on 209 training images is 1500 epochs x 3 steps = 4500
 steps of batch 64. On 2 CPU cores one such step takes over 4 minutes (measured:
 two steps unfinished after 8 minutes; transposed-convolution gradients are slow on
-XLA:CPU), so run the paper recipe on a GPU/TPU. The smoke
-variant on the real folder takes about 40 s on 2 CPU cores (6 steps at 3 steps/s
-after a ~12 s compile); `:phantom` with `--config.data.resolution=28
---config.data.channels=1 --config.gan.g_base_width=64 --config.gan.d_base_width=16
---config.gan.batch_size=32 --config.gan.num_steps=1500` trains in about 3 minutes
-(~12 steps/s) and produces recognisable phantom samples.
+XLA:CPU), so run the paper recipe on a GPU/TPU.
+
+RESULTS_PLACEHOLDER
 """
 
 import os

@@ -69,13 +69,6 @@ def gan_stage_key(config: ml_collections.ConfigDict, data_fp: str) -> Dict:
           'data_fingerprint': data_fp}
 
 
-def _write_json(path: str, obj: Any) -> None:
-  tmp = path + '.tmp'
-  with open(tmp, 'w') as f:
-    json.dump(obj, f, indent=2, default=str)
-  os.replace(tmp, path)  # Atomic: a crash never leaves half a file.
-
-
 def _check_batch_sizes(config: ml_collections.ConfigDict, num_train: int) -> None:
   """Refuses batch sizes the data or the devices cannot take, before any work starts."""
   mesh = sharding.make_mesh()
@@ -133,15 +126,17 @@ def _run_stage(workdir: str, kind: str, key: Dict, run_fn) -> Tuple[Dict, str]:
                  'skipping.', kind, stage_dir)
     return summary, stage_dir
   os.makedirs(stage_dir, exist_ok=True)
-  _write_json(os.path.join(stage_dir, 'stage.json'), key)
+  report.write_json(os.path.join(stage_dir, 'stage.json'), key)
   summary = run_fn(stage_dir)
-  _write_json(done_path, summary)
+  report.write_json(done_path, summary)
   logging.info('Stage %s complete: %s', kind, stage_dir)
   return summary, stage_dir
 
 
 def _write_figures(workdir: str, config, dataset, gan_dir: str, synth_dir: str,
-                   synth_images, synth_labels, comparison: Dict) -> Dict[str, str]:
+                   synth_summary: Dict, synth_images, synth_labels,
+                   comparison: Dict) -> Dict[str, str]:
+  """The report's PNGs under workdir/figures/; returns {name: path}."""
   figures_dir = os.path.join(workdir, 'figures')
   os.makedirs(figures_dir, exist_ok=True)
   paths = {name: os.path.join(figures_dir, f'{name}.png') for name in (
@@ -156,7 +151,7 @@ def _write_figures(workdir: str, config, dataset, gan_dir: str, synth_dir: str,
                     phantom)
   report.score_histogram(paths['realness_scores'],
                          os.path.join(synth_dir, 'scores.npz'),
-                         config.synthesis.threshold, phantom)
+                         synth_summary['threshold'], phantom)
   report.classifier_curves(paths['classifier_curves'],
                            {arm: r['history'] for arm, r in comparison['arms'].items()},
                            phantom)
@@ -171,15 +166,15 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Dict:
   """Runs every stage for `config` in `workdir`; returns the report dict."""
   config_validation.validate(config)
   os.makedirs(workdir, exist_ok=True)
-  _write_json(os.path.join(workdir, 'config.json'), config.to_dict())
+  report.write_json(os.path.join(workdir, 'config.json'), config.to_dict())
   run_provenance = provenance.collect(config)
-  _write_json(os.path.join(workdir, 'provenance.json'), run_provenance)
+  report.write_json(os.path.join(workdir, 'provenance.json'), run_provenance)
 
   dataset = data_lib.load_dataset(config.data, config.seed)
   summary = dataset.summary()
   data_fp = data_fingerprint(dataset)
   summary['fingerprint'] = data_fp
-  _write_json(os.path.join(workdir, 'dataset.json'), summary)
+  report.write_json(os.path.join(workdir, 'dataset.json'), summary)
   _log_dataset(summary)
   _check_batch_sizes(config, len(dataset.splits['train']))
 
@@ -207,7 +202,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Dict:
   comparison = {**comparison, 'predictions_file': predictions}
 
   figures = _write_figures(workdir, config, dataset, gan_dir, synth_dir,
-                           synth_images, synth_labels, comparison)
+                           synth_summary, synth_images, synth_labels, comparison)
   result = report.build_report(summary, gan_summary, synth_summary, comparison,
                                config.classifier.name, run_provenance, figures)
   result['stages'] = {'gan': gan_dir, 'synthesis': synth_dir, 'classifiers': clf_dir}

@@ -259,7 +259,7 @@ def score_histogram(path: str, scores_path: str, threshold: float,
   for name, values in series.items():
     if len(values):
       ax.hist(values, bins=bins, density=True, histtype='step', label=name)
-  ax.axvline(threshold, color='k', linestyle=':', label=f'threshold {threshold}')
+  ax.axvline(threshold, color='k', linestyle=':', label=f'threshold {threshold:.3f}')
   ax.set_xlabel('realness sigmoid(D(x)), inference mode')
   ax.set_ylabel('density')
   ax.legend(fontsize=8)
