@@ -75,6 +75,7 @@ def compare(config: ml_collections.ConfigDict, dataset: Dataset,
         'test': classification.classification_metrics(
             test.labels, np.argmax(probs, -1), dataset.class_names),
         'train_images': run['num_train_images'],
+        'val_images': run['num_val_images'],
         'steps': run['steps'], 'epochs': run['epochs'],
         'best_step': run['best_step'], 'best_val_loss': run['best_val_loss'],
         'history': run['history'],

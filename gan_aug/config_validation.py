@@ -90,6 +90,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _number_in(config, 'synthesis.max_attempts_multiple', 0.0, 1e6)
   for field in ('num_checkpoints', 'batch_size', 'grid_per_class'):
     _int_at_least(config, f'synthesis.{field}', 1)
+  if syn.target == 'count':
+    _check(float(syn.target_value).is_integer(), 'synthesis.target_value',
+           syn.target_value, 'a whole number of images per class in count mode')
+  # Each checkpoint's D has its own score scale; a quantile of one D's scores
+  # is no threshold for another's.
+  _check(syn.threshold_mode == 'fixed' or syn.num_checkpoints == 1,
+         'synthesis.num_checkpoints', syn.num_checkpoints,
+         '1 when synthesis.threshold_mode is real_quantile')
 
   clf = config.classifier
   classifiers.CLASSIFIERS.get(clf.name, 'config.classifier.name')

@@ -83,13 +83,25 @@ def markdown(report: Dict) -> str:
   lines: List[str] = ['# Real vs real + synthetic', '']
   if ds.get('is_phantom'):
     lines += [f'**{PHANTOM_WARNING}**', '']
+  if not syn['accepted']:
+    lines += ['**No synthetic image passed the filter: the augmented arm trained on '
+              'the real images only, so the comparison below says nothing about '
+              'augmentation.**', '']
+  short = [name for name, c in syn['per_class'].items()
+           if c['accepted'] < c['requested']]
+  if syn['accepted'] and short:
+    lines += [f'**Fewer fakes than requested for {", ".join(short)} (attempt cap '
+              'reached); see the synthesis table.**', '']
   lines += [f'Data set `{ds["name"]}`: classes {", ".join(ds["class_names"])}; '
             f'splits {ds["splits"]}; {len(ds.get("duplicates_removed", []))} '
-            'exact duplicate(s) of held-out images removed from training.', '',
+            'exact duplicate(s) across splits removed (kept out of training, or of '
+            'validation when also in test).', '',
             '## Classifiers on the held-out real test split', '',
-            f'`{clf["name"]}` at {clf["resolution"]}x{clf["resolution"]}; both arms ran '
-            f'{clf[arms[0]]["steps"]} optimizer steps from the same seed and were selected '
-            'on the same real validation split.', '',
+            f'`{clf["name"]}` at {clf["resolution"]}x{clf["resolution"]}; both arms '
+            f'trained {clf[arms[0]]["steps"]} optimizer steps in lockstep from the same '
+            'seed; each is tested with its weights of lowest loss on the same real '
+            'validation split (steps ' + ' / '.join(
+                f'{a} {clf[a]["best_step"]}' for a in arms) + ').', '',
             '| metric | ' + ' | '.join(arms) + ' | augmented - real |',
             '|---|' + '---|' * (len(arms) + 1)]
   for metric in ('accuracy', 'macro_f1', 'precision_macro', 'recall_macro'):
@@ -114,6 +126,8 @@ def markdown(report: Dict) -> str:
             + (' and D\'s class head agrees with the requested class'
                if syn.get('require_class_agreement') else '')
             + f'; checkpoint step(s) {syn["checkpoint_steps"]}.', '',
+            'Pass rate = passed / generated (the filter\'s acceptance rate); accepted '
+            '= passed fakes kept, up to the requested number.', '',
             '| class | requested | generated | passed | accepted | pass rate |',
             '|---|---|---|---|---|---|']
   for name, c in syn['per_class'].items():

@@ -195,6 +195,6 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
         'params': params, 'batch_stats': batch_stats, 'history': run['history'],
         'best_step': run['best_step'], 'best_val_loss': run['best_loss'],
         'steps': epoch * steps_per_epoch, 'epochs': epoch,
-        'num_train_images': run['num_train'],
+        'num_train_images': run['num_train'], 'num_val_images': int(len(val[1])),
     }
   return results
