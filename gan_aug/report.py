@@ -116,8 +116,9 @@ def markdown(report: Dict) -> str:
       str(clf[a]['train_images']) for a in arms) + ' | |')
   lines.append('| best validation step | ' + ' | '.join(
       str(clf[a]['best_step']) for a in arms) + ' | |')
-  lines += ['', 'One seed, one split: differences of a few test images are within '
-            'seed-to-seed noise; see the experiment runner for intervals.', '',
+  lines += ['', 'One seed, one split: a difference of a few test images is within '
+            'seed-to-seed noise; repeat with other seeds before drawing conclusions.',
+            '',
             '## Synthesis and filter', '',
             f'Keep a fake when D\'s realness >= {syn["threshold"]:.4f}'
             + (f' (the {syn["threshold_setting"]} quantile of D\'s scores of real '
