@@ -178,16 +178,10 @@ def score_real_splits(scorer, state: gan_lib.GANState, dataset: Dataset,
   """D's (realness, predicted class) for the real images of every split."""
   raw = {}
   for name, split in dataset.splits.items():
-    realness, predicted = [], []
-    for start in range(0, len(split), batch_size):
-      chunk = split.images[start:start + batch_size]
-      pad = batch_size - len(chunk)
-      if pad:  # One compiled shape for every batch.
-        chunk = np.concatenate([chunk, np.zeros((pad,) + chunk.shape[1:], np.uint8)])
-      r, p = jax.device_get(scorer(state.d_params, state.d_batch_stats, chunk))
-      realness.append(r[:batch_size - pad])
-      predicted.append(np.argmax(p, -1)[:batch_size - pad])
-    raw[name] = (np.concatenate(realness), np.concatenate(predicted))
+    realness, class_probs = sharding.map_in_batches(
+        lambda chunk: scorer(state.d_params, state.d_batch_stats, chunk),
+        split.images, batch_size)
+    raw[name] = (realness, np.argmax(class_probs, -1))
   return raw
 
 

@@ -60,3 +60,19 @@ def test_arms_run_the_same_steps_and_keep_their_best_weights():
         result['best_val_loss'], rel=1e-5)
     if epochs < cfg.max_epochs:  # Stopped early: no arm improved in its last epoch.
       assert losses[-1] >= min(losses[:-1])
+
+
+def test_map_in_batches_pads_one_shape_and_drops_the_padding():
+  shapes = []
+
+  def double(chunk):
+    shapes.append(chunk.shape)
+    return chunk * 2, chunk.sum(axis=1)
+
+  images = np.arange(20, dtype=np.float32).reshape(10, 2)
+  doubled, sums = sharding.map_in_batches(double, images, 4)
+  assert set(shapes) == {(4, 2)} and len(shapes) == 3
+  np.testing.assert_array_equal(doubled, images * 2)
+  np.testing.assert_array_equal(sums, images.sum(axis=1))
+  with pytest.raises(ValueError, match='at least one'):
+    sharding.map_in_batches(double, images[:0], 4)

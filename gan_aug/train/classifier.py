@@ -100,16 +100,8 @@ def make_predict(model, mesh: Mesh) -> Callable:
 def predict_probs(predict: Callable, params, batch_stats, images: np.ndarray,
                   batch_size: int) -> np.ndarray:
   """Class probabilities for all `images`, in fixed-size (padded) batches."""
-  out = []
-  for start in range(0, len(images), batch_size):
-    chunk = images[start:start + batch_size]
-    pad = batch_size - len(chunk)
-    if pad:  # One compiled shape for every batch.
-      chunk = np.concatenate([chunk, np.zeros((pad,) + chunk.shape[1:], chunk.dtype)])
-    out.append(np.asarray(predict(params, batch_stats, chunk))[:batch_size - pad])
-  if not out:
-    return np.zeros((0, 0), np.float32)
-  return np.concatenate(out)
+  return sharding.map_in_batches(
+      lambda chunk: predict(params, batch_stats, chunk), images, batch_size)
 
 
 def cross_entropy(probs: np.ndarray, labels: np.ndarray) -> float:

@@ -7,7 +7,7 @@ inserts the cross-device reductions (batch-norm statistics, gradient means) and
 the results equal a single-device run up to float summation order.
 """
 
-from typing import Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import jax
 import numpy as np
@@ -44,3 +44,25 @@ def check_divisible(batch_size: int, mesh: Mesh, field: str) -> None:
     raise ValueError(
         f'config.{field}={batch_size} does not split evenly over {n} devices; '
         f'use a multiple of {n}.')
+
+
+def map_in_batches(fn: Callable[[np.ndarray], Any], images: np.ndarray,
+                   batch_size: int) -> Any:
+  """Applies jitted `fn` to fixed-size batches of `images` and joins the outputs.
+
+  The last batch is padded with zeros so that `fn` compiles for one shape; the
+  padded rows are dropped from every output (a pytree of batch-leading arrays).
+  Use it with inference-mode functions only, where rows do not interact.
+  """
+  if not len(images):
+    raise ValueError('map_in_batches needs at least one image.')
+  outputs = []
+  for start in range(0, len(images), batch_size):
+    chunk = images[start:start + batch_size]
+    count = len(chunk)
+    if count < batch_size:
+      padding = np.zeros((batch_size - count,) + chunk.shape[1:], chunk.dtype)
+      chunk = np.concatenate([chunk, padding])
+    outputs.append(jax.tree.map(lambda x, n=count: np.asarray(x)[:n],
+                                jax.device_get(fn(chunk))))
+  return jax.tree.map(lambda *parts: np.concatenate(parts), *outputs)
