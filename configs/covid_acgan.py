@@ -42,8 +42,8 @@ XLA:CPU), so run the paper recipe on a GPU/TPU.
 
 Measured on 2 CPU cores (Python 3.11, jax 0.10.2):
   * `python -m gan_aug.main --config=configs/covid_acgan.py:phantom --workdir=/tmp/q`
-    4 min 8-21 s wall (two runs): GAN 1500 steps (~12 steps/s, 366 images/s); D's scores of real
-    validation phantoms 0.539-0.742 (so 0.76 would keep nothing: no generated
+    4 min 8-21 s wall (two runs): GAN 1500 steps (~12 steps/s, 366 images/s);
+    D's scores of real validation phantoms 0.539-0.742 (so 0.76 would keep nothing: no generated
     image reached it either), threshold 0.593; 100/100 accepted per class (pass
     rates 0.91 / 0.34 / 0.66); GAN-test 0.937. Test, 120 real phantom images:
     real accuracy 0.950 macro-F1 0.949, augmented 0.958 / 0.958 (one image).
