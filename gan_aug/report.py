@@ -175,8 +175,13 @@ def write_text(path: str, text: str) -> None:
   os.replace(tmp, path)
 
 
-def _title(title: str, is_phantom: bool) -> str:
-  return title + ('\n[PHANTOM DATA - not medical images]' if is_phantom else '')
+def _save_figure(fig, path: str, title: str, is_phantom: bool) -> None:
+  """Titles (with the phantom banner where it applies), writes and closes `fig`."""
+  fig.suptitle(title + (f'\n{visualize.PHANTOM_BANNER}' if is_phantom else ''),
+               fontsize=10)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
 
 
 def real_vs_synthetic_grid(path: str, real_images: np.ndarray, real_labels: np.ndarray,
@@ -193,7 +198,7 @@ def real_vs_synthetic_grid(path: str, real_images: np.ndarray, real_labels: np.n
       rows.append(chosen if len(chosen) else blank)
       names.append(f'{name} ({what})')
   title = 'real (training) vs accepted synthetic images'
-  visualize.class_grid(rows, names, title + ('   [PHANTOM DATA - not medical images]'
+  visualize.class_grid(rows, names, title + (f'   {visualize.PHANTOM_BANNER}'
                                              if is_phantom else ''), path)
 
 
@@ -211,10 +216,7 @@ def gan_curves(path: str, metrics_path: str, is_phantom: bool) -> None:
     ax.set_xlabel('step')
     ax.set_ylabel(name)
     ax.legend(fontsize=8)
-  fig.suptitle(_title('GAN training', is_phantom), fontsize=10)
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  _save_figure(fig, path, 'GAN training', is_phantom)
 
 
 def classifier_curves(path: str, histories: Dict[str, List[Dict]],
@@ -232,10 +234,7 @@ def classifier_curves(path: str, histories: Dict[str, List[Dict]],
   for ax in (ax_loss, ax_acc):
     ax.set_xlabel('optimizer step')
     ax.legend(fontsize=8)
-  fig.suptitle(_title('classifier training', is_phantom), fontsize=10)
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  _save_figure(fig, path, 'classifier training', is_phantom)
 
 
 def confusion_matrices(path: str, matrices: Dict[str, List[List[int]]],
@@ -255,10 +254,7 @@ def confusion_matrices(path: str, matrices: Dict[str, List[List[int]]],
     ax.set_xlabel('predicted')
     ax.set_ylabel('true')
     ax.set_title(f'{arm} (test)')
-  fig.suptitle(_title('confusion matrices', is_phantom), fontsize=10)
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  _save_figure(fig, path, 'confusion matrices', is_phantom)
 
 
 def score_histogram(path: str, scores_path: str, threshold: float,
@@ -278,7 +274,4 @@ def score_histogram(path: str, scores_path: str, threshold: float,
   ax.set_xlabel('realness sigmoid(D(x)), inference mode')
   ax.set_ylabel('density')
   ax.legend(fontsize=8)
-  ax.set_title(_title('discriminator scores', is_phantom), fontsize=10)
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  _save_figure(fig, path, 'discriminator scores', is_phantom)

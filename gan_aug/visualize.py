@@ -6,6 +6,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 _LABEL_WIDTH = 150
+PHANTOM_BANNER = '[PHANTOM DATA - not medical images]'
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:

@@ -69,7 +69,7 @@ def _fixed_sample_inputs(seed: int, num_classes: int, per_class: int,
 
 def _grid_title(dataset: Dataset, what: str) -> str:
   title = f'{dataset.name}: {what}'
-  return title + ('   [PHANTOM DATA - not medical images]' if dataset.is_phantom
+  return title + (f'   {visualize.PHANTOM_BANNER}' if dataset.is_phantom
                   else '')
 
 
