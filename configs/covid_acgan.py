@@ -3,6 +3,12 @@
 Command (GAN_AUG_DATA_DIR holds `covid19_3way/`, or pass --config.data.dir):
   python -m gan_aug.main --config=configs/covid_acgan.py --workdir=runs/covid
 
+Classifier: `custom_cnn` (default), or paper 003's transfer models with
+`--config.classifier.name=vgg16` / `resnet50` (ImageNet weights converted with
+scripts/convert_torchvision.py into --config.classifier.pretrained_dir; frozen
+backbone and a new head as the paper; without weights the network trains end to
+end, and the report says so).
+
 Variants, combined with commas (e.g. `configs/covid_acgan.py:phantom,smoke`):
   (none) / paper  the paper's recipe: Adam 2e-4 (beta1 0.5), batch 64, 1500 epochs,
                   G width 1024, latent 100, label embedding 50, D dropout 0.5;
@@ -67,84 +73,24 @@ Measured on 2 CPU cores (Python 3.11, jax 0.10.2):
 
 import os
 
-import ml_collections
+from gan_aug import config_defaults as defaults
 
 
-def _data_root() -> str:
-  return os.environ.get('GAN_AUG_DATA_DIR', 'data')
-
-
-def get_config(arg: str = None) -> ml_collections.ConfigDict:
+def get_config(arg: str = None):
   """Returns the CovidGAN config; `arg` is a comma-separated list of variants."""
-  variants = set(filter(None, (arg or 'paper').split(',')))
-  unknown = variants - {'paper', 'smoke', 'phantom'}
-  if unknown:
-    raise ValueError(f'Unknown variant(s) {sorted(unknown)} for covid_acgan; '
-                     'valid: paper, smoke, phantom.')
-
-  config = ml_collections.ConfigDict()
-  config.seed = 0
-
-  config.data = ml_collections.ConfigDict()
-  config.data.name = 'image_folder'
-  config.data.dir = os.path.join(_data_root(), 'covid19_3way')
-  config.data.path = ''
-  config.data.class_names = ()
-  config.data.channels = 3
-  config.data.resolution = 112
-  config.data.val_fraction = 0.15
-  config.data.test_fraction = 0.2  # Used only when the data set has no test split.
-  config.data.bad_file_policy = 'skip'
-  config.data.phantom_per_class = {'train': 100, 'val': 20, 'test': 40}
-
-  config.gan = ml_collections.ConfigDict()
-  config.gan.name = 'acgan'
-  config.gan.latent_dim = 100
-  config.gan.label_embedding_dim = 50
-  config.gan.g_base_width = 1024
-  config.gan.g_kernel_size = 5
-  config.gan.d_base_width = 64
-  config.gan.d_dropout = 0.5
-  config.gan.leaky_slope = 0.2
-  # Keras ACGAN: D's class head also learns the fakes' requested labels.
-  config.gan.aux_loss_on_fake = True
-  config.gan.batch_size = 64
-  config.gan.learning_rate = 2e-4
-  config.gan.beta1 = 0.5
-  config.gan.beta2 = 0.999
-  config.gan.num_epochs = 1500
-  config.gan.num_steps = 0  # > 0 overrides num_epochs.
-  config.gan.log_every = 50
-  config.gan.sample_every = 500
-  config.gan.checkpoint_every = 500
-  config.gan.max_checkpoints_to_keep = 3
-  config.gan.samples_per_class = 8
-
-  config.synthesis = ml_collections.ConfigDict()
-  config.synthesis.threshold_mode = 'fixed'  # fixed | real_quantile
-  config.synthesis.threshold = 0.76  # Papers 000/002: keep D(G(z)) >= 0.76.
-  config.synthesis.real_quantile = 0.05  # For real_quantile mode.
-  config.synthesis.require_class_agreement = True
-  config.synthesis.target = 'multiple'  # count | multiple | balance
-  config.synthesis.target_value = 1.0  # count: images per class; multiple: x real.
-  config.synthesis.max_attempts_multiple = 20.0  # Cap: 20 x target fakes per class.
-  config.synthesis.num_checkpoints = 1  # Draw from the newest N GAN checkpoints.
-  config.synthesis.batch_size = 256
-  config.synthesis.grid_per_class = 8
-
-  config.classifier = ml_collections.ConfigDict()
-  config.classifier.name = 'custom_cnn'
-  config.classifier.resolution = 224
-  config.classifier.batch_size = 32
-  config.classifier.eval_batch_size = 64
-  config.classifier.learning_rate = 1e-4
-  config.classifier.conv_dropout = 0.25
-  config.classifier.dense_dropout = 0.5
-  config.classifier.max_epochs = 100
-  # Steps per "epoch" (evaluation + early-stopping unit), the same for both arms;
-  # 0 = one pass over the real training split.
-  config.classifier.steps_per_epoch = 50
-  config.classifier.patience = 5
+  variants = defaults.parse_variants(arg, ('paper', 'smoke', 'phantom'), 'covid_acgan')
+  config = defaults.config(
+      seed=0,
+      data=defaults.data(dir=os.path.join(defaults.data_root(), 'covid19_3way'),
+                         channels=3, resolution=112),
+      gan=defaults.gan(
+          name='acgan', latent_dim=100, label_embedding_dim=50, g_base_width=1024,
+          g_kernel_size=5, d_base_width=64, d_dropout=0.5,
+          # Keras ACGAN: D's class head also learns the fakes' requested labels.
+          aux_loss_on_fake=True, batch_size=64, num_epochs=1500),
+      synthesis=defaults.synthesis(require_class_agreement=True),
+      classifier=defaults.classifier(name='custom_cnn', resolution=224,
+                                     learning_rate=1e-4, steps_per_epoch=50))
 
   if 'phantom' in variants:
     config.data.name = 'phantom'
@@ -155,28 +101,15 @@ def get_config(arg: str = None) -> ml_collections.ConfigDict:
     config.gan.batch_size = 32
     config.gan.num_steps = 1500
     config.gan.log_every = 100
-    config.gan.sample_every = 500
-    config.gan.checkpoint_every = 500
     config.synthesis.threshold_mode = 'real_quantile'
     config.classifier.resolution = 28
     config.classifier.learning_rate = 1e-3
     config.classifier.max_epochs = 16
   if 'smoke' in variants:
+    defaults.make_smoke(config)
     config.data.phantom_per_class = {'train': 24, 'val': 8, 'test': 8}
     config.gan.g_base_width = 64
     config.gan.d_base_width = 8
     config.gan.batch_size = 16
-    config.gan.num_steps = 6
-    config.gan.log_every = 2
-    config.gan.sample_every = 3
-    config.gan.checkpoint_every = 3
-    config.gan.samples_per_class = 4
-    config.synthesis.target = 'count'
-    config.synthesis.target_value = 8
-    config.synthesis.max_attempts_multiple = 8.0
-    config.synthesis.batch_size = 32
     config.classifier.resolution = 32
-    config.classifier.max_epochs = 2
-    config.classifier.patience = 1
-    config.classifier.steps_per_epoch = 2
   return config

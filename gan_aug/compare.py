@@ -11,8 +11,9 @@ requested classes (Shmelkov et al. 2018).
 import csv
 import os
 import time
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
+import jax
 import ml_collections
 import numpy as np
 from absl import logging
@@ -22,6 +23,7 @@ from gan_aug.data import Dataset
 from gan_aug.data import images as images_lib
 from gan_aug.metrics import classification
 from gan_aug.models import classifiers
+from gan_aug.models import transfer
 from gan_aug.train import classifier as classifier_lib
 from gan_aug.train import sharding
 
@@ -32,12 +34,39 @@ def _prepare(images: np.ndarray, resolution: int) -> np.ndarray:
   return images_lib.resize_batch(images, resolution)
 
 
+def _initial_weights(cfg: ml_collections.ConfigDict, model, name: str, seed: int,
+                     image_shape) -> Tuple[Optional[Dict], Optional[Dict], Dict]:
+  """(variables, trainable mask, description) for a transfer model; Nones otherwise."""
+  if not isinstance(model, transfer.TransferClassifier):
+    return None, None, {'pretrained': None, 'frozen_backbone': False,
+                        'note': 'trained from scratch'}
+  path = transfer.weights_path(cfg, model.backbone)
+  if not path:
+    note = ('no pretrained weights given (classifier.pretrained_dir is empty): the '
+            'whole network, backbone included, trained end to end from a random '
+            'initialisation')
+    logging.warning('Classifier %s: %s.', name, note)
+    return None, None, {'pretrained': None, 'frozen_backbone': False, 'note': note}
+  variables = classifier_lib.initial_variables(model, seed, image_shape)
+  variables, info = transfer.load_pretrained(jax.device_get(variables), path)
+  frozen = model.frozen
+  note = (f'ImageNet weights from {path} ({info["loaded"]} arrays loaded); '
+          + ('backbone frozen, the new layers trained' if frozen
+             else 'fine-tuned end to end'))
+  logging.info('Classifier %s: %s.', name, note)
+  return (variables, info['trainable'] if frozen else None,
+          {'pretrained': path, 'frozen_backbone': frozen, 'note': note,
+           'loaded_arrays': info['loaded'], 'kept_initial': info['kept_initial']})
+
+
 def compare(config: ml_collections.ConfigDict, dataset: Dataset,
             synthetic_images: np.ndarray, synthetic_labels: np.ndarray,
-            stage_dir: str, mesh: Optional[Mesh] = None) -> Dict:
-  """Trains both arms, evaluates them; writes test predictions; returns the results."""
+            stage_dir: str, mesh: Optional[Mesh] = None, model_name: str = '') -> Dict:
+  """Trains both arms of one classifier (default `config.classifier.name`),
+  evaluates them; writes test predictions; returns the results."""
   mesh = mesh if mesh is not None else sharding.make_mesh()
   cfg = config.classifier
+  model_name = model_name or cfg.name
   resolution = cfg.resolution
   train, val, test = (dataset.splits[s] for s in ('train', 'val', 'test'))
   for name, size in (('batch_size', cfg.batch_size),
@@ -55,12 +84,14 @@ def compare(config: ml_collections.ConfigDict, dataset: Dataset,
   steps_per_epoch = cfg.steps_per_epoch or len(train) // cfg.batch_size
   logging.info('Classifier %s at %dx%d: real %d images, augmented %d (+%d '
                'synthetic); %d steps per epoch for both arms; val %d, test %d.',
-               cfg.name, resolution, resolution, len(real_x), len(arms['augmented'][0]),
+               model_name, resolution, resolution, len(real_x), len(arms['augmented'][0]),
                len(synth_x), steps_per_epoch, len(val), len(test))
-  model = classifiers.build_classifier(cfg, dataset.num_classes)
+  model = classifiers.build_classifier(cfg, dataset.num_classes, model_name)
+  variables, trainable, weights = _initial_weights(cfg, model, model_name, config.seed,
+                                                   real_x.shape[1:])
   start = time.perf_counter()
   trained = classifier_lib.train_arms(cfg, model, arms, val_xy, steps_per_epoch,
-                                      config.seed, mesh)
+                                      config.seed, mesh, variables, trainable)
   train_seconds = time.perf_counter() - start
 
   predict = classifier_lib.make_predict(model, mesh)
@@ -80,8 +111,8 @@ def compare(config: ml_collections.ConfigDict, dataset: Dataset,
         'best_step': run['best_step'], 'best_val_loss': run['best_val_loss'],
         'history': run['history'],
     }
-    logging.info('Classifier %-9s test accuracy %.4f  macro-F1 %.4f  (%d test '
-                 'images; best val loss at step %d of %d)', arm,
+    logging.info('Classifier %s %-9s test accuracy %.4f  macro-F1 %.4f  (%d test '
+                 'images; best val loss at step %d of %d)', model_name, arm,
                  results[arm]['test']['accuracy'], results[arm]['test']['macro_f1'],
                  len(test), run['best_step'], run['steps'])
 
@@ -97,9 +128,9 @@ def compare(config: ml_collections.ConfigDict, dataset: Dataset,
   predictions_path = os.path.join(stage_dir, 'test_predictions.csv')
   write_predictions(predictions_path, test.sources, test.labels, test_probs,
                     dataset.class_names)
-  return {'arms': results, 'gan_test_accuracy': gan_test,
+  return {'model': model_name, 'arms': results, 'gan_test_accuracy': gan_test,
           'train_seconds': train_seconds, 'resolution': resolution,
-          'predictions_file': predictions_path}
+          'weights': weights, 'predictions_file': predictions_path}
 
 
 def write_predictions(path: str, sources, labels, probs_by_arm: Dict[str, np.ndarray],

@@ -1,6 +1,7 @@
 """Checks config values before any work starts; errors name the field and the allowed range."""
 
 import numbers
+import os
 
 import ml_collections
 
@@ -8,8 +9,10 @@ from gan_aug import data
 from gan_aug import models
 from gan_aug.data.image_folder import BAD_FILE_POLICIES
 from gan_aug import synth
-from gan_aug.models import acgan
+from gan_aug.models import backbones
 from gan_aug.models import classifiers
+from gan_aug.models import transfer
+from gan_aug.train import classifier as classifier_lib
 
 
 class ConfigError(ValueError):
@@ -49,7 +52,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   models.GANS.get(gan.name, 'config.gan.name')
   _check(data_cfg.channels in (1, 3), 'data.channels', data_cfg.channels, '1 or 3')
   try:
-    acgan.num_upsamplings(data_cfg.resolution)
+    gan_model = models.build_gan(config, num_classes=2)
+  except AttributeError as e:
+    raise ConfigError(f'config.gan lacks a field GAN {gan.name!r} needs: {e}') from e
   except ValueError as e:
     raise ConfigError(str(e)) from e
   _check(data_cfg.bad_file_policy in BAD_FILE_POLICIES, 'data.bad_file_policy',
@@ -58,12 +63,25 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _int_at_least(config, f'data.phantom_per_class.{split}', 1)
   _number_in(config, 'data.val_fraction', 0.0, 0.5)
   _number_in(config, 'data.test_fraction', 0.0, 0.5)
-  for field in ('latent_dim', 'label_embedding_dim', 'g_base_width', 'g_kernel_size',
-                'd_base_width', 'batch_size', 'log_every', 'sample_every',
+  for field in ('latent_dim', 'batch_size', 'log_every', 'sample_every',
                 'checkpoint_every', 'max_checkpoints_to_keep', 'samples_per_class'):
     _int_at_least(config, f'gan.{field}', 1)
-  _check(isinstance(gan.aux_loss_on_fake, bool), 'gan.aux_loss_on_fake',
-         gan.aux_loss_on_fake, 'True or False')
+  # Family-specific fields, checked where the family has them.
+  for field in ('label_embedding_dim', 'g_base_width', 'g_kernel_size',
+                'd_base_width'):
+    if field in gan:
+      _int_at_least(config, f'gan.{field}', 1)
+  for field in ('g_hidden_widths', 'd_hidden_widths'):
+    if field in gan:
+      widths = tuple(gan[field])
+      _check(len(widths) > 0 and all(isinstance(w, int) and w >= 1 for w in widths),
+             f'gan.{field}', gan[field], 'a non-empty tuple of positive integers')
+  if 'aux_loss_on_fake' in gan:
+    _check(isinstance(gan.aux_loss_on_fake, bool), 'gan.aux_loss_on_fake',
+           gan.aux_loss_on_fake, 'True or False')
+  if 'instance_noise_std' in gan:
+    _number_in(config, 'gan.instance_noise_std', 0.0, 10.0, closed_low=True)
+    _int_at_least(config, 'gan.instance_noise_anneal_steps', 0)
   _int_at_least(config, 'gan.num_epochs', 0)
   _int_at_least(config, 'gan.num_steps', 0)
   _check(gan.num_steps > 0 or gan.num_epochs > 0, 'gan.num_steps', gan.num_steps,
@@ -71,7 +89,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _number_in(config, 'gan.learning_rate', 0.0, 1.0)
   _number_in(config, 'gan.beta1', 0.0, 1.0, closed_low=True)
   _number_in(config, 'gan.beta2', 0.0, 1.0)
-  _number_in(config, 'gan.d_dropout', 0.0, 1.0, closed_low=True)
+  if 'd_dropout' in gan:
+    _number_in(config, 'gan.d_dropout', 0.0, 1.0, closed_low=True)
   _number_in(config, 'gan.leaky_slope', 0.0, 1.0, closed_low=True)
 
   syn = config.synthesis
@@ -84,6 +103,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(isinstance(syn.require_class_agreement, bool),
          'synthesis.require_class_agreement', syn.require_class_agreement,
          'True or False')
+  _check(gan_model.has_class_head or not syn.require_class_agreement,
+         'synthesis.require_class_agreement', syn.require_class_agreement,
+         f'False for GAN {gan.name!r}, whose discriminator has no class head')
   _check(syn.target in synth.TARGET_MODES, 'synthesis.target', syn.target,
          f'one of {synth.TARGET_MODES}')
   _number_in(config, 'synthesis.target_value', 0.0, 1e7, closed_low=True)
@@ -100,9 +122,26 @@ def validate(config: ml_collections.ConfigDict) -> None:
          '1 when synthesis.threshold_mode is real_quantile')
 
   clf = config.classifier
-  classifiers.CLASSIFIERS.get(clf.name, 'config.classifier.name')
-  _int_at_least(config, 'classifier.resolution',
-                classifiers.CUSTOM_CNN_MIN_RESOLUTION)
+  names = [clf.name] + list(clf.get('other_models', ()))
+  for name in names:
+    classifiers.CLASSIFIERS.get(name, 'config.classifier.name/other_models')
+  low = max(classifiers.MIN_RESOLUTION[name] for name in names)
+  _int_at_least(config, 'classifier.resolution', low)
+  if 'optimizer' in clf:
+    _check(clf.optimizer in classifier_lib.OPTIMIZERS, 'classifier.optimizer',
+           clf.optimizer, f'one of {classifier_lib.OPTIMIZERS}')
+    _number_in(config, 'classifier.momentum', 0.0, 1.0, closed_low=True)
+  if clf.get('pretrained_dir'):
+    for name in names:
+      if name in backbones.BACKBONES:
+        path = transfer.weights_path(clf, name)
+        _check(os.path.exists(path), 'classifier.pretrained_dir', clf.pretrained_dir,
+               f'a folder holding {name}.msgpack (missing: {path}); write it with '
+               'scripts/convert_torchvision.py')
+  if 'trials' in config:
+    _int_at_least(config, 'trials', 1)
+  if 'train_fraction' in config.data:
+    _number_in(config, 'data.train_fraction', 0.0, 1.0, closed_high=True)
   for field in ('batch_size', 'eval_batch_size', 'max_epochs', 'patience'):
     _int_at_least(config, f'classifier.{field}', 1)
   _int_at_least(config, 'classifier.steps_per_epoch', 0)

@@ -32,6 +32,7 @@ from gan_aug import data as data_lib
 from gan_aug import provenance
 from gan_aug import report
 from gan_aug import synth
+from gan_aug import trials
 from gan_aug.train import gan_loop
 from gan_aug.train import sharding
 
@@ -109,10 +110,24 @@ def synthesis_stage_key(config: ml_collections.ConfigDict, gan_fp: str) -> Dict:
           'synthesis': syn}
 
 
-def classifier_stage_key(config: ml_collections.ConfigDict, synthesis_fp: str) -> Dict:
-  """The inputs that determine the trained and evaluated classifier arms."""
+def classifier_stage_key(config: ml_collections.ConfigDict, synthesis_fp: str,
+                         model_name: str = '') -> Dict:
+  """The inputs that determine one classifier's trained and evaluated arms."""
+  clf = {k: v for k, v in config.classifier.to_dict().items() if k != 'other_models'}
+  model_name = model_name or config.classifier.name
+  if model_name != config.classifier.name:
+    clf['name'] = model_name
   return {'stage': 'classifiers', 'synthesis_stage': synthesis_fp,
-          'seed': config.seed, 'classifier': config.classifier.to_dict()}
+          'seed': config.seed, 'classifier': clf}
+
+
+def classifier_names(config: ml_collections.ConfigDict) -> list:
+  """The primary classifier first, then `classifier.other_models`."""
+  names = [config.classifier.name]
+  for name in config.classifier.get('other_models', ()):
+    if name not in names:
+      names.append(name)
+  return names
 
 
 def _run_stage(workdir: str, kind: str, key: Dict, run_fn) -> Tuple[Dict, str]:
@@ -133,11 +148,10 @@ def _run_stage(workdir: str, kind: str, key: Dict, run_fn) -> Tuple[Dict, str]:
   return summary, stage_dir
 
 
-def _write_figures(workdir: str, config, dataset, gan_dir: str, synth_dir: str,
+def _write_figures(figures_dir: str, config, dataset, gan_dir: str, synth_dir: str,
                    synth_summary: Dict, synth_images, synth_labels,
                    comparison: Dict) -> Dict[str, str]:
-  """The report's PNGs under workdir/figures/; returns {name: path}."""
-  figures_dir = os.path.join(workdir, 'figures')
+  """The report's PNGs under `figures_dir`; returns {name: path}."""
   os.makedirs(figures_dir, exist_ok=True)
   paths = {name: os.path.join(figures_dir, f'{name}.png') for name in (
       'real_vs_synthetic', 'gan_curves', 'realness_scores', 'classifier_curves',
@@ -162,20 +176,20 @@ def _write_figures(workdir: str, config, dataset, gan_dir: str, synth_dir: str,
   return paths
 
 
-def run(config: ml_collections.ConfigDict, workdir: str) -> Dict:
-  """Runs every stage for `config` in `workdir`; returns the report dict."""
-  config_validation.validate(config)
-  os.makedirs(workdir, exist_ok=True)
-  report.write_json(os.path.join(workdir, 'config.json'), config.to_dict())
-  run_provenance = provenance.collect(config)
-  report.write_json(os.path.join(workdir, 'provenance.json'), run_provenance)
+def _trial_config(config: ml_collections.ConfigDict,
+                  trial: int) -> ml_collections.ConfigDict:
+  """Trial t's config: the same, with seed + t (its own subset, GAN and classifiers)."""
+  trial_config = ml_collections.ConfigDict(config.to_dict())
+  trial_config.seed = config.seed + trial
+  return trial_config
 
-  dataset = data_lib.load_dataset(config.data, config.seed)
+
+def _run_trial(config: ml_collections.ConfigDict, dataset: data_lib.Dataset,
+               workdir: str, figures_dir: str, run_provenance: Dict) -> Dict:
+  """GAN, synthesis and every classifier on one training subset; the trial's report."""
   summary = dataset.summary()
   data_fp = data_fingerprint(dataset)
   summary['fingerprint'] = data_fp
-  report.write_json(os.path.join(workdir, 'dataset.json'), summary)
-  _log_dataset(summary)
   _check_batch_sizes(config, len(dataset.splits['train']))
 
   gan_key = gan_stage_key(config, data_fp)
@@ -191,21 +205,66 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Dict:
                                          stage_dir))
   synth_images, synth_labels, _ = synth.load_set(synth_dir)
 
-  clf_key = classifier_stage_key(config, fingerprint(synth_key))
-  comparison, clf_dir = _run_stage(
-      workdir, 'classifiers', clf_key,
-      lambda stage_dir: compare.compare(config, dataset, synth_images, synth_labels,
-                                        stage_dir))
-  predictions = os.path.join(workdir, 'test_predictions.csv')
-  shutil.copyfile(comparison['predictions_file'], predictions + '.tmp')
-  os.replace(predictions + '.tmp', predictions)
-  comparison = {**comparison, 'predictions_file': predictions}
-
-  figures = _write_figures(workdir, config, dataset, gan_dir, synth_dir,
-                           synth_summary, synth_images, synth_labels, comparison)
-  result = report.build_report(summary, gan_summary, synth_summary, comparison,
+  comparisons, clf_dirs = {}, {}
+  for name in classifier_names(config):
+    clf_key = classifier_stage_key(config, fingerprint(synth_key), name)
+    comparisons[name], clf_dirs[name] = _run_stage(
+        workdir, 'classifiers', clf_key,
+        lambda stage_dir, name=name: compare.compare(
+            config, dataset, synth_images, synth_labels, stage_dir,
+            model_name=name))
+  primary = comparisons[config.classifier.name]
+  figures = _write_figures(figures_dir, config, dataset, gan_dir, synth_dir,
+                           synth_summary, synth_images, synth_labels, primary)
+  result = report.build_report(summary, gan_summary, synth_summary, comparisons,
                                config.classifier.name, run_provenance, figures)
-  result['stages'] = {'gan': gan_dir, 'synthesis': synth_dir, 'classifiers': clf_dir}
+  result['seed'] = config.seed
+  result['stages'] = {'gan': gan_dir, 'synthesis': synth_dir,
+                      'classifiers': clf_dirs[config.classifier.name],
+                      'classifier_models': clf_dirs}
+  return result
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> Dict:
+  """Runs every stage for `config` in `workdir`; returns the report dict.
+
+  With `config.trials` > 1, trial t runs the whole pipeline with seed + t (its own
+  training subset when `data.train_fraction` < 1); the report averages the
+  trials' test metrics and keeps each trial's values.
+  """
+  config_validation.validate(config)
+  os.makedirs(workdir, exist_ok=True)
+  report.write_json(os.path.join(workdir, 'config.json'), config.to_dict())
+  run_provenance = provenance.collect(config)
+  report.write_json(os.path.join(workdir, 'provenance.json'), run_provenance)
+
+  full = data_lib.load_dataset(config.data, config.seed)
+  full_summary = full.summary()
+  full_summary['fingerprint'] = data_fingerprint(full)
+  _log_dataset(full_summary)
+  num_trials = config.get('trials', 1)
+  fraction = config.data.get('train_fraction', 1.0)
+  trial_reports = []
+  for trial in range(num_trials):
+    trial_config = _trial_config(config, trial)
+    dataset = data_lib.keep_training_fraction(full, fraction, trial_config.seed)
+    if num_trials > 1 or fraction < 1.0:
+      logging.info('Trial %d/%d (seed %d): %d of %d training images.', trial + 1,
+                   num_trials, trial_config.seed, len(dataset.splits['train']),
+                   len(full.splits['train']))
+    figures_dir = os.path.join(workdir, 'figures',
+                               *([f'trial{trial}'] if num_trials > 1 else []))
+    trial_reports.append(_run_trial(trial_config, dataset, workdir, figures_dir,
+                                    run_provenance))
+  full_summary['trials'] = [r['dataset'] for r in trial_reports]
+  report.write_json(os.path.join(workdir, 'dataset.json'), full_summary)
+
+  result = (trial_reports[0] if num_trials == 1
+            else trials.combine_trials(trial_reports))
+  predictions = os.path.join(workdir, 'test_predictions.csv')
+  shutil.copyfile(result['predictions_file'], predictions + '.tmp')
+  os.replace(predictions + '.tmp', predictions)
+  result['predictions_file'] = predictions
   report.write_json(os.path.join(workdir, 'report.json'), result)
   report.write_text(os.path.join(workdir, 'report.md'), report.markdown(result))
   logging.info('Report: %s (and report.md, figures/).',

@@ -16,10 +16,20 @@ PHANTOM_WARNING = ('PHANTOM DATA: generated shapes, not medical images. These nu
                    'say the pipeline works, nothing about chest X-rays.')
 
 
+def _arm_entry(result: Dict) -> Dict:
+  return {k: v for k, v in result.items() if k != 'history'}
+
+
 def build_report(dataset_summary: Dict, gan_summary: Dict, synthesis: Dict,
-                 comparison: Dict, classifier_name: str, provenance: Dict,
+                 comparisons: Dict[str, Dict], classifier_name: str, provenance: Dict,
                  figures: Dict[str, str]) -> Dict:
-  """Assembles report.json's content from the stage summaries."""
+  """Assembles report.json's content from the stage summaries.
+
+  `comparisons` maps classifier names to `compare.compare` results.
+  `classifiers.<arm>` holds the primary classifier's results; with several
+  classifiers, `classifiers.<arm>.models.<name>` holds each one's.
+  """
+  comparison = comparisons[classifier_name]
   final = gan_summary.get('final_metrics', {})
   synthesis_keys = ('threshold', 'threshold_mode', 'threshold_setting',
                     'require_class_agreement', 'target', 'requested',
@@ -45,10 +55,16 @@ def build_report(dataset_summary: Dict, gan_summary: Dict, synthesis: Dict,
       'classifiers': {
           'name': classifier_name,
           'resolution': comparison['resolution'],
-          **{arm: {k: v for k, v in result.items() if k != 'history'}
+          'weights': {name: c.get('weights') for name, c in comparisons.items()},
+          **{arm: {**_arm_entry(result),
+                   **({'models': {name: _arm_entry(c['arms'][arm])
+                                  for name, c in comparisons.items()}}
+                      if len(comparisons) > 1 else {})}
              for arm, result in comparison['arms'].items()},
       },
       'predictions_file': comparison['predictions_file'],
+      'predictions_files': {name: c['predictions_file']
+                            for name, c in comparisons.items()},
       'figures': figures,
       'provenance': provenance,
   }
@@ -60,7 +76,9 @@ def summary_line(report: Dict) -> str:
   arms = ', '.join(f'{arm}: accuracy {clf[arm]["test"]["accuracy"]:.3f} macro-F1 '
                    f'{clf[arm]["test"]["macro_f1"]:.3f}' for arm in ('real', 'augmented'))
   gan_test = syn['gan_test_accuracy']
-  return (f'Test ({clf["real"]["test"]["num_examples"]} real images) - {arms}; '
+  trials = report.get('num_trials', 1)
+  return (f'Test ({clf["real"]["test"]["num_examples"]} real images'
+          + (f', mean of {trials} trials' if trials > 1 else '') + f') - {arms}; '
           f'{syn["accepted"]} synthetic images accepted'
           + (f', GAN-test {gan_test:.3f}' if gan_test is not None else '')
           + ('. PHANTOM DATA, not medical images.' if report['dataset'].get('is_phantom')
@@ -73,6 +91,27 @@ def _fmt(value, digits: int = 3) -> str:
   if isinstance(value, float):
     return f'{value:.{digits}f}'
   return str(value)
+
+
+def _with_std(entry: Dict, metric: str) -> str:
+  value = _fmt(entry['test'][metric])
+  return value + (f' ± {entry["std"][metric]:.3f}' if 'std' in entry else '')
+
+
+def _models_section(clf: Dict, arms: List[str]) -> List[str]:
+  """Every classifier's test accuracy and macro-F1, and how its weights started."""
+  models = clf[arms[0]].get('models', {clf['name']: clf[arms[0]]})
+  lines = ['', '### Every classifier', '',
+           '| classifier | ' + ' | '.join(f'{a} accuracy' for a in arms) + ' | '
+           + ' | '.join(f'{a} macro-F1' for a in arms) + ' | weights |',
+           '|---|' + '---|' * (2 * len(arms) + 1)]
+  for name in models:
+    entries = [clf[a].get('models', {name: clf[a]})[name] for a in arms]
+    weights = (clf.get('weights') or {}).get(name) or {}
+    lines.append(f'| {name} | ' + ' | '.join(_with_std(e, 'accuracy') for e in entries)
+                 + ' | ' + ' | '.join(_with_std(e, 'macro_f1') for e in entries)
+                 + f' | {weights.get("note", "n/a")} |')
+  return lines
 
 
 def markdown(report: Dict) -> str:
@@ -116,8 +155,15 @@ def markdown(report: Dict) -> str:
       str(clf[a]['train_images']) for a in arms) + ' | |')
   lines.append('| best validation step | ' + ' | '.join(
       str(clf[a]['best_step']) for a in arms) + ' | |')
-  lines += ['', 'One seed, one split: a difference of a few test images is within '
-            'seed-to-seed noise; repeat with other seeds before drawing conclusions.',
+  lines += _models_section(clf, arms)
+  trials = report.get('num_trials', 1)
+  lines += ['', (f'Mean over {trials} trials (seeds '
+                 f'{", ".join(str(t["seed"]) for t in report["trials"])}), each with its '
+                 'own training subset, GAN and classifiers; std is over trials.'
+                 if trials > 1 else
+                 'One seed, one split: a difference of a few test images is within '
+                 'seed-to-seed noise; repeat with other seeds before drawing '
+                 'conclusions.'),
             '',
             '## Synthesis and filter', '',
             f'Keep a fake when D\'s realness >= {syn["threshold"]:.4f}'
@@ -211,7 +257,8 @@ def gan_curves(path: str, metrics_path: str, is_phantom: bool) -> None:
   for key in ('d_loss', 'g_loss'):
     ax_loss.plot(steps, [r[key] for r in rows], label=key)
   for key in ('d_real', 'd_fake', 'aux_acc_real', 'aux_acc_fake'):
-    ax_score.plot(steps, [r[key] for r in rows], label=key)
+    if rows and key in rows[0]:  # aux_* only for a D with a class head.
+      ax_score.plot(steps, [r[key] for r in rows], label=key)
   for ax, name in ((ax_loss, 'loss'), (ax_score, 'D score / aux accuracy')):
     ax.set_xlabel('step')
     ax.set_ylabel(name)

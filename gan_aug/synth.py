@@ -92,19 +92,28 @@ def _to_unit(images_u8: jax.Array) -> jax.Array:
   return images_u8.astype(gan_lib.z_dtype()) / 127.5 - 1.0
 
 
-def make_scorer(discriminator, mesh: Mesh):
-  """Jitted `(d_params, d_batch_stats, images_u8) -> (realness prob, class probs)`."""
+def _probabilities(logit, class_logits):
+  return (jax.nn.sigmoid(logit),
+          None if class_logits is None else jax.nn.softmax(class_logits))
 
-  def score(d_params, d_batch_stats, images_u8):
+
+def make_scorer(model: models.GANModel, mesh: Mesh):
+  """Jitted `(d_params, d_batch_stats, images_u8, labels) -> (realness, class probs)`.
+
+  Class probabilities are None for a D without a class head; a per-class model
+  scores each image with its own class's D.
+  """
+
+  def score(d_params, d_batch_stats, images_u8, labels):
     x = sharding.shard_batch(_to_unit(images_u8), mesh)
-    logit, class_logits = discriminator.apply(
-        {'params': d_params, 'batch_stats': d_batch_stats}, x, train=False)
-    return jax.nn.sigmoid(logit), jax.nn.softmax(class_logits)
+    labels = sharding.shard_batch(labels, mesh)
+    return _probabilities(*gan_lib.discriminate(model, d_params, d_batch_stats, x,
+                                                labels))
 
   return jax.jit(score)
 
 
-def make_generate_and_score(generator, discriminator, mesh: Mesh, batch_size: int,
+def make_generate_and_score(model: models.GANModel, mesh: Mesh, batch_size: int,
                             latent_dim: int):
   """Jitted `(state, class_key, start, label) -> (images_u8, realness, class probs)`.
 
@@ -116,29 +125,26 @@ def make_generate_and_score(generator, discriminator, mesh: Mesh, batch_size: in
     z = jax.vmap(lambda i: jax.random.normal(
         jax.random.fold_in(class_key, i), (latent_dim,), gan_lib.z_dtype()))(indices)
     z = sharding.shard_batch(z, mesh)
-    labels = sharding.shard_batch(jnp.full((batch_size,), label, jnp.int32), mesh)
-    fake = generator.apply({'params': state.g_params,
-                            'batch_stats': state.g_batch_stats}, z, labels,
-                           train=False)
+    fake = gan_lib.generate_class(model, state.g_params, state.g_batch_stats, z,
+                                  label)
     images_u8 = jnp.clip(jnp.round((fake + 1.0) * 127.5), 0, 255).astype(jnp.uint8)
-    logit, class_logits = discriminator.apply(
-        {'params': state.d_params, 'batch_stats': state.d_batch_stats},
-        _to_unit(images_u8), train=False)
-    return images_u8, jax.nn.sigmoid(logit), jax.nn.softmax(class_logits)
+    realness, class_probs = _probabilities(*gan_lib.discriminate_class(
+        model, state.d_params, state.d_batch_stats, _to_unit(images_u8), label))
+    return images_u8, realness, class_probs
 
   return jax.jit(generate)
 
 
 def restore_gan(config: ml_collections.ConfigDict, dataset: Dataset,
                 checkpoint_dir: str, num_checkpoints: int, mesh: Mesh):
-  """(generator, discriminator, [(step, state), ...]) for the newest checkpoints."""
-  generator, discriminator = models.build_gan(config, dataset.num_classes)
+  """(GANModel, [(step, state), ...]) for the newest checkpoints."""
+  model = models.build_gan(config, dataset.num_classes)
   gan_cfg = config.gan
   g_tx = gan_lib.adam(gan_cfg.learning_rate, gan_cfg.beta1, gan_cfg.beta2)
   d_tx = gan_lib.adam(gan_cfg.learning_rate, gan_cfg.beta1, gan_cfg.beta2)
   image_shape = dataset.splits['train'].images.shape[1:]
   target = jax.jit(lambda: gan_lib.init_state(
-      generator, discriminator, g_tx, d_tx, seed=config.seed,
+      model, g_tx, d_tx, seed=config.seed,
       latent_dim=gan_cfg.latent_dim, image_shape=image_shape),
                    out_shardings=sharding.replicated(mesh))()
   checkpointer = Checkpointer(checkpoint_dir, gan_cfg.max_checkpoints_to_keep)
@@ -154,7 +160,7 @@ def restore_gan(config: ml_collections.ConfigDict, dataset: Dataset,
     states = [(step, checkpointer.restore(target, step)[0]) for step in chosen]
   finally:
     checkpointer.close()
-  return generator, discriminator, states
+  return model, states
 
 
 def _summarise_scores(realness: np.ndarray, agree: np.ndarray,
@@ -179,9 +185,13 @@ def score_real_splits(scorer, state: gan_lib.GANState, dataset: Dataset,
   raw = {}
   for name, split in dataset.splits.items():
     realness, class_probs = sharding.map_in_batches(
-        lambda chunk: scorer(state.d_params, state.d_batch_stats, chunk),
-        split.images, batch_size)
-    raw[name] = (realness, np.argmax(class_probs, -1))
+        lambda images, labels: scorer(state.d_params, state.d_batch_stats, images,
+                                      labels),
+        (split.images, split.labels.astype(np.int32)), batch_size)
+    # Without a class head D "predicts" the class it was asked about.
+    predicted = (split.labels if class_probs is None
+                 else np.argmax(class_probs, -1))
+    raw[name] = (realness, predicted)
   return raw
 
 
@@ -269,18 +279,18 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
   real_counts = dataset.splits['train'].class_counts(dataset.num_classes)
   targets = class_targets(cfg.target, cfg.target_value, real_counts)
   caps = [attempt_cap(t, cfg.max_attempts_multiple, batch_size) for t in targets]
-  generator, discriminator, states = restore_gan(
-      config, dataset, checkpoint_dir, cfg.num_checkpoints, mesh)
-  generate = make_generate_and_score(generator, discriminator, mesh, batch_size,
-                                     config.gan.latent_dim)
-  scorer = make_scorer(discriminator, mesh)
+  model, states = restore_gan(config, dataset, checkpoint_dir, cfg.num_checkpoints,
+                              mesh)
+  generate = make_generate_and_score(model, mesh, batch_size, config.gan.latent_dim)
+  scorer = make_scorer(model, mesh)
+  require_agreement = cfg.require_class_agreement and model.has_class_head
   real_raw = score_real_splits(scorer, states[-1][1], dataset, batch_size)
   threshold = filter_threshold(cfg, real_raw['val'])
   logging.info('Synthesis: targets per class %s (%s %g), threshold %.4f (%s), '
                'class agreement %s, checkpoint step(s) %s. Real validation images '
                'score %.3f-%.3f (median %.3f).',
                dict(zip(dataset.class_names, targets)), cfg.target, cfg.target_value,
-               threshold, cfg.threshold_mode, cfg.require_class_agreement,
+               threshold, cfg.threshold_mode, require_agreement,
                [s for s, _ in states], real_raw['val'][0].min(), real_raw['val'][0].max(),
                np.median(real_raw['val'][0]))
 
@@ -301,9 +311,9 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
       start = (batch_index // len(states)) * batch_size
       images, realness, class_probs = jax.device_get(
           generate(state, keys[which], start, label))
-      predicted = np.argmax(class_probs, -1)
-      keep = accept_mask(realness, predicted, label, threshold,
-                         cfg.require_class_agreement)
+      predicted = (np.full(len(realness), label) if class_probs is None
+                   else np.argmax(class_probs, -1))
+      keep = accept_mask(realness, predicted, label, threshold, require_agreement)
       generated += batch_size
       passed += int(keep.sum())
       generated_realness.append(realness)
@@ -311,8 +321,10 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
         records.append({
             'file': os.path.join(_class_folder(label, name), f'{len(records):06d}.png'),
             'class': name, 'label': label, 'realness': float(realness[i]),
-            'class_prob': float(class_probs[i, label]),
-            'predicted_class': dataset.class_names[int(predicted[i])],
+            'class_prob': (None if class_probs is None
+                           else float(class_probs[i, label])),
+            'predicted_class': (None if class_probs is None
+                                else dataset.class_names[int(predicted[i])]),
             'checkpoint_step': int(step), 'latent_index': int(start + i)})
         kept_images.append(images[i])
         kept += 1
@@ -348,7 +360,7 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
       'threshold_mode': cfg.threshold_mode,
       'threshold_setting': (cfg.threshold if cfg.threshold_mode == 'fixed'
                             else cfg.real_quantile),
-      'require_class_agreement': cfg.require_class_agreement,
+      'require_class_agreement': require_agreement,
       'target': {'mode': cfg.target, 'value': cfg.target_value},
       'seed': config.seed,
       'checkpoint_steps': [int(s) for s, _ in states],

@@ -68,7 +68,8 @@ def _param_count(module, *args):
 
 def test_covidgan_sizes_match_the_paper():
   config = covid_acgan.get_config()
-  generator, discriminator = models.build_gan(config, num_classes=2)
+  model = models.build_gan(config, num_classes=2)
+  generator, discriminator = model.generator, model.discriminator
   z, y = jnp.zeros((2, 100)), jnp.zeros((2,), jnp.int32)
   # Paper 003: "approximately 22 million" (G) and "approximately 2 million" (D).
   assert 21e6 < _param_count(generator, z, y) < 23e6

@@ -86,10 +86,8 @@ def test_manifest_latents_regenerate_the_saved_images(trained, tmp_path):
               require_class_agreement=False)
   images, _, manifest = synth.load_set(str(tmp_path))
   mesh = sharding.make_mesh()
-  generator, discriminator, states = synth.restore_gan(config, dataset, checkpoints,
-                                                       1, mesh)
-  generate = synth.make_generate_and_score(generator, discriminator, mesh, 16,
-                                           config.gan.latent_dim)
+  model, states = synth.restore_gan(config, dataset, checkpoints, 1, mesh)
+  generate = synth.make_generate_and_score(model, mesh, 16, config.gan.latent_dim)
   for image, record in list(zip(images, manifest['images']))[::4]:
     step, state = states[0]
     assert record['checkpoint_step'] == step

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_aug.models import ACGANDiscriminator, ACGANGenerator
+from gan_aug.models import ACGANDiscriminator, ACGANGenerator, GANModel
 from gan_aug.train import gan as gan_lib
 from gan_aug.train import sharding
 
@@ -18,18 +18,19 @@ def _one_step(num_devices, param_dtype):
                              param_dtype=param_dtype)
   discriminator = ACGANDiscriminator(num_classes=3, resolution=28, base_width=16,
                                      param_dtype=param_dtype)
+  model = GANModel(generator, discriminator, 3, has_class_head=True)
   g_tx, d_tx = gan_lib.adam(LR, 0.5, 0.999), gan_lib.adam(LR, 0.5, 0.999)
   mesh = sharding.make_mesh(jax.devices()[:num_devices])
   replicated = sharding.replicated(mesh)
   state = jax.jit(lambda: gan_lib.init_state(
-      generator, discriminator, g_tx, d_tx, seed=0, latent_dim=100,
+      model, g_tx, d_tx, seed=0, latent_dim=100,
       image_shape=(28, 28, 3)), out_shardings=replicated)()
   rng = np.random.default_rng(0)
   images = jax.device_put(rng.integers(0, 256, (150, 28, 28, 3), np.uint8), replicated)
   labels = jax.device_put(rng.integers(0, 3, 150).astype(np.int32), replicated)
-  step = jax.jit(gan_lib.make_acgan_train_step(
-      generator, discriminator, g_tx, d_tx, mesh=mesh, batch_size=BATCH,
-      latent_dim=100, num_classes=3), donate_argnums=(0,))
+  step = jax.jit(gan_lib.make_train_step(
+      model, g_tx, d_tx, mesh=mesh, batch_size=BATCH, latent_dim=100),
+                 donate_argnums=(0,))
   hlo = step.lower(state, images, labels).compile().as_text()
   new_state, metrics = step(state, images, labels)
   return jax.device_get(new_state), jax.device_get(metrics), hlo

@@ -5,7 +5,7 @@ from typing import Callable
 import ml_collections
 
 from gan_aug import registry
-from gan_aug.data.dataset import Dataset, DatasetError, Split
+from gan_aug.data.dataset import Dataset, DatasetError, Split, keep_training_fraction
 from gan_aug.data.errors import DatasetNotFoundError
 from gan_aug.data.image_folder import load_image_folder
 from gan_aug.data.npz import load_npz
@@ -41,4 +41,5 @@ def load_dataset(cfg: ml_collections.ConfigDict, seed: int) -> Dataset:
 
 
 __all__ = ['DATASETS', 'Dataset', 'DatasetError', 'DatasetNotFoundError', 'Split',
-           'load_dataset', 'load_image_folder', 'load_npz', 'load_phantom']
+           'keep_training_fraction', 'load_dataset', 'load_image_folder', 'load_npz',
+           'load_phantom']

@@ -166,3 +166,24 @@ def finalize(name: str, class_names: Sequence[str], splits: Dict[str, Split],
                                   for k, v in result.items()},
   })
   return Dataset(name, list(class_names), result, is_phantom, info)
+
+
+def keep_training_fraction(dataset: Dataset, fraction: float, seed: int) -> Dataset:
+  """The data set with a stratified, seeded `fraction` of its training split.
+
+  Validation and test are untouched. Each class keeps round(fraction x count)
+  images (at least one), the first ones of a per-class permutation drawn from
+  `seed`: for one seed, a smaller fraction's subset lies inside a larger one's.
+  """
+  if fraction >= 1.0:
+    return dataset
+  train = dataset.splits['train']
+  rng = np.random.default_rng([seed, 0xF4AC])
+  keep: List[int] = []
+  for label in range(dataset.num_classes):
+    members = rng.permutation(np.flatnonzero(train.labels == label))
+    keep.extend(members[:max(1, int(round(fraction * len(members))))].tolist())
+  info = {**dataset.info, 'train_fraction': fraction, 'train_subset_seed': seed,
+          'full_train_size': len(train)}
+  splits = {**dataset.splits, 'train': train.subset(sorted(keep))}
+  return Dataset(dataset.name, dataset.class_names, splits, dataset.is_phantom, info)

@@ -1,20 +1,46 @@
-"""GAN families by name: each builds a (generator, discriminator) pair from a config."""
+"""GAN families by name: each builds a `GANModel` (generator, discriminator, conditioning).
 
-from typing import Callable, Tuple
+Families:
+  acgan            paper 003's CovidGAN: G(z, y), D(x) -> (realness, class logits);
+  dcgan_per_class  papers 000/001/002: one unconditional DCGAN per class, trained
+                   together (parameters stacked on a leading class axis);
+  cgan             paper 004's MLP conditional GAN: G(z, y), D(x, y) -> realness.
+Every module is called as `G(z, labels, train)` and `D(x, labels, train)` ->
+(realness logit, class logits or None); modules that do not use labels ignore them.
+"""
+
+import dataclasses
+from typing import Callable
 
 import flax.linen as nn
 import ml_collections
 
 from gan_aug import registry
+from gan_aug.models import acgan
+from gan_aug.models import cgan
+from gan_aug.models import dcgan
 from gan_aug.models.acgan import ACGANDiscriminator, ACGANGenerator
 
-GANS: registry.Registry[Callable[..., Tuple[nn.Module, nn.Module]]] = (
-    registry.Registry('GAN'))
+
+@dataclasses.dataclass(frozen=True)
+class GANModel:
+  """A generator/discriminator pair and how it is conditioned on the class."""
+  generator: nn.Module
+  discriminator: nn.Module
+  num_classes: int
+  # One unconditional GAN per class; every state leaf has a leading class axis.
+  per_class: bool = False
+  # D has a class head, so synthesis can require it to agree with the label.
+  has_class_head: bool = False
+
+
+GANS: registry.Registry[Callable[..., GANModel]] = registry.Registry('GAN')
 
 
 @GANS.register('acgan')
-def _acgan(config: ml_collections.ConfigDict, num_classes: int):
+def _acgan(config: ml_collections.ConfigDict, num_classes: int) -> GANModel:
   gan, data = config.gan, config.data
+  acgan.num_upsamplings(data.resolution)
   generator = ACGANGenerator(
       num_classes=num_classes, resolution=data.resolution, channels=data.channels,
       base_width=gan.g_base_width, label_embedding_dim=gan.label_embedding_dim,
@@ -23,12 +49,36 @@ def _acgan(config: ml_collections.ConfigDict, num_classes: int):
       num_classes=num_classes, resolution=data.resolution,
       base_width=gan.d_base_width, dropout_rate=gan.d_dropout,
       leaky_slope=gan.leaky_slope)
-  return generator, discriminator
+  return GANModel(generator, discriminator, num_classes, has_class_head=True)
 
 
-def build_gan(config: ml_collections.ConfigDict, num_classes: int):
-  """Returns (generator, discriminator) for `config.gan.name`."""
+@GANS.register('dcgan_per_class')
+def _dcgan_per_class(config: ml_collections.ConfigDict, num_classes: int) -> GANModel:
+  gan, data = config.gan, config.data
+  dcgan.num_doublings(data.resolution)
+  generator = dcgan.DCGANGenerator(resolution=data.resolution, channels=data.channels,
+                                   base_width=gan.g_base_width)
+  discriminator = dcgan.DCGANDiscriminator(resolution=data.resolution,
+                                           base_width=gan.d_base_width,
+                                           leaky_slope=gan.leaky_slope)
+  return GANModel(generator, discriminator, num_classes, per_class=True)
+
+
+@GANS.register('cgan')
+def _cgan(config: ml_collections.ConfigDict, num_classes: int) -> GANModel:
+  gan, data = config.gan, config.data
+  generator = cgan.CGANGenerator(
+      num_classes=num_classes, resolution=data.resolution, channels=data.channels,
+      hidden_widths=tuple(gan.g_hidden_widths), leaky_slope=gan.leaky_slope)
+  discriminator = cgan.CGANDiscriminator(
+      num_classes=num_classes, hidden_widths=tuple(gan.d_hidden_widths),
+      dropout_rate=gan.d_dropout, leaky_slope=gan.leaky_slope)
+  return GANModel(generator, discriminator, num_classes)
+
+
+def build_gan(config: ml_collections.ConfigDict, num_classes: int) -> GANModel:
+  """Returns the `GANModel` for `config.gan.name`; ValueError on an impossible shape."""
   return GANS.get(config.gan.name, 'config.gan.name')(config, num_classes)
 
 
-__all__ = ['GANS', 'ACGANGenerator', 'ACGANDiscriminator', 'build_gan']
+__all__ = ['GANS', 'GANModel', 'ACGANGenerator', 'ACGANDiscriminator', 'build_gan']

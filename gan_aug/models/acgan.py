@@ -91,7 +91,8 @@ class ACGANDiscriminator(nn.Module):
   param_dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x, train: bool = True):
+  def __call__(self, x, labels=None, train: bool = True):
+    del labels  # D infers the class; the signature matches the other families.
     n_down = num_upsamplings(self.resolution)
     h = x
     for i in range(n_down):

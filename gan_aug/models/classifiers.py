@@ -2,6 +2,15 @@
 
 Inputs are float images scaled to [0, 1] (Keras' `rescale=1/255`); outputs are
 class logits (the softmax lives in the loss and in `predict`).
+
+  custom_cnn      paper 003 §6.2's CNN;
+  gmd_cnn         papers 000/002's "GMD" CNN;
+  vgg16, resnet50 paper 003's transfer models: backbone + its new dense head;
+  alexnet, squeezenet1_1, googlenet, resnet18
+                  paper 001's transfer models: the torchvision network with a new
+                  last layer for the data set's classes.
+The transfer models take ImageNet weights converted from torchvision
+(`scripts/convert_torchvision.py`; see `gan_aug/models/transfer.py`).
 """
 
 import functools
@@ -12,9 +21,18 @@ import jax.numpy as jnp
 import ml_collections
 
 from gan_aug import registry
+from gan_aug.models import backbones
+from gan_aug.models import transfer
 
 # Smallest input side the custom CNN accepts (its last pooling needs a 2x2 map).
 CUSTOM_CNN_MIN_RESOLUTION = 16
+# Smallest input side of every classifier (valid convolutions and poolings must
+# leave at least one pixel).
+MIN_RESOLUTION = {
+    'custom_cnn': CUSTOM_CNN_MIN_RESOLUTION, 'gmd_cnn': 48,
+    **{name: backbones.BACKBONES.get(name).min_resolution
+       for name in backbones.BACKBONES.names()},
+}
 
 CLASSIFIERS: registry.Registry[Callable[..., nn.Module]] = registry.Registry('classifier')
 
@@ -59,12 +77,61 @@ class CustomCNN(nn.Module):
     return nn.Dense(self.num_classes, param_dtype=self.param_dtype)(x)
 
 
+class GMDCNN(nn.Module):
+  """Papers 000/002's GMD CNN: conv 256 -> conv 128 -> pool -> (conv 128, 64, 32,
+  each followed by a 2x2 max pool) -> dense 100 -> dense 60 -> dense (classes).
+
+  3x3 kernels; the papers name no padding or activation, so these are Keras'
+  defaults for a Conv2D ('valid') with ReLU, as for the dense layers.
+  """
+  num_classes: int
+  param_dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train: bool = True):
+    del train  # No batch norm or dropout.
+    conv = functools.partial(nn.Conv, kernel_size=(3, 3), padding='VALID',
+                             param_dtype=self.param_dtype)
+    x = nn.relu(conv(256)(x))
+    x = max_pool_2x2(nn.relu(conv(128)(x)))
+    for width in (128, 64, 32):
+      x = max_pool_2x2(nn.relu(conv(width)(x)))
+    x = x.reshape(x.shape[0], -1)
+    x = nn.relu(nn.Dense(100, param_dtype=self.param_dtype)(x))
+    x = nn.relu(nn.Dense(60, param_dtype=self.param_dtype)(x))
+    return nn.Dense(self.num_classes, param_dtype=self.param_dtype)(x)
+
+
+@CLASSIFIERS.register('gmd_cnn')
+def _gmd_cnn(cfg: ml_collections.ConfigDict, num_classes: int) -> nn.Module:
+  del cfg
+  return GMDCNN(num_classes=num_classes)
+
+
+def _register_transfer(name: str, head: str) -> None:
+  def build(cfg: ml_collections.ConfigDict, num_classes: int) -> nn.Module:
+    return transfer.TransferClassifier(
+        backbone=name, num_classes=num_classes, head=head,
+        frozen=transfer.backbone_is_frozen(cfg, name),
+        dense_dropout=cfg.dense_dropout,
+        pretrained=bool(transfer.weights_path(cfg, name)))
+  CLASSIFIERS.register(name)(build)
+
+
+for _name, _head in (('vgg16', 'vgg16_keras'), ('resnet50', 'resnet50_keras'),
+                     ('alexnet', 'replace_last'), ('squeezenet1_1', 'replace_last'),
+                     ('googlenet', 'replace_last'), ('resnet18', 'replace_last')):
+  _register_transfer(_name, _head)
+
+
 @CLASSIFIERS.register('custom_cnn')
 def _custom_cnn(cfg: ml_collections.ConfigDict, num_classes: int) -> nn.Module:
   return CustomCNN(num_classes=num_classes, conv_dropout=cfg.conv_dropout,
                    dense_dropout=cfg.dense_dropout)
 
 
-def build_classifier(cfg: ml_collections.ConfigDict, num_classes: int) -> nn.Module:
-  """Returns the module named by `cfg.name` (config.classifier)."""
-  return CLASSIFIERS.get(cfg.name, 'config.classifier.name')(cfg, num_classes)
+def build_classifier(cfg: ml_collections.ConfigDict, num_classes: int,
+                     name: str = '') -> nn.Module:
+  """Returns the module named `name` (default `cfg.name`; cfg is config.classifier)."""
+  name = name or cfg.name
+  return CLASSIFIERS.get(name, 'config.classifier.name')(cfg, num_classes)

@@ -12,7 +12,7 @@ improving early is never given fewer steps than the other.
 
 import functools
 import time
-from typing import Any, Callable, Dict, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import flax
 import jax
@@ -43,11 +43,46 @@ def _scale(images_u8: jax.Array) -> jax.Array:
   return images_u8.astype(jnp.float32) / 255.0  # Keras `rescale=1/255`.
 
 
+OPTIMIZERS = ('adam', 'sgd')
+
+
+def make_optimizer(cfg: ml_collections.ConfigDict,
+                   trainable: Optional[Any] = None) -> optax.GradientTransformation:
+  """Adam, or SGD with `cfg.momentum` (0 = plain SGD), at a constant learning rate.
+
+  `trainable` (a tree of bools over the params) freezes the False leaves.
+  """
+  name = cfg.get('optimizer', 'adam')
+  if name == 'adam':
+    tx = optax.adam(cfg.learning_rate)
+  elif name == 'sgd':
+    tx = optax.sgd(cfg.learning_rate, momentum=cfg.get('momentum', 0.0) or None)
+  else:
+    raise ValueError(f'Unknown optimizer {name!r}; valid: {OPTIMIZERS}.')
+  if trainable is None:
+    return tx
+  labels = jax.tree.map(lambda t: 'train' if t else 'frozen', trainable)
+  return optax.multi_transform({'train': tx, 'frozen': optax.set_to_zero()}, labels)
+
+
+def initial_variables(model, seed: int, image_shape: Tuple[int, ...]) -> Dict:
+  """The model's initial variables for `seed`, as `init_state` draws them."""
+  init_key, _ = jax.random.split(jax.random.PRNGKey(seed))
+  return jax.jit(functools.partial(model.init, train=False))(
+      init_key, jnp.zeros((1,) + tuple(image_shape)))
+
+
 def init_state(model, tx: optax.GradientTransformation, seed: int,
-               image_shape: Tuple[int, ...]) -> ClassifierState:
-  """Initial state (pure; jit it). The same seed gives every arm the same start."""
+               image_shape: Tuple[int, ...], variables: Optional[Dict] = None
+               ) -> ClassifierState:
+  """Initial state (pure; jit it). The same seed gives every arm the same start.
+
+  `variables` (e.g. with pretrained weights loaded) replaces the initialisation.
+  """
   init_key, run_key = jax.random.split(jax.random.PRNGKey(seed))
-  variables = model.init(init_key, jnp.zeros((1,) + tuple(image_shape)), train=False)
+  if variables is None:
+    variables = model.init(init_key, jnp.zeros((1,) + tuple(image_shape)),
+                           train=False)
   return ClassifierState(step=jnp.zeros((), jnp.int32), rng=run_key,
                          params=variables['params'],
                          batch_stats=variables.get('batch_stats', {}),
@@ -111,19 +146,24 @@ def cross_entropy(probs: np.ndarray, labels: np.ndarray) -> float:
 
 
 def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
-               val: Arrays, steps_per_epoch: int, seed: int,
-               mesh: Mesh) -> Dict[str, Dict]:
+               val: Arrays, steps_per_epoch: int, seed: int, mesh: Mesh,
+               variables: Optional[Dict] = None,
+               trainable: Optional[Any] = None) -> Dict[str, Dict]:
   """Trains every arm in lockstep with early stopping; returns per-arm results.
 
-  Each result holds `params`/`batch_stats` of the best validation loss, the
-  `history` of per-epoch train and validation metrics, `best_step` and `steps`.
+  `variables` are the initial weights (default: the model's init for `seed`);
+  `trainable` freezes the params marked False. Each result holds `params` /
+  `batch_stats` of the best validation loss, the `history` of per-epoch train
+  and validation metrics, `best_step` and `steps`.
   """
-  tx = optax.adam(cfg.learning_rate)
+  tx = make_optimizer(cfg, trainable)
   batch_size = cfg.batch_size
   replicated = sharding.replicated(mesh)
   image_shape = val[0].shape[1:]
-  init = jax.jit(functools.partial(init_state, model, tx, seed, image_shape),
-                 out_shardings=replicated)
+  # Given variables are an argument, not a constant baked into the compiled init.
+  init_fn = jax.jit(lambda v: init_state(model, tx, seed, image_shape, v),
+                    out_shardings=replicated)
+  init = lambda: init_fn(variables)
   step_fn = jax.jit(make_train_step(model, tx, mesh, batch_size),
                     in_shardings=(replicated, replicated, replicated),
                     out_shardings=(replicated, replicated), donate_argnums=(0,))

@@ -1,30 +1,35 @@
-"""GAN training state and the ACGAN train step as pure, jit-compiled functions.
+"""GAN training state and train steps as pure, jit-compiled functions.
 
 A step is `(state, images, labels) -> (state, metrics)`. The whole (small) training
 split lives on the devices, replicated; each step draws its own batch from a
 per-epoch permutation that depends only on the run's key and the step number, so
 the data position is part of the state and a resumed run sees the same batches.
-All randomness (batch order, latents, fake labels, dropout) is folded from the
-state's key and the step, and is the same however many devices share the batch.
+All randomness (batch order, latents, fake labels, dropout, instance noise) is
+folded from the state's key and the step, and is the same however many devices
+share the batch.
 
-One step follows the classic DCGAN/ACGAN loop:
+One step follows the classic DCGAN/ACGAN loop, for every family:
   1. G makes a fake batch (training mode: batch statistics);
   2. D is updated once on the real batch and the (stopped-gradient) fake batch:
-     BCE(real->1, fake->0) + cross-entropy of the class head on both;
+     BCE(real->1, fake->0), plus, for a D with a class head (ACGAN), the
+     cross-entropy of the class head on both;
   3. G is updated through the updated D (training mode, its batch-stat updates
-     discarded): BCE(fake->1) + cross-entropy of the class head on G's labels.
-G's forward pass is shared by both updates (its VJP is kept from step 1).
+     discarded): BCE(fake->1) (+ the class head's cross-entropy on G's labels).
+G's forward pass is shared by both updates (its VJP is kept from step 1). A
+per-class model (one DCGAN per class) runs this for every class in one step,
+vmapped over the class axis of its stacked parameters.
 """
 
 from typing import Any, Callable, Dict, Tuple
 
 import flax
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
-from jax.sharding import Mesh
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from gan_aug.models import GANModel
 from gan_aug.train import sharding
 
 Metrics = Dict[str, jax.Array]
@@ -48,22 +53,35 @@ def adam(learning_rate: float, beta1: float, beta2: float) -> optax.GradientTran
   return optax.adam(learning_rate, b1=beta1, b2=beta2)
 
 
-def init_state(generator: nn.Module, discriminator: nn.Module,
-               g_tx: optax.GradientTransformation,
+def init_state(model: GANModel, g_tx: optax.GradientTransformation,
                d_tx: optax.GradientTransformation, *, seed: int, latent_dim: int,
                image_shape: Tuple[int, int, int]) -> GANState:
-  """Initial parameters, batch statistics and optimizer states (pure; jit it)."""
+  """Initial parameters, batch statistics and optimizer states (pure; jit it).
+
+  For a per-class model every leaf but `step` and `rng` gains a leading class axis
+  (each class's GAN has its own initial weights and optimizer state).
+  """
   g_key, d_key, run_key = jax.random.split(jax.random.PRNGKey(seed), 3)
-  g_vars = generator.init(g_key, jnp.zeros((1, latent_dim), z_dtype()),
-                          jnp.zeros((1,), jnp.int32), train=False)
-  d_vars = discriminator.init(d_key, jnp.zeros((1,) + tuple(image_shape), z_dtype()),
-                              train=False)
-  return GANState(
-      step=jnp.zeros((), jnp.int32), rng=run_key,
-      g_params=g_vars['params'], g_batch_stats=g_vars.get('batch_stats', {}),
-      g_opt_state=g_tx.init(g_vars['params']),
-      d_params=d_vars['params'], d_batch_stats=d_vars.get('batch_stats', {}),
-      d_opt_state=d_tx.init(d_vars['params']))
+
+  def init_one(g_key, d_key):
+    labels = jnp.zeros((1,), jnp.int32)
+    g_vars = model.generator.init(g_key, jnp.zeros((1, latent_dim), z_dtype()),
+                                  labels, train=False)
+    d_vars = model.discriminator.init(
+        d_key, jnp.zeros((1,) + tuple(image_shape), z_dtype()), labels, train=False)
+    return (g_vars['params'], g_vars.get('batch_stats', {}),
+            g_tx.init(g_vars['params']), d_vars['params'],
+            d_vars.get('batch_stats', {}), d_tx.init(d_vars['params']))
+
+  if model.per_class:
+    parts = jax.vmap(init_one)(jax.random.split(g_key, model.num_classes),
+                               jax.random.split(d_key, model.num_classes))
+  else:
+    parts = init_one(g_key, d_key)
+  g_params, g_stats, g_opt, d_params, d_stats, d_opt = parts
+  return GANState(step=jnp.zeros((), jnp.int32), rng=run_key, g_params=g_params,
+                  g_batch_stats=g_stats, g_opt_state=g_opt, d_params=d_params,
+                  d_batch_stats=d_stats, d_opt_state=d_opt)
 
 
 def batch_indices(data_key: jax.Array, step: jax.Array, num_examples: int,
@@ -103,92 +121,238 @@ def _accuracy(logits: jax.Array, labels: jax.Array) -> jax.Array:
   return (jnp.argmax(logits, -1) == labels).mean()
 
 
-def make_acgan_train_step(generator: nn.Module, discriminator: nn.Module,
-                          g_tx: optax.GradientTransformation,
-                          d_tx: optax.GradientTransformation, *, mesh: Mesh,
-                          batch_size: int, latent_dim: int,
-                          num_classes: int, aux_loss_on_fake: bool = True) -> Callable:
-  """Returns the un-jitted pure step `(state, images_u8, labels) -> (state, metrics)`.
+def padded_batch_indices(data_key: jax.Array, step: jax.Array, count: jax.Array,
+                         capacity: int, batch_size: int) -> jax.Array:
+  """`batch_indices` for the first `count` of `capacity` rows, with `count` traced.
 
-  With `aux_loss_on_fake=False` D's class head learns from real images only, so G
-  cannot satisfy it with class cues that only fakes carry.
+  Used for per-class data padded to one shape: each epoch is a permutation of the
+  valid rows (random keys sorted, padding rows last), cut into drop-last batches.
   """
+  steps_per_epoch = count // batch_size
+  epoch, position = jnp.divmod(step, steps_per_epoch)
+  keys = jax.random.uniform(jax.random.fold_in(data_key, epoch), (capacity,))
+  order = jnp.argsort(jnp.where(jnp.arange(capacity) < count, keys, 2.0))
+  return jax.lax.dynamic_slice_in_dim(order, position * batch_size, batch_size)
+
+
+def stack_by_class(images: np.ndarray, labels: np.ndarray,
+                   num_classes: int) -> Tuple[np.ndarray, np.ndarray]:
+  """([C, max count, ...] images padded with zeros, [C] counts) for per-class GANs."""
+  counts = np.bincount(labels, minlength=num_classes)
+  stacked = np.zeros((num_classes, counts.max()) + images.shape[1:], images.dtype)
+  for c in range(num_classes):
+    stacked[c, :counts[c]] = images[labels == c]
+  return stacked, counts.astype(np.int32)
+
+
+def instance_noise_std(step: jax.Array, initial_std: float,
+                       anneal_steps: int) -> jax.Array:
+  """Std of the Gaussian noise added to D's inputs: linear from `initial_std` to 0."""
+  progress = jnp.minimum(step.astype(jnp.float32) / max(anneal_steps, 1), 1.0)
+  return initial_std * (1.0 - progress)
+
+
+def _to_unit(images_u8: jax.Array) -> jax.Array:
+  return images_u8.astype(z_dtype()) / 127.5 - 1.0
+
+
+def _make_update(model: GANModel, g_tx: optax.GradientTransformation,
+                 d_tx: optax.GradientTransformation, aux_loss_on_fake: bool,
+                 noisy: bool) -> Callable:
+  """One D update and one G update of one GAN on given real and latent batches."""
   fake_aux_weight = 1.0 if aux_loss_on_fake else 0.0
+  generator, discriminator = model.generator, model.discriminator
 
-  def discriminate(d_params, batch_stats, x, key):
-    (realness, class_logits), updates = discriminator.apply(
-        {'params': d_params, 'batch_stats': batch_stats}, x, train=True,
-        rngs={'dropout': key}, mutable=['batch_stats'])
-    return realness, class_logits, updates['batch_stats']
+  def update(parts, real, real_labels, z, fake_labels, keys, noise_std):
+    g_params, g_stats, g_opt, d_params, d_stats, d_opt = parts
+    drop_real, drop_fake, drop_g, noise_key = jax.random.split(keys, 4)
+    noise_keys = jax.random.split(noise_key, 3)
 
-  def train_step(state: GANState, images: jax.Array,
-                 labels: jax.Array) -> Tuple[GANState, Metrics]:
-    data_key, noise_key = jax.random.split(state.rng)
-    keys = jax.random.split(jax.random.fold_in(noise_key, state.step), 5)
-    z_key, label_key, drop_real, drop_fake, drop_g = keys
-    shard = lambda x: sharding.shard_batch(x, mesh)
+    def with_noise(x, key):
+      if not noisy:
+        return x
+      return x + noise_std * jax.random.normal(key, x.shape, x.dtype)
 
-    index = shard(batch_indices(data_key, state.step, images.shape[0], batch_size))
-    real = shard(images[index].astype(z_dtype()) / 127.5 - 1.0)
-    real_labels = shard(labels[index])
-    z = shard(jax.random.normal(z_key, (batch_size, latent_dim), z_dtype()))
-    fake_labels = shard(jax.random.randint(label_key, (batch_size,), 0, num_classes))
+    def discriminate(params, batch_stats, x, labels, key):
+      (realness, class_logits), updates = discriminator.apply(
+          {'params': params, 'batch_stats': batch_stats}, x, labels, train=True,
+          rngs={'dropout': key}, mutable=['batch_stats'])
+      return realness, class_logits, updates.get('batch_stats', {})
 
-    def generate(g_params):
+    def generate(params):
       fake, updates = generator.apply(
-          {'params': g_params, 'batch_stats': state.g_batch_stats}, z, fake_labels,
-          train=True, mutable=['batch_stats'])
-      return fake, updates['batch_stats']
+          {'params': params, 'batch_stats': g_stats}, z, fake_labels, train=True,
+          mutable=['batch_stats'])
+      return fake, updates.get('batch_stats', {})
 
-    fake, generator_vjp, g_batch_stats = jax.vjp(generate, state.g_params,
-                                                 has_aux=True)
+    fake, generator_vjp, new_g_stats = jax.vjp(generate, g_params, has_aux=True)
 
-    def d_loss_fn(d_params):
-      real_logit, real_cls, stats = discriminate(d_params, state.d_batch_stats,
-                                                 real, drop_real)
-      fake_logit, fake_cls, stats = discriminate(d_params, stats,
-                                                 jax.lax.stop_gradient(fake),
-                                                 drop_fake)
-      loss = (_bce(real_logit, 1.0) + _ce(real_cls, real_labels)
-              + _bce(fake_logit, 0.0) + fake_aux_weight * _ce(fake_cls, fake_labels))
-      metrics = {
-          'd_real': jax.nn.sigmoid(real_logit).mean(),
-          'd_fake': jax.nn.sigmoid(fake_logit).mean(),
-          'aux_acc_real': _accuracy(real_cls, real_labels),
-          'aux_acc_fake': _accuracy(fake_cls, fake_labels),
-      }
+    def d_loss_fn(params):
+      real_logit, real_cls, stats = discriminate(
+          params, d_stats, with_noise(real, noise_keys[0]), real_labels, drop_real)
+      fake_logit, fake_cls, stats = discriminate(
+          params, stats, with_noise(jax.lax.stop_gradient(fake), noise_keys[1]),
+          fake_labels, drop_fake)
+      loss = _bce(real_logit, 1.0) + _bce(fake_logit, 0.0)
+      metrics = {'d_real': jax.nn.sigmoid(real_logit).mean(),
+                 'd_fake': jax.nn.sigmoid(fake_logit).mean()}
+      if model.has_class_head:
+        loss += (_ce(real_cls, real_labels)
+                 + fake_aux_weight * _ce(fake_cls, fake_labels))
+        metrics.update(aux_acc_real=_accuracy(real_cls, real_labels),
+                       aux_acc_fake=_accuracy(fake_cls, fake_labels))
       return loss, (stats, metrics)
 
-    (d_loss, (d_batch_stats, metrics)), d_grads = jax.value_and_grad(
-        d_loss_fn, has_aux=True)(state.d_params)
-    d_updates, d_opt_state = d_tx.update(d_grads, state.d_opt_state, state.d_params)
-    d_params = optax.apply_updates(state.d_params, d_updates)
+    (d_loss, (new_d_stats, metrics)), d_grads = jax.value_and_grad(
+        d_loss_fn, has_aux=True)(d_params)
+    d_updates, new_d_opt = d_tx.update(d_grads, d_opt, d_params)
+    new_d_params = optax.apply_updates(d_params, d_updates)
 
     def g_loss_fn(fake_images):
-      logit, cls, _ = discriminate(d_params, d_batch_stats, fake_images, drop_g)
-      return _bce(logit, 1.0) + _ce(cls, fake_labels), jax.nn.sigmoid(logit).mean()
+      logit, cls, _ = discriminate(new_d_params, new_d_stats,
+                                   with_noise(fake_images, noise_keys[2]),
+                                   fake_labels, drop_g)
+      loss = _bce(logit, 1.0)
+      if model.has_class_head:
+        loss += _ce(cls, fake_labels)
+      return loss, jax.nn.sigmoid(logit).mean()
 
     (g_loss, d_fake_after), fake_grad = jax.value_and_grad(
         g_loss_fn, has_aux=True)(fake)
     (g_grads,) = generator_vjp(fake_grad)
-    g_updates, g_opt_state = g_tx.update(g_grads, state.g_opt_state, state.g_params)
-    g_params = optax.apply_updates(state.g_params, g_updates)
-
-    new_state = state.replace(
-        step=state.step + 1, g_params=g_params, g_batch_stats=g_batch_stats,
-        g_opt_state=g_opt_state, d_params=d_params, d_batch_stats=d_batch_stats,
-        d_opt_state=d_opt_state)
+    g_updates, new_g_opt = g_tx.update(g_grads, g_opt, g_params)
+    new_g_params = optax.apply_updates(g_params, g_updates)
     metrics.update(d_loss=d_loss, g_loss=g_loss, d_fake_after_update=d_fake_after)
-    return new_state, metrics
+    return ((new_g_params, new_g_stats, new_g_opt, new_d_params, new_d_stats,
+             new_d_opt), metrics)
 
-  return train_step
+  return update
 
 
-def make_sampler(generator: nn.Module) -> Callable:
+def _parts(state: GANState):
+  return (state.g_params, state.g_batch_stats, state.g_opt_state, state.d_params,
+          state.d_batch_stats, state.d_opt_state)
+
+
+def _with_parts(state: GANState, parts) -> GANState:
+  g_params, g_stats, g_opt, d_params, d_stats, d_opt = parts
+  return state.replace(step=state.step + 1, g_params=g_params, g_batch_stats=g_stats,
+                       g_opt_state=g_opt, d_params=d_params, d_batch_stats=d_stats,
+                       d_opt_state=d_opt)
+
+
+def make_train_step(model: GANModel, g_tx: optax.GradientTransformation,
+                    d_tx: optax.GradientTransformation, *, mesh: Mesh,
+                    batch_size: int, latent_dim: int, aux_loss_on_fake: bool = True,
+                    noise_std: float = 0.0, noise_anneal_steps: int = 1) -> Callable:
+  """Returns the un-jitted pure step `(state, images_u8, labels) -> (state, metrics)`.
+
+  For a per-class model the data are `stack_by_class`'s (images [C, N, ...],
+  counts [C]) and every class's GAN takes its own batch of `batch_size` images of
+  its class in the same step (vmap over the stacked parameters). With
+  `aux_loss_on_fake=False` an ACGAN's class head learns from real images only.
+  `noise_std > 0` adds Gaussian instance noise to everything D sees in training,
+  annealed linearly to 0 over `noise_anneal_steps`.
+  """
+  update = _make_update(model, g_tx, d_tx, aux_loss_on_fake, noise_std > 0)
+  num_classes = model.num_classes
+
+  def conditional_step(state: GANState, images: jax.Array,
+                       labels: jax.Array) -> Tuple[GANState, Metrics]:
+    data_key, noise_key = jax.random.split(state.rng)
+    z_key, label_key, update_key = jax.random.split(
+        jax.random.fold_in(noise_key, state.step), 3)
+    shard = lambda x: sharding.shard_batch(x, mesh)
+    index = shard(batch_indices(data_key, state.step, images.shape[0], batch_size))
+    real = shard(_to_unit(images[index]))
+    real_labels = shard(labels[index])
+    z = shard(jax.random.normal(z_key, (batch_size, latent_dim), z_dtype()))
+    fake_labels = shard(jax.random.randint(label_key, (batch_size,), 0, num_classes))
+    std = instance_noise_std(state.step, noise_std, noise_anneal_steps)
+    parts, metrics = update(_parts(state), real, real_labels, z, fake_labels,
+                            update_key, std)
+    return _with_parts(state, parts), metrics
+
+  def per_class_step(state: GANState, images: jax.Array,
+                     counts: jax.Array) -> Tuple[GANState, Metrics]:
+    data_key, noise_key = jax.random.split(state.rng)
+    z_key, update_key = jax.random.split(jax.random.fold_in(noise_key, state.step))
+    classes = jnp.arange(num_classes)
+    # Class axis first, batch axis split over the devices.
+    shard = lambda x: jax.lax.with_sharding_constraint(
+        x, NamedSharding(mesh, P(None, sharding.DATA_AXIS)))
+    index = jax.vmap(lambda c, n: padded_batch_indices(
+        jax.random.fold_in(data_key, c), state.step, n, images.shape[1],
+        batch_size))(classes, counts)
+    real = shard(_to_unit(jax.vmap(lambda x, i: x[i])(images, index)))
+    z = shard(jax.random.normal(z_key, (num_classes, batch_size, latent_dim),
+                                z_dtype()))
+    labels = jnp.broadcast_to(classes[:, None], (num_classes, batch_size))
+    std = instance_noise_std(state.step, noise_std, noise_anneal_steps)
+    parts, metrics = jax.vmap(update, in_axes=(0, 0, 0, 0, 0, 0, None))(
+        _parts(state), real, labels, z, labels,
+        jax.random.split(update_key, num_classes), std)
+    metrics = {k: v.mean() for k, v in metrics.items()}  # Averaged over classes.
+    return _with_parts(state, parts), metrics
+
+  return per_class_step if model.per_class else conditional_step
+
+
+def select_class(model: GANModel, tree: Any, label: jax.Array) -> Any:
+  """The parameters of `label`'s GAN for a per-class model; `tree` otherwise."""
+  if not model.per_class:
+    return tree
+  return jax.tree.map(lambda leaf: leaf[label], tree)
+
+
+def generate_class(model: GANModel, g_params, g_batch_stats, z: jax.Array,
+                   label: jax.Array) -> jax.Array:
+  """Images of one class (`label` a scalar) in inference mode."""
+  labels = jnp.full((z.shape[0],), label, jnp.int32)
+  return model.generator.apply(
+      {'params': select_class(model, g_params, label),
+       'batch_stats': select_class(model, g_batch_stats, label)},
+      z, labels, train=False)
+
+
+def discriminate_class(model: GANModel, d_params, d_batch_stats, x: jax.Array,
+                       label: jax.Array):
+  """D's (realness logit, class logits or None) for images of one class, inference."""
+  labels = jnp.full((x.shape[0],), label, jnp.int32)
+  return model.discriminator.apply(
+      {'params': select_class(model, d_params, label),
+       'batch_stats': select_class(model, d_batch_stats, label)},
+      x, labels, train=False)
+
+
+def _per_label(model: GANModel, fn: Callable, labels: jax.Array) -> Any:
+  """Runs `fn(label)` for every class and picks each row's own class's output."""
+  outputs = jax.vmap(fn)(jnp.arange(model.num_classes))
+  rows = jnp.arange(labels.shape[0])
+  return jax.tree.map(lambda out: out[labels, rows], outputs)
+
+
+def discriminate(model: GANModel, d_params, d_batch_stats, x: jax.Array,
+                 labels: jax.Array):
+  """D's (realness logit, class logits or None) for labelled images, inference mode.
+
+  A per-class model scores each image with its own class's discriminator.
+  """
+  if model.per_class:
+    return _per_label(model, lambda c: discriminate_class(
+        model, d_params, d_batch_stats, x, c), labels)
+  return model.discriminator.apply({'params': d_params, 'batch_stats': d_batch_stats},
+                                   x, labels, train=False)
+
+
+def make_sampler(model: GANModel) -> Callable:
   """Returns pure `(g_params, g_batch_stats, z, labels) -> images` in inference mode."""
 
   def sample(g_params, g_batch_stats, z, labels):
-    return generator.apply({'params': g_params, 'batch_stats': g_batch_stats},
-                           z, labels, train=False)
+    if model.per_class:
+      return _per_label(model, lambda c: generate_class(
+          model, g_params, g_batch_stats, z, c), labels)
+    return model.generator.apply({'params': g_params, 'batch_stats': g_batch_stats},
+                                 z, labels, train=False)
 
   return sample

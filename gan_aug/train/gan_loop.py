@@ -27,7 +27,7 @@ from gan_aug.train import sharding
 from gan_aug.train.checkpoint import Checkpointer
 
 # Looked up through the module so that tests can wrap the step (e.g. to crash it).
-make_train_step = gan_lib.make_acgan_train_step
+make_train_step = gan_lib.make_train_step
 
 
 class GANDivergedError(RuntimeError):
@@ -82,6 +82,17 @@ def write_real_grid(dataset: Dataset, path: str, per_class: int) -> None:
                        _grid_title(dataset, 'real training images'), path)
 
 
+def _check_class_sizes(class_names, class_counts, batch_size: int) -> None:
+  """Per-class GANs need a full batch of every class."""
+  small = [f'{name} ({int(n)})' for name, n in zip(class_names, class_counts)
+           if n < batch_size]
+  if small:
+    raise config_validation.ConfigError(
+        f'config.gan.batch_size={batch_size} is larger than the training images of '
+        f'class(es) {", ".join(small)}; a per-class GAN needs a full batch of its '
+        'class: lower gan.batch_size.')
+
+
 def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: str,
               mesh: Optional[Mesh] = None) -> Dict:
   """Trains (or resumes) the configured GAN on the training split; returns a summary."""
@@ -97,15 +108,26 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
     raise config_validation.ConfigError(
         f'config.gan.batch_size={batch_size} is larger than the {len(train)} '
         'training images; lower it.')
-  num_steps = total_steps(gan_cfg, len(train))
+  model = models.build_gan(config, dataset.num_classes)
+  class_counts = train.class_counts(dataset.num_classes)
+  if model.per_class:
+    _check_class_sizes(dataset.class_names, class_counts, batch_size)
+    # An epoch is a pass over the smallest class (each class's GAN takes a batch
+    # of its own class every step).
+    epoch_size = int(min(class_counts))
+    images_np, labels_np = gan_lib.stack_by_class(train.images, train.labels,
+                                                  dataset.num_classes)
+  else:
+    epoch_size = len(train)
+    images_np, labels_np = train.images, train.labels
+  num_steps = total_steps(gan_cfg, epoch_size)
   os.makedirs(os.path.join(stage_dir, 'samples'), exist_ok=True)
 
-  generator, discriminator = models.build_gan(config, dataset.num_classes)
   g_tx = gan_lib.adam(gan_cfg.learning_rate, gan_cfg.beta1, gan_cfg.beta2)
   d_tx = gan_lib.adam(gan_cfg.learning_rate, gan_cfg.beta1, gan_cfg.beta2)
   replicated = sharding.replicated(mesh)
   init = jax.jit(functools.partial(
-      gan_lib.init_state, generator, discriminator, g_tx, d_tx, seed=config.seed,
+      gan_lib.init_state, model, g_tx, d_tx, seed=config.seed,
       latent_dim=gan_cfg.latent_dim, image_shape=train.images.shape[1:]),
                  out_shardings=replicated)
   state = init()
@@ -120,16 +142,19 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
   metrics_path = os.path.join(stage_dir, 'metrics.jsonl')
   _truncate_metrics(metrics_path, start_step)
 
-  images = jax.device_put(train.images, replicated)
-  labels = jax.device_put(train.labels, replicated)
+  images = jax.device_put(images_np, replicated)
+  labels = jax.device_put(labels_np, replicated)
+  noise_std = gan_cfg.get('instance_noise_std', 0.0)
   step_fn = jax.jit(
-      make_train_step(generator, discriminator, g_tx, d_tx, mesh=mesh,
-                      batch_size=batch_size, latent_dim=gan_cfg.latent_dim,
-                      num_classes=dataset.num_classes,
-                      aux_loss_on_fake=gan_cfg.aux_loss_on_fake),
+      make_train_step(model, g_tx, d_tx, mesh=mesh, batch_size=batch_size,
+                      latent_dim=gan_cfg.latent_dim,
+                      aux_loss_on_fake=gan_cfg.get('aux_loss_on_fake', True),
+                      noise_std=noise_std,
+                      noise_anneal_steps=(gan_cfg.get('instance_noise_anneal_steps', 0)
+                                          or num_steps)),
       in_shardings=(replicated, replicated, replicated),
       out_shardings=(replicated, replicated), donate_argnums=(0,))
-  sampler = jax.jit(gan_lib.make_sampler(generator))
+  sampler = jax.jit(gan_lib.make_sampler(model))
   sample_z, sample_labels = _fixed_sample_inputs(
       config.seed, dataset.num_classes, gan_cfg.samples_per_class,
       gan_cfg.latent_dim)
@@ -148,11 +173,13 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
   def save_checkpoint(step: int) -> None:
     checkpointer.save(step, state, {
         'step': step,
-        'data_position': gan_lib.data_position(step, len(train), batch_size),
+        'data_position': gan_lib.data_position(step, epoch_size, batch_size),
         'num_train_images': len(train),
         'num_steps': num_steps,
     })
 
+  # A per-class model trains every class's GAN on its own batch each step.
+  images_per_step = batch_size * (dataset.num_classes if model.per_class else 1)
   compile_start = time.perf_counter()
   compiled = step_fn.lower(state, images, labels).compile()
   compile_seconds = time.perf_counter() - compile_start
@@ -192,12 +219,14 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
         with open(metrics_path, 'a') as f:
           f.write(json.dumps({'step': step, 'steps_per_sec': rate, **means}) + '\n')
         if log_now:
+          aux = (f'  aux acc real {means["aux_acc_real"]:.2f} fake '
+                 f'{means["aux_acc_fake"]:.2f}' if 'aux_acc_real' in means else '')
           logging.info(
-              'step %d/%d  d_loss %.3f  g_loss %.3f  D(x) %.3f  D(G(z)) %.3f  '
-              'aux acc real %.2f fake %.2f  %.2f steps/s (%.1f img/s)  ETA %s',
-              step, num_steps, means['d_loss'], means['g_loss'], means['d_real'],
-              means['d_fake'], means['aux_acc_real'], means['aux_acc_fake'], rate,
-              rate * batch_size, _format_eta((num_steps - step) / max(rate, 1e-9)))
+              'step %d/%d  d_loss %.3f  g_loss %.3f  D(x) %.3f  D(G(z)) %.3f%s  '
+              '%.2f steps/s (%.1f img/s)  ETA %s', step, num_steps, means['d_loss'],
+              means['g_loss'], means['d_real'], means['d_fake'], aux, rate,
+              rate * images_per_step,
+              _format_eta((num_steps - step) / max(rate, 1e-9)))
       if is_last or step % gan_cfg.sample_every == 0:
         path = save_samples(step)
         logging.info('Sample grid: %s', path)
@@ -216,7 +245,7 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
       'steps_this_run': steps_run,
       'resumed_from_step': start_step,
       'final_metrics': last_logged,
-      'images_per_sec': (steps_run * batch_size / train_seconds
+      'images_per_sec': (steps_run * images_per_step / train_seconds
                          if steps_run else None),
       'train_seconds': train_seconds,
       'compile_seconds': compile_seconds,

@@ -46,23 +46,27 @@ def check_divisible(batch_size: int, mesh: Mesh, field: str) -> None:
         f'use a multiple of {n}.')
 
 
-def map_in_batches(fn: Callable[[np.ndarray], Any], images: np.ndarray,
-                   batch_size: int) -> Any:
-  """Applies jitted `fn` to fixed-size batches of `images` and joins the outputs.
+def map_in_batches(fn: Callable[..., Any], arrays, batch_size: int) -> Any:
+  """Applies jitted `fn` to fixed-size batches of `arrays` and joins the outputs.
 
-  The last batch is padded with zeros so that `fn` compiles for one shape; the
-  padded rows are dropped from every output (a pytree of batch-leading arrays).
-  Use it with inference-mode functions only, where rows do not interact.
+  `arrays` is one batch-leading array or a tuple of them (passed to `fn` as
+  separate arguments). The last batch is padded with zeros so that `fn` compiles
+  for one shape; the padded rows are dropped from every output (a pytree of
+  batch-leading arrays). Use it with inference-mode functions only, where rows do
+  not interact.
   """
-  if not len(images):
+  single = not isinstance(arrays, tuple)
+  arrays = (arrays,) if single else arrays
+  total = len(arrays[0])
+  if not total:
     raise ValueError('map_in_batches needs at least one image.')
   outputs = []
-  for start in range(0, len(images), batch_size):
-    chunk = images[start:start + batch_size]
-    count = len(chunk)
+  for start in range(0, total, batch_size):
+    chunks = [a[start:start + batch_size] for a in arrays]
+    count = len(chunks[0])
     if count < batch_size:
-      padding = np.zeros((batch_size - count,) + chunk.shape[1:], chunk.dtype)
-      chunk = np.concatenate([chunk, padding])
+      chunks = [np.concatenate([c, np.zeros((batch_size - count,) + c.shape[1:],
+                                            c.dtype)]) for c in chunks]
     outputs.append(jax.tree.map(lambda x, n=count: np.asarray(x)[:n],
-                                jax.device_get(fn(chunk))))
+                                jax.device_get(fn(*chunks))))
   return jax.tree.map(lambda *parts: np.concatenate(parts), *outputs)

@@ -1,0 +1,67 @@
+"""Paper 001 (Khalifa et al.): 10 % of the real data + 9x as many GAN images,
+four ImageNet transfer models, three trials.
+
+Command (GAN_AUG_DATA_DIR holds `pneumoniamnist.npz`, or pass --config.data.path):
+  python -m gan_aug.main --config=configs/pneumonia_dcgan_transfer.py \
+      --workdir=runs/pneumonia [--config.classifier.pretrained_dir=weights/]
+
+The paper's recipe:
+  * keep 10 % of the training data (`data.train_fraction`), three trials with
+    different subsets (`trials`), results averaged;
+  * GAN: 5 transposed 4x4 convolutions, 4 BN, 4 ReLU, tanh; D: 5 4x4 convolutions,
+    4 LeakyReLU, 3 BN: the DCGAN at 64x64; it generates 9x the kept images
+    (`synthesis.target` multiple 9), with no filter (threshold 0);
+  * classifiers AlexNet, SqueezeNet (1.1), GoogLeNet and ResNet18, each with a new
+    last layer for the data set's classes; ResNet18 is the primary one.
+Unlike the paper, generated images never enter the test split: the test split is
+PneumoniaMNIST's official one (624 images), validation its official val split.
+Choices where the paper is silent: one DCGAN per class (the paper does not say
+how labels were given to its GAN), batch 64 per class and step, 500 epochs over
+the smallest class's subset; 28x28 images upsampled to 64x64 for the GAN;
+classifiers at 224x224, SGD momentum 0.9, learning rate 1e-3, batch 32, at most
+30 epochs with early stopping (patience 5) on validation loss, fine-tuned end to
+end (freeze_backbone False). Without converted ImageNet weights
+(`classifier.pretrained_dir`) they train from scratch, and the report says so.
+
+Variants: `smoke` (2 % of train, two trials, a few steps at 32x32, ResNet18 and
+SqueezeNet at 32x32).
+
+Measured on 2 CPU cores: see the CPU-sized run in README's results section.
+"""
+
+import os
+
+from gan_aug import config_defaults as defaults
+
+
+def get_config(arg: str = None):
+  """Returns the paper-001 config; `arg` is a comma-separated list of variants."""
+  variants = defaults.parse_variants(arg, ('paper', 'smoke'),
+                                     'pneumonia_dcgan_transfer')
+  config = defaults.config(
+      seed=0, trials=3,
+      data=defaults.data(name='npz',
+                         path=os.path.join(defaults.data_root(), 'pneumoniamnist.npz'),
+                         class_names=('normal', 'pneumonia'), channels=1,
+                         resolution=64, train_fraction=0.1),
+      gan=defaults.gan(name='dcgan_per_class', latent_dim=100, g_base_width=64,
+                       d_base_width=64, batch_size=64, num_epochs=500),
+      synthesis=defaults.synthesis(threshold=0.0, target='multiple',
+                                   target_value=9.0, max_attempts_multiple=1.0),
+      classifier=defaults.classifier(
+          name='resnet18', other_models=('alexnet', 'squeezenet1_1', 'googlenet'),
+          resolution=224, optimizer='sgd', momentum=0.9, learning_rate=1e-3,
+          max_epochs=30, patience=5, freeze_backbone=False))
+  if 'smoke' in variants:
+    defaults.make_smoke(config)
+    config.trials = 2
+    config.data.train_fraction = 0.02
+    config.data.resolution = 32
+    config.gan.g_base_width = 16
+    config.gan.d_base_width = 16
+    config.gan.batch_size = 16
+    # Two of the four models, at 32x32: compiling GoogLeNet alone takes about a
+    # minute on 2 CPU cores (all six are checked against torch in the tests).
+    config.classifier.other_models = ('squeezenet1_1',)
+    config.classifier.resolution = 32
+  return config

@@ -1,0 +1,137 @@
+"""Building blocks of the paper configs: the fields every config has, with defaults.
+
+Each paper config (configs/*.py) starts from these blocks and sets the values its
+paper names; a field a paper does not mention keeps the default documented here.
+"""
+
+import os
+
+import ml_collections
+
+
+def data_root() -> str:
+  """Where the configs look for data sets: $GAN_AUG_DATA_DIR, else ./data."""
+  return os.environ.get('GAN_AUG_DATA_DIR', 'data')
+
+
+def data(**values) -> ml_collections.ConfigDict:
+  """config.data: which data set, at what size, and how splits are made."""
+  cfg = ml_collections.ConfigDict({
+      'name': 'image_folder',   # image_folder | npz | phantom
+      'dir': '',                # image_folder: <dir>/<split?>/<class>/*
+      'path': '',               # npz: MedMNIST-style file
+      'class_names': (),        # npz: names for labels 0..C-1
+      'channels': 3,
+      'resolution': 64,
+      'val_fraction': 0.15,     # carved from train when the data has no val split
+      'test_fraction': 0.2,     # carved from train when the data has no test split
+      'train_fraction': 1.0,    # keep this stratified share of train (per trial)
+      'bad_file_policy': 'skip',
+      'phantom_per_class': {'train': 100, 'val': 20, 'test': 40},
+  })
+  cfg.update(values)
+  return cfg
+
+
+def gan(**values) -> ml_collections.ConfigDict:
+  """config.gan: the fields every GAN family reads (families add their own)."""
+  cfg = ml_collections.ConfigDict({
+      'latent_dim': 100,
+      'batch_size': 64,
+      'learning_rate': 2e-4,
+      'beta1': 0.5,
+      'beta2': 0.999,
+      'leaky_slope': 0.2,
+      'num_epochs': 1,
+      'num_steps': 0,           # > 0 overrides num_epochs
+      'instance_noise_std': 0.0,  # Gaussian noise on D's inputs, annealed to 0
+      'instance_noise_anneal_steps': 0,  # 0 = over the whole run
+      'log_every': 50,
+      'sample_every': 500,
+      'checkpoint_every': 500,
+      'max_checkpoints_to_keep': 3,
+      'samples_per_class': 8,
+  })
+  cfg.update(values)
+  return cfg
+
+
+def synthesis(**values) -> ml_collections.ConfigDict:
+  """config.synthesis: how many fakes to keep per class and which pass the filter."""
+  cfg = ml_collections.ConfigDict({
+      'threshold_mode': 'fixed',  # fixed | real_quantile
+      'threshold': 0.76,          # Papers 000/002: keep D(G(z)) >= 0.76.
+      'real_quantile': 0.05,      # real_quantile mode
+      'require_class_agreement': False,  # ACGAN only: D's class head must agree
+      'target': 'multiple',       # count | multiple | balance
+      'target_value': 1.0,        # count: images per class; multiple: x real
+      'max_attempts_multiple': 20.0,  # at most this x target fakes per class
+      'num_checkpoints': 1,       # draw from the newest N GAN checkpoints
+      'batch_size': 256,
+      'grid_per_class': 8,
+  })
+  cfg.update(values)
+  return cfg
+
+
+def classifier(**values) -> ml_collections.ConfigDict:
+  """config.classifier: the classifier(s) trained on real and real + synthetic."""
+  cfg = ml_collections.ConfigDict({
+      'name': 'custom_cnn',       # the primary classifier (the report's main table)
+      'other_models': (),         # more classifiers trained on the same data
+      'resolution': 224,
+      'batch_size': 32,
+      'eval_batch_size': 64,
+      'optimizer': 'adam',        # adam | sgd
+      'momentum': 0.0,            # sgd only; 0 = plain SGD
+      'learning_rate': 1e-4,
+      'conv_dropout': 0.25,       # custom_cnn
+      'dense_dropout': 0.5,       # custom_cnn and the transfer heads
+      'max_epochs': 100,
+      # Steps per "epoch" (evaluation + early-stopping unit), the same for both
+      # arms; 0 = one pass over the real training split.
+      'steps_per_epoch': 0,
+      'patience': 5,
+      # Transfer models: converted ImageNet weights (<dir>/<name>.msgpack).
+      'pretrained_dir': '',
+      'freeze_backbone': True,    # only with pretrained weights
+  })
+  cfg.update(values)
+  return cfg
+
+
+def config(seed: int = 0, trials: int = 1, **blocks) -> ml_collections.ConfigDict:
+  """The top-level config from its blocks (data, gan, synthesis, classifier)."""
+  cfg = ml_collections.ConfigDict({'seed': seed, 'trials': trials})
+  for name, block in blocks.items():
+    cfg[name] = block
+  return cfg
+
+
+def parse_variants(arg, valid, config_name: str) -> set:
+  """The comma-separated variants of `arg`; ValueError naming the valid ones."""
+  variants = set(filter(None, (arg or 'paper').split(',')))
+  unknown = variants - set(valid)
+  if unknown:
+    raise ValueError(f'Unknown variant(s) {sorted(unknown)} for {config_name}; '
+                     f'valid: {", ".join(valid)}.')
+  return variants
+
+
+def make_smoke(cfg: ml_collections.ConfigDict) -> None:
+  """A few GAN steps and classifier epochs: checks an install, means nothing."""
+  cfg.gan.num_steps = 6
+  cfg.gan.log_every = 2
+  cfg.gan.sample_every = 3
+  cfg.gan.checkpoint_every = 3
+  cfg.gan.samples_per_class = 4
+  cfg.synthesis.threshold_mode = 'fixed'
+  cfg.synthesis.threshold = 0.0  # Keep whatever a 6-step GAN makes.
+  cfg.synthesis.target = 'count'
+  cfg.synthesis.target_value = 8
+  cfg.synthesis.max_attempts_multiple = 8.0
+  cfg.synthesis.batch_size = 32
+  cfg.classifier.max_epochs = 2
+  cfg.classifier.patience = 1
+  cfg.classifier.steps_per_epoch = 2
+  cfg.classifier.batch_size = 16
