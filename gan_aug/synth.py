@@ -3,8 +3,9 @@
 For each class, latents are drawn in large jitted batches; D scores every fake in
 inference mode (running batch-norm statistics, no dropout) exactly as it will be
 stored (quantised to uint8), and a fake is kept when its realness
-sigmoid(D) >= `threshold` and, if required, D's class head predicts the requested
-class. A class stops when it has its target or when its attempt cap is spent.
+sigmoid(D) >= `threshold` and, if required (ACGAN), D's class head predicts the
+requested class. Per-class GANs score each fake with its own class's D; a
+conditional D (CGAN) scores it given the requested class. A class stops when it has its target or when its attempt cap is spent.
 
 Every image is reproducible: its latent is
   normal(fold_in(fold_in(fold_in(fold_in(PRNGKey(seed), SALT), step), class), index))

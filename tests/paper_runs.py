@@ -1,0 +1,46 @@
+"""Runs a paper config's `:smoke` variant as a user does, and checks its report.
+
+Each run is the command line on one CPU device; runs share a JAX compilation
+cache, so trials and reruns compile each program once.
+"""
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+from helpers import REPO_ROOT
+
+_CACHE = tempfile.mkdtemp(prefix='gan_aug_test_cli_cache_')
+
+
+def run_config(name, variants, tmp_path, **overrides):
+  """Runs configs/<name>.py:<variants> with `--config.<field>=<value>` overrides;
+  returns (report.json's content, the config without overrides)."""
+  workdir = str(tmp_path / name)
+  env = dict(os.environ, XLA_FLAGS='', JAX_COMPILATION_CACHE_DIR=_CACHE,
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0',
+             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES='0')
+  args = [f'--config=configs/{name}.py:{variants}', f'--workdir={workdir}'] + [
+      f'--config.{field}={value}' for field, value in overrides.items()]
+  done = subprocess.run([sys.executable, '-m', 'gan_aug.main', *args], cwd=REPO_ROOT,
+                        env=env, capture_output=True, text=True, timeout=900)
+  assert done.returncode == 0, done.stderr[-3000:]
+  with open(os.path.join(workdir, 'report.json')) as f:
+    report = json.load(f)
+  config = importlib.import_module(name).get_config(variants)
+  return report, config
+
+
+def check_schema(report, num_test):
+  """The pipeline's report schema, every real test image, a non-empty set."""
+  for arm in ('real', 'augmented'):
+    test = report['classifiers'][arm]['test']
+    assert test['num_examples'] == num_test
+    assert set(test) >= {'accuracy', 'macro_f1', 'per_class', 'confusion_matrix'}
+  syn = report['synthesis']
+  assert syn['accepted'] > 0 and syn['accepted'] == sum(
+      c['accepted'] for c in syn['per_class'].values())
+  assert os.path.exists(report['figures']['real_vs_synthetic'])

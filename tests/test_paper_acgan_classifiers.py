@@ -1,0 +1,21 @@
+"""Paper 003's VGG16 and ResNet50 classifiers in a `:smoke` run of its config."""
+
+
+import pytest
+
+from paper_runs import check_schema, run_config
+
+
+@pytest.mark.slow
+def test_covidgan_config_with_its_transfer_classifiers(covid_dir, tmp_path):
+  # custom_cnn, the default, runs in test_main.py; here VGG16 and ResNet50 with
+  # paper 003's heads, trained on one GAN's synthetic set.
+  report, _ = run_config('covid_acgan', 'smoke', tmp_path, **{
+      'data.dir': covid_dir, 'classifier.name': 'vgg16',
+      'classifier.other_models': "('resnet50',)"})
+  check_schema(report, 66)
+  assert report['classifiers']['name'] == 'vgg16'
+  for arm in ('real', 'augmented'):
+    assert set(report['classifiers'][arm]['models']) == {'vgg16', 'resnet50'}
+  for name in ('vgg16', 'resnet50'):
+    assert 'end to end' in report['classifiers']['weights'][name]['note']
