@@ -1,6 +1,5 @@
 """Paper 003's VGG16 and ResNet50 classifiers in a `:smoke` run of its config."""
 
-
 import pytest
 
 from paper_runs import check_schema, run_config
