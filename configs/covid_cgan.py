@@ -30,7 +30,8 @@ from gan_aug import config_defaults as defaults
 
 def get_config(arg: str = None):
   """Returns the paper-004 config; `arg` is a comma-separated list of variants."""
-  variants = defaults.parse_variants(arg, ('paper', 'smoke'), 'covid_cgan')
+  variants = defaults.parse_variants(arg, ('paper', 'smoke', 'cpu'),
+                                     'covid_cgan')
   config = defaults.config(
       seed=0,
       data=defaults.data(dir=os.path.join(defaults.data_root(), 'covid19_3way'),
@@ -42,6 +43,17 @@ def get_config(arg: str = None):
       synthesis=defaults.synthesis(threshold=0.0, target='balance'),
       classifier=defaults.classifier(name='custom_cnn', resolution=224,
                                      learning_rate=1e-4, steps_per_epoch=50))
+  if 'cpu' in variants:
+    # The paper's layer widths at 64x64 (the output layer is the cost of 224x224),
+    # batch 64, 3000 steps; the classifier at 64x64, at most 15 epochs of 50 steps.
+    config.data.resolution = 64
+    config.gan.batch_size = 64
+    config.gan.num_steps = 3000
+    config.gan.log_every = 250
+    config.gan.sample_every = 1000
+    config.gan.checkpoint_every = 1000
+    config.classifier.resolution = 64
+    config.classifier.max_epochs = 15
   if 'smoke' in variants:
     defaults.make_smoke(config)
     config.data.resolution = 32

@@ -35,7 +35,8 @@ from gan_aug import config_defaults as defaults
 
 def get_config(arg: str = None):
   """Returns the paper-000 config; `arg` is a comma-separated list of variants."""
-  variants = defaults.parse_variants(arg, ('paper', 'smoke'), 'eye_dcgan')
+  variants = defaults.parse_variants(arg, ('paper', 'smoke', 'cpu'),
+                                     'eye_dcgan')
   config = defaults.config(
       seed=0,
       data=defaults.data(dir=os.path.join(defaults.data_root(), 'eye_fundus'),
@@ -47,6 +48,8 @@ def get_config(arg: str = None):
                                      optimizer='sgd', momentum=0.0,
                                      learning_rate=1e-3, max_epochs=100,
                                      patience=10))
+  if 'cpu' in variants:
+    defaults.make_cpu_per_class_dcgan(config)
   if 'smoke' in variants:
     defaults.make_smoke(config)
     config.data.dir = os.path.join(defaults.data_root(), 'covid19_3way')

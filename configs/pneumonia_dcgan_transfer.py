@@ -36,7 +36,7 @@ from gan_aug import config_defaults as defaults
 
 def get_config(arg: str = None):
   """Returns the paper-001 config; `arg` is a comma-separated list of variants."""
-  variants = defaults.parse_variants(arg, ('paper', 'smoke'),
+  variants = defaults.parse_variants(arg, ('paper', 'smoke', 'cpu'),
                                      'pneumonia_dcgan_transfer')
   config = defaults.config(
       seed=0, trials=3,
@@ -52,6 +52,23 @@ def get_config(arg: str = None):
           name='resnet18', other_models=('alexnet', 'squeezenet1_1', 'googlenet'),
           resolution=224, optimizer='sgd', momentum=0.9, learning_rate=1e-3,
           max_epochs=30, patience=5, freeze_backbone=False))
+  if 'cpu' in variants:
+    # The protocol (10 %, 9x fakes, no filter, three trials, four models) sized
+    # for 2 CPU cores: GAN at 32x32 (ngf = ndf = 32, batch 32 per class, 500
+    # steps), classifiers at 64x64 (AlexNet's smallest input is 63), at most 5
+    # epochs of 20 steps.
+    config.data.resolution = 32
+    config.gan.g_base_width = 32
+    config.gan.d_base_width = 32
+    config.gan.batch_size = 32
+    config.gan.num_steps = 500
+    config.gan.log_every = 100
+    config.gan.sample_every = 250
+    config.gan.checkpoint_every = 250
+    config.classifier.resolution = 64
+    config.classifier.steps_per_epoch = 20
+    config.classifier.max_epochs = 5
+    config.classifier.patience = 3
   if 'smoke' in variants:
     defaults.make_smoke(config)
     config.trials = 2

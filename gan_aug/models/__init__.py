@@ -56,11 +56,13 @@ def _acgan(config: ml_collections.ConfigDict, num_classes: int) -> GANModel:
 def _dcgan_per_class(config: ml_collections.ConfigDict, num_classes: int) -> GANModel:
   gan, data = config.gan, config.data
   dcgan.num_doublings(data.resolution)
+  conv_impl = dcgan.resolve_conv_impl(gan.get('conv_impl', 'auto'))
   generator = dcgan.DCGANGenerator(resolution=data.resolution, channels=data.channels,
-                                   base_width=gan.g_base_width)
+                                   base_width=gan.g_base_width, conv_impl=conv_impl)
   discriminator = dcgan.DCGANDiscriminator(resolution=data.resolution,
                                            base_width=gan.d_base_width,
-                                           leaky_slope=gan.leaky_slope)
+                                           leaky_slope=gan.leaky_slope,
+                                           conv_impl=conv_impl)
   return GANModel(generator, discriminator, num_classes, per_class=True)
 
 

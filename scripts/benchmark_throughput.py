@@ -1,0 +1,302 @@
+"""Training and synthesis throughput of the project's models on the devices present.
+
+  python scripts/benchmark_throughput.py --models=dcgan64,covidgan112 --batch=64 \
+      --json=out.json [--torch-ref]
+
+Models: the GAN families at their papers' sizes (`dcgan64`: papers 000/001/002,
+64x64x3, z = 100, ngf = ndf = 64; `covidgan112`: paper 003's ACGAN; `cgan224`:
+paper 004's MLP CGAN, 224x224x1) and any classifier by name (`custom_cnn`,
+`gmd_cnn`, `resnet18`, ...; at --classifier_resolution). A GAN gets a `train`
+record (one D and one G update per step, as the pipeline trains it) and a
+`synthesis` record (generate, round to uint8, score with D in inference mode:
+the synthesis-and-filter stage); a classifier gets a `train` record. Each step
+runs data-parallel over all local devices (batch split over a 1-D mesh). For each
+record: compile time (separately), warm-up steps, then the median of timed
+windows, images/s and the FLOP/s achieved by XLA's own FLOP count of the step.
+
+With --torch-ref and PyTorch importable, the classic PyTorch DCGAN loop (the
+PyTorch DCGAN example that papers 000/002 print: one D update on a real and a
+fake batch, then one G update through a fresh D forward; BN, BCE, Adam 2e-4,
+beta1 0.5) runs on the same shapes in the same process, and the dcgan64 train
+record gets `torch_images_per_sec` and `ratio` (JAX / PyTorch).
+"""
+
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from typing import Callable, Dict, List
+
+from absl import app, flags
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# pylint: disable=wrong-import-position
+from gan_aug import config_defaults
+from gan_aug import models
+from gan_aug import synth
+from gan_aug.models import classifiers
+from gan_aug.train import classifier as classifier_lib
+from gan_aug.train import gan as gan_lib
+from gan_aug.train import sharding
+# pylint: enable=wrong-import-position
+
+_MODELS = flags.DEFINE_list('models', ['dcgan64'], 'GAN families (dcgan64, '
+                            'covidgan112, cgan224) and classifier names.')
+_BATCH = flags.DEFINE_integer('batch', 64, 'Global batch per step.')
+_CLASSIFIER_RESOLUTION = flags.DEFINE_integer('classifier_resolution', 224,
+                                              'Input side of the classifiers.')
+_WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed steps after compiling.')
+_WINDOWS = flags.DEFINE_integer('windows', 5, 'Timed windows (the median is kept).')
+_STEPS = flags.DEFINE_integer('steps_per_window', 3, 'Steps per timed window.')
+_JSON = flags.DEFINE_string('json', None, 'Write the records here as JSON.')
+_TORCH_REF = flags.DEFINE_bool('torch-ref', False, 'Also time the PyTorch DCGAN loop.')
+_CONV_IMPL = flags.DEFINE_string('conv_impl', 'auto',
+                                 'DCGAN layers: auto, lax or matmul.')
+
+# name -> (GAN family, resolution, channels, gan config fields).
+GAN_MODELS = {
+    'dcgan64': ('dcgan_per_class', 64, 3, dict(latent_dim=100, g_base_width=64,
+                                               d_base_width=64)),
+    'covidgan112': ('acgan', 112, 3, dict(latent_dim=100, label_embedding_dim=50,
+                                          g_base_width=1024, g_kernel_size=5,
+                                          d_base_width=64, d_dropout=0.5)),
+    'cgan224': ('cgan', 224, 1, dict(latent_dim=128,
+                                     g_hidden_widths=(128, 256, 512, 1024),
+                                     d_hidden_widths=(512, 512, 512, 512),
+                                     d_dropout=0.4)),
+}
+_NUM_CLASSES = 3  # The COVID-19 data sets' three classes (dcgan64: one class).
+
+
+def _time_steps(run_step: Callable[[], object]) -> Dict[str, float]:
+  """Warm-up, then the median seconds per step over the timed windows."""
+  for _ in range(_WARMUP.value):
+    jax.block_until_ready(run_step())
+  windows = []
+  for _ in range(_WINDOWS.value):
+    start = time.perf_counter()
+    for _ in range(_STEPS.value):
+      out = run_step()
+    jax.block_until_ready(out)
+    windows.append((time.perf_counter() - start) / _STEPS.value)
+  return {'seconds_per_step': statistics.median(windows),
+          'window_min_s': min(windows), 'window_max_s': max(windows)}
+
+
+def _compile(jitted, *args):
+  """(compiled, seconds to compile, XLA's FLOP count of one call)."""
+  start = time.perf_counter()
+  compiled = jitted.lower(*args).compile()
+  seconds = time.perf_counter() - start
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  return compiled, seconds, float((cost or {}).get('flops', 0.0))
+
+
+def _record(model: str, stage: str, images_per_step: int, compile_s: float,
+            flops: float, timing: Dict[str, float]) -> Dict:
+  seconds = timing['seconds_per_step']
+  return {'model': model, 'stage': stage, 'batch': _BATCH.value, 'dtype': 'float32',
+          'devices': jax.local_device_count(), 'compile_s': round(compile_s, 2),
+          'seconds_per_step': seconds, 'images_per_sec': images_per_step / seconds,
+          'gflop_per_step': flops / 1e9, 'achieved_gflops': flops / seconds / 1e9,
+          **{k: v for k, v in timing.items() if k != 'seconds_per_step'}}
+
+
+def _gan_config(name: str):
+  family, resolution, channels, fields = GAN_MODELS[name]
+  return config_defaults.config(
+      data=config_defaults.data(resolution=resolution, channels=channels),
+      gan=config_defaults.gan(name=family, batch_size=_BATCH.value,
+                              conv_impl=_CONV_IMPL.value, **fields))
+
+
+def benchmark_gan(name: str) -> List[Dict]:
+  """The train and synthesis records of one GAN family."""
+  config = _gan_config(name)
+  num_classes = 1 if name == 'dcgan64' else _NUM_CLASSES
+  model = models.build_gan(config, num_classes)
+  mesh = sharding.make_mesh(jax.local_devices())
+  replicated = sharding.replicated(mesh)
+  batch, latent = _BATCH.value, config.gan.latent_dim
+  shape = (config.data.resolution,) * 2 + (config.data.channels,)
+  tx = gan_lib.adam(2e-4, 0.5, 0.999)
+  state = jax.jit(lambda: gan_lib.init_state(model, tx, tx, seed=0, latent_dim=latent,
+                                             image_shape=shape),
+                  out_shardings=replicated)()
+  rng = np.random.default_rng(0)
+  if model.per_class:
+    per_class_batch = batch // num_classes
+    images = rng.integers(0, 256, (num_classes, 4 * per_class_batch) + shape, np.uint8)
+    labels = np.full((num_classes,), 4 * per_class_batch, np.int32)
+  else:
+    per_class_batch = batch
+    images = rng.integers(0, 256, (4 * batch,) + shape, np.uint8)
+    labels = rng.integers(0, num_classes, (4 * batch,)).astype(np.int32)
+  images, labels = jax.device_put((images, labels), replicated)
+  step = jax.jit(gan_lib.make_train_step(model, tx, tx, mesh=mesh,
+                                         batch_size=per_class_batch, latent_dim=latent),
+                 in_shardings=(replicated,) * 3, out_shardings=(replicated,) * 2,
+                 donate_argnums=(0,))
+  compiled, compile_s, flops = _compile(step, state, images, labels)
+  holder = {'state': state}
+
+  def run_train():
+    holder['state'], metrics = compiled(holder['state'], images, labels)
+    return metrics
+
+  records = [_record(name, 'train', per_class_batch * num_classes, compile_s, flops,
+                     _time_steps(run_train))]
+
+  generate = synth.make_generate_and_score(model, mesh, batch, latent)
+  key = synth.latent_class_key(0, 0, 0)
+  start, label = jnp.int32(0), jnp.int32(0)
+  compiled_gen, compile_s, flops = _compile(generate, holder['state'], key, start, label)
+  records.append(_record(name, 'synthesis', batch, compile_s, flops, _time_steps(
+      lambda: compiled_gen(holder['state'], key, start, label))))
+  return records
+
+
+def benchmark_classifier(name: str) -> List[Dict]:
+  """The train record of one classifier (random init, Adam, real-size inputs)."""
+  cfg = config_defaults.classifier(name=name, resolution=_CLASSIFIER_RESOLUTION.value,
+                                   batch_size=_BATCH.value)
+  model = classifiers.build_classifier(cfg, _NUM_CLASSES)
+  mesh = sharding.make_mesh(jax.local_devices())
+  replicated = sharding.replicated(mesh)
+  shape = (cfg.resolution, cfg.resolution, 3)
+  tx = classifier_lib.make_optimizer(cfg)
+  state = jax.jit(lambda: classifier_lib.init_state(model, tx, 0, shape),
+                  out_shardings=replicated)()
+  rng = np.random.default_rng(0)
+  images = jax.device_put(rng.integers(0, 256, (4 * _BATCH.value,) + shape, np.uint8),
+                          replicated)
+  labels = jax.device_put(rng.integers(0, _NUM_CLASSES, (4 * _BATCH.value,))
+                          .astype(np.int32), replicated)
+  step = jax.jit(classifier_lib.make_train_step(model, tx, mesh, _BATCH.value),
+                 in_shardings=(replicated,) * 3, out_shardings=(replicated,) * 2,
+                 donate_argnums=(0,))
+  compiled, compile_s, flops = _compile(step, state, images, labels)
+  holder = {'state': state}
+
+  def run_train():
+    holder['state'], metrics = compiled(holder['state'], images, labels)
+    return metrics
+
+  record = _record(name, 'train', _BATCH.value, compile_s, flops, _time_steps(run_train))
+  record['resolution'] = cfg.resolution
+  return [record]
+
+
+def torch_dcgan_images_per_sec() -> float:
+  """Images/s of the classic PyTorch DCGAN training loop at --batch, 64x64x3."""
+  import torch  # pylint: disable=import-outside-toplevel
+  from torch import nn  # pylint: disable=import-outside-toplevel
+  nz, ngf, ndf, nc, batch = 100, 64, 64, 3, _BATCH.value
+  generator = nn.Sequential(
+      nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 8),
+      nn.ReLU(True),
+      nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False),
+      nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
+      nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False),
+      nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
+      nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf),
+      nn.ReLU(True),
+      nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False), nn.Tanh())
+  discriminator = nn.Sequential(
+      nn.Conv2d(nc, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True),
+      nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 2),
+      nn.LeakyReLU(0.2, inplace=True),
+      nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 4),
+      nn.LeakyReLU(0.2, inplace=True),
+      nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 8),
+      nn.LeakyReLU(0.2, inplace=True),
+      nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False), nn.Sigmoid())
+  criterion = nn.BCELoss()
+  opt_d = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+  opt_g = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+  real = torch.rand(batch, nc, 64, 64) * 2 - 1
+  ones, zeros = torch.ones(batch), torch.zeros(batch)
+
+  def step():
+    discriminator.zero_grad()
+    criterion(discriminator(real).view(-1), ones).backward()
+    fake = generator(torch.randn(batch, nz, 1, 1))
+    criterion(discriminator(fake.detach()).view(-1), zeros).backward()
+    opt_d.step()
+    generator.zero_grad()
+    criterion(discriminator(fake).view(-1), ones).backward()
+    opt_g.step()
+
+  timing = _time_steps(step)
+  return batch / timing['seconds_per_step']
+
+
+def _environment() -> Dict:
+  device = jax.local_devices()[0]
+  versions = {'python': platform.python_version(), 'jax': jax.__version__}
+  for package in ('jaxlib', 'flax', 'optax', 'numpy', 'torch'):
+    try:
+      versions[package] = __import__(package).__version__
+    except ImportError:
+      pass
+  return {'platform': device.platform, 'device_kind': device.device_kind,
+          'device_count': jax.local_device_count(),
+          'process_count': jax.process_count(), 'cpu_count': os.cpu_count(),
+          'versions': versions, 'conv_impl': _CONV_IMPL.value}
+
+
+def _print_table(records: List[Dict], env: Dict) -> None:
+  print(f"\n{env['device_kind']} x {env['device_count']} ({env['platform']}), "
+        f"jax {env['versions']['jax']}, float32")
+  header = (f"{'model':<14}{'stage':<11}{'batch':>6}{'compile s':>11}{'ms/step':>10}"
+            f"{'images/s':>10}{'GFLOP/s':>9}{'torch img/s':>13}{'ratio':>7}")
+  print(header)
+  print('-' * len(header))
+  for r in records:
+    torch_ips = r.get('torch_images_per_sec')
+    print(f"{r['model']:<14}{r['stage']:<11}{r['batch']:>6}{r['compile_s']:>11.1f}"
+          f"{r['seconds_per_step'] * 1e3:>10.1f}{r['images_per_sec']:>10.1f}"
+          f"{r['achieved_gflops']:>9.1f}"
+          + (f"{torch_ips:>13.1f}{r['ratio']:>7.2f}" if torch_ips else ''))
+
+
+def main(argv):
+  del argv
+  unknown = [m for m in _MODELS.value
+             if m not in GAN_MODELS and m not in classifiers.CLASSIFIERS.names()]
+  if unknown:
+    raise app.UsageError(f'Unknown model(s) {unknown}; valid: '
+                         f'{sorted(GAN_MODELS) + sorted(classifiers.CLASSIFIERS.names())}')
+  if _BATCH.value % jax.local_device_count():
+    raise app.UsageError(f'--batch={_BATCH.value} does not split over '
+                         f'{jax.local_device_count()} devices.')
+  records = []
+  for name in _MODELS.value:
+    print(f'Benchmarking {name} ...', flush=True)
+    records += benchmark_gan(name) if name in GAN_MODELS else benchmark_classifier(name)
+  if _TORCH_REF.value and 'dcgan64' in _MODELS.value:
+    try:
+      torch_ips = torch_dcgan_images_per_sec()
+    except ImportError:
+      print('--torch_ref: PyTorch is not importable; no reference timed.')
+    else:
+      for r in records:
+        if r['model'] == 'dcgan64' and r['stage'] == 'train':
+          r.update(torch_images_per_sec=torch_ips,
+                   ratio=r['images_per_sec'] / torch_ips)
+  env = _environment()
+  _print_table(records, env)
+  if _JSON.value:
+    with open(_JSON.value, 'w') as f:
+      json.dump({'environment': env, 'results': records}, f, indent=1)
+    print(f'\nWrote {_JSON.value}')
+
+
+if __name__ == '__main__':
+  app.run(main)
