@@ -76,6 +76,26 @@ def test_cgan_shapes_and_conditioning():
   assert not np.allclose(logit, other)
 
 
+def test_cgan_discriminator_can_tell_a_real_batch_from_a_fake_batch():
+  # D sees all-real and all-fake batches in training mode. Were batch norm the
+  # last thing before its linear output layer, every batch's mean logit would be
+  # the same (beta . w + b) whatever the images, and D could not learn at all.
+  discriminator = cgan.CGANDiscriminator(num_classes=2, hidden_widths=(16, 16, 16))
+  rng = np.random.default_rng(0)
+  y = jnp.zeros((8,), jnp.int32)
+  bright = jnp.asarray(rng.uniform(0.5, 1.0, (8, 4, 4, 1)), jnp.float32)
+  dark = jnp.asarray(rng.uniform(-1.0, -0.5, (8, 4, 4, 1)), jnp.float32)
+  variables = discriminator.init(jax.random.PRNGKey(0), bright, y, train=False)
+
+  def batch_mean_logit(x):
+    (logit, _), _ = discriminator.apply(variables, x, y, train=True,
+                                        rngs={'dropout': jax.random.PRNGKey(1)},
+                                        mutable=['batch_stats'])
+    return float(logit.mean())
+
+  assert abs(batch_mean_logit(bright) - batch_mean_logit(dark)) > 1e-3
+
+
 def test_padded_batch_indices_use_only_valid_rows_once_per_epoch():
   key = jax.random.PRNGKey(3)
   count, capacity, batch = 10, 16, 5

@@ -7,10 +7,15 @@ the image ("five Dense layers, four hidden ones normalised by batch norm").
 
 Discriminator: the flattened image multiplied by an H*W*C embedding of the label
 (the Keras CGAN recipe's way of conditioning D), then four dense layers of 512
-with LeakyReLU(0.2); batch norm after the second, third and fourth and dropout
+with LeakyReLU(0.2); batch norm on the second, third and fourth and dropout
 after the second and third ("four LeakyReLU, three batch normalisation, two
 dropout"), and a dense layer to one logit (the paper's sigmoid lives in the loss).
-D has no class head.
+D has no class head. D's batch norm comes before its LeakyReLU: the paper does not
+give the order, and with batch norm last (after the activation, right before the
+linear output layer) the batch-mean logit of a training batch no longer depends
+on the batch, so D, which sees all-real and all-fake batches (the paper's "half
+batch of actual data and a half batch of synthetic data"), cannot learn: measured,
+D(x) = D(G(z)) = 0.500 for 1000 steps on covid19_3way.
 
 Batch norm uses Keras's defaults (momentum 0.99, epsilon 1e-3); dense weights use
 Keras's Glorot-uniform default and embeddings Keras's uniform(-0.05, 0.05).
@@ -79,9 +84,9 @@ class CGANDiscriminator(nn.Module):
     last = len(self.hidden_widths) - 1
     for i, width in enumerate(self.hidden_widths):
       h = _dense(width, self.param_dtype)(h)
-      h = nn.leaky_relu(h, self.leaky_slope)
       if i >= 1:
         h = _batch_norm(train, self.param_dtype)(h)
+      h = nn.leaky_relu(h, self.leaky_slope)
       if 1 <= i < last:
         h = nn.Dropout(self.dropout_rate, deterministic=not train)(h)
     return _dense(1, self.param_dtype)(h)[:, 0], None
