@@ -55,6 +55,8 @@ _WINDOWS = flags.DEFINE_integer('windows', 5, 'Timed windows (the median is kept
 _STEPS = flags.DEFINE_integer('steps_per_window', 3, 'Steps per timed window.')
 _JSON = flags.DEFINE_string('json', None, 'Write the records here as JSON.')
 _TORCH_REF = flags.DEFINE_bool('torch-ref', False, 'Also time the PyTorch DCGAN loop.')
+_STAGES = flags.DEFINE_list('stages', ['train', 'synthesis'],
+                            'What to time for the GANs: train, synthesis.')
 _CONV_IMPL = flags.DEFINE_string('conv_impl', 'auto',
                                  'DCGAN layers: auto, lax or matmul.')
 
@@ -143,16 +145,18 @@ def benchmark_gan(name: str) -> List[Dict]:
                                          batch_size=per_class_batch, latent_dim=latent),
                  in_shardings=(replicated,) * 3, out_shardings=(replicated,) * 2,
                  donate_argnums=(0,))
-  compiled, compile_s, flops = _compile(step, state, images, labels)
-  holder = {'state': state}
+  holder, records = {'state': state}, []
+  if 'train' in _STAGES.value:
+    compiled, compile_s, flops = _compile(step, state, images, labels)
 
-  def run_train():
-    holder['state'], metrics = compiled(holder['state'], images, labels)
-    return metrics
+    def run_train():
+      holder['state'], metrics = compiled(holder['state'], images, labels)
+      return metrics
 
-  records = [_record(name, 'train', per_class_batch * num_classes, compile_s, flops,
-                     _time_steps(run_train))]
-
+    records.append(_record(name, 'train', per_class_batch * num_classes, compile_s,
+                           flops, _time_steps(run_train)))
+  if 'synthesis' not in _STAGES.value:
+    return records
   generate = synth.make_generate_and_score(model, mesh, batch, latent)
   key = synth.latent_class_key(0, 0, 0)
   start, label = jnp.int32(0), jnp.int32(0)
