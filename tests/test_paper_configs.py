@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from gan_aug import config_validation
 from paper_runs import check_schema, run_config
 
 
@@ -43,3 +44,15 @@ def test_cgan_config_balances_the_classes(data_dir, tmp_path):
   per_class = report['synthesis']['per_class']
   for name, count in zip(report['dataset']['class_names'], counts):
     assert per_class[name]['requested'] == max(counts) - count
+
+
+@pytest.mark.parametrize('name', ['eye_dcgan', 'covid_dcgan', 'pneumonia_dcgan_transfer',
+                                  'covid_cgan'])
+def test_cpu_variant_is_a_valid_smaller_run_of_the_same_pipeline(name):
+  module = importlib.import_module(name)
+  paper, cpu = module.get_config(), module.get_config('cpu')
+  config_validation.validate(cpu)
+  assert cpu.gan.name == paper.gan.name
+  assert cpu.classifier.name == paper.classifier.name
+  assert cpu.data.resolution <= paper.data.resolution
+  assert 0 < cpu.gan.num_steps
