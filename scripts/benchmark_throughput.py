@@ -100,6 +100,23 @@ def _compile(jitted, *args):
   return compiled, seconds, float((cost or {}).get('flops', 0.0))
 
 
+def _time_train_step(step, state, images, labels, mesh):
+  """Jits `step` (state donated, everything replicated over `mesh`), compiles it,
+  times it; returns (compile seconds, FLOPs per step, timing, the final state)."""
+  replicated = sharding.replicated(mesh)
+  jitted = jax.jit(step, in_shardings=(replicated,) * 3,
+                   out_shardings=(replicated,) * 2, donate_argnums=(0,))
+  compiled, compile_s, flops = _compile(jitted, state, images, labels)
+  holder = {'state': state}
+
+  def run_step():
+    holder['state'], metrics = compiled(holder['state'], images, labels)
+    return metrics
+
+  timing = _time_steps(run_step)
+  return compile_s, flops, timing, holder['state']
+
+
 def _record(model: str, stage: str, images_per_step: int, compile_s: float,
             flops: float, timing: Dict[str, float]) -> Dict:
   seconds = timing['seconds_per_step']
@@ -141,28 +158,22 @@ def benchmark_gan(name: str) -> List[Dict]:
     images = rng.integers(0, 256, (4 * batch,) + shape, np.uint8)
     labels = rng.integers(0, num_classes, (4 * batch,)).astype(np.int32)
   images, labels = jax.device_put((images, labels), replicated)
-  step = jax.jit(gan_lib.make_train_step(model, tx, tx, mesh=mesh,
-                                         batch_size=per_class_batch, latent_dim=latent),
-                 in_shardings=(replicated,) * 3, out_shardings=(replicated,) * 2,
-                 donate_argnums=(0,))
-  holder, records = {'state': state}, []
+  step = gan_lib.make_train_step(model, tx, tx, mesh=mesh,
+                                 batch_size=per_class_batch, latent_dim=latent)
+  records = []
   if 'train' in _STAGES.value:
-    compiled, compile_s, flops = _compile(step, state, images, labels)
-
-    def run_train():
-      holder['state'], metrics = compiled(holder['state'], images, labels)
-      return metrics
-
+    compile_s, flops, timing, state = _time_train_step(step, state, images, labels,
+                                                       mesh)
     records.append(_record(name, 'train', per_class_batch * num_classes, compile_s,
-                           flops, _time_steps(run_train)))
+                           flops, timing))
   if 'synthesis' not in _STAGES.value:
     return records
   generate = synth.make_generate_and_score(model, mesh, batch, latent)
   key = synth.latent_class_key(0, 0, 0)
   start, label = jnp.int32(0), jnp.int32(0)
-  compiled_gen, compile_s, flops = _compile(generate, holder['state'], key, start, label)
+  compiled_gen, compile_s, flops = _compile(generate, state, key, start, label)
   records.append(_record(name, 'synthesis', batch, compile_s, flops, _time_steps(
-      lambda: compiled_gen(holder['state'], key, start, label))))
+      lambda: compiled_gen(state, key, start, label))))
   return records
 
 
@@ -182,17 +193,9 @@ def benchmark_classifier(name: str) -> List[Dict]:
                           replicated)
   labels = jax.device_put(rng.integers(0, _NUM_CLASSES, (4 * _BATCH.value,))
                           .astype(np.int32), replicated)
-  step = jax.jit(classifier_lib.make_train_step(model, tx, mesh, _BATCH.value),
-                 in_shardings=(replicated,) * 3, out_shardings=(replicated,) * 2,
-                 donate_argnums=(0,))
-  compiled, compile_s, flops = _compile(step, state, images, labels)
-  holder = {'state': state}
-
-  def run_train():
-    holder['state'], metrics = compiled(holder['state'], images, labels)
-    return metrics
-
-  record = _record(name, 'train', _BATCH.value, compile_s, flops, _time_steps(run_train))
+  step = classifier_lib.make_train_step(model, tx, mesh, _BATCH.value)
+  compile_s, flops, timing, _ = _time_train_step(step, state, images, labels, mesh)
+  record = _record(name, 'train', _BATCH.value, compile_s, flops, timing)
   record['resolution'] = cfg.resolution
   return [record]
 
