@@ -19,6 +19,7 @@ import numpy as np
 from absl import logging
 from jax.sharding import Mesh
 
+from gan_aug import atomic_files
 from gan_aug.data import Dataset
 from gan_aug.data import images as images_lib
 from gan_aug.metrics import classification
@@ -91,7 +92,9 @@ def compare(config: ml_collections.ConfigDict, dataset: Dataset,
                                                    real_x.shape[1:])
   start = time.perf_counter()
   trained = classifier_lib.train_arms(cfg, model, arms, val_xy, steps_per_epoch,
-                                      config.seed, mesh, variables, trainable)
+                                      config.seed, mesh, variables, trainable,
+                                      checkpoint_dir=os.path.join(stage_dir,
+                                                                  'checkpoints'))
   train_seconds = time.perf_counter() - start
 
   predict = classifier_lib.make_predict(model, mesh)
@@ -136,8 +139,7 @@ def compare(config: ml_collections.ConfigDict, dataset: Dataset,
 def write_predictions(path: str, sources, labels, probs_by_arm: Dict[str, np.ndarray],
                       class_names) -> None:
   """One row per test image: source, true class, and each arm's prediction and probs."""
-  tmp = path + '.tmp'
-  with open(tmp, 'w', newline='') as f:
+  with atomic_files.replacing(path, newline='') as f:
     writer = csv.writer(f)
     header = ['source', 'true_class']
     for arm in probs_by_arm:
@@ -148,4 +150,3 @@ def write_predictions(path: str, sources, labels, probs_by_arm: Dict[str, np.nda
       for probs in probs_by_arm.values():
         row += [class_names[int(np.argmax(probs[i]))]] + [f'{p:.6f}' for p in probs[i]]
       writer.writerow(row)
-  os.replace(tmp, path)

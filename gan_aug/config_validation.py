@@ -13,6 +13,11 @@ from gan_aug.models import backbones
 from gan_aug.models import classifiers
 from gan_aug.models import transfer
 from gan_aug.train import classifier as classifier_lib
+from gan_aug.train import sharding
+
+# Global batch sizes: each is split over every device of the 1-D data mesh.
+GLOBAL_BATCH_FIELDS = ('gan.batch_size', 'classifier.batch_size',
+                       'classifier.eval_batch_size', 'synthesis.batch_size')
 
 
 class ConfigError(ValueError):
@@ -44,8 +49,24 @@ def _number_in(config, field: str, low: float, high: float,
   _check(inside, field, value, f'a number in {left}{low}, {high}{right}')
 
 
+def _check_batches_split_over_devices(config: ml_collections.ConfigDict) -> None:
+  """Refuses a global batch size that does not split evenly over the devices."""
+  mesh = sharding.make_mesh()
+  for field in GLOBAL_BATCH_FIELDS:
+    section, name = field.split('.')
+    try:
+      sharding.check_divisible(config[section][name], mesh, field)
+    except ValueError as e:
+      raise ConfigError(str(e)) from e
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
-  """Raises ConfigError for the first out-of-range value found."""
+  """Raises ConfigError for the first out-of-range value found.
+
+  Unknown component names raise registry.UnknownComponentError with the valid
+  names. Checks needing the data (a batch larger than the training set) are
+  left to the pipeline, after loading.
+  """
   _int_at_least(config, 'seed', 0)
   data_cfg, gan = config.data, config.gan
   data.DATASETS.get(data_cfg.name, 'config.data.name')
@@ -57,6 +78,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ConfigError(f'config.gan lacks a field GAN {gan.name!r} needs: {e}') from e
   except ValueError as e:
     raise ConfigError(str(e)) from e
+  _int_at_least(config, 'data.resolution', 1)
   _check(data_cfg.bad_file_policy in BAD_FILE_POLICIES, 'data.bad_file_policy',
          data_cfg.bad_file_policy, f'one of {BAD_FILE_POLICIES}')
   for split in ('train', 'val', 'test'):
@@ -148,3 +170,4 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _number_in(config, 'classifier.learning_rate', 0.0, 1.0)
   _number_in(config, 'classifier.conv_dropout', 0.0, 1.0, closed_low=True)
   _number_in(config, 'classifier.dense_dropout', 0.0, 1.0, closed_low=True)
+  _check_batches_split_over_devices(config)

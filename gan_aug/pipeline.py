@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 import shutil
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import ml_collections
 from absl import logging
@@ -68,6 +68,49 @@ def gan_stage_key(config: ml_collections.ConfigDict, data_fp: str) -> Dict:
           if k not in _NON_SEMANTIC_DATA_FIELDS}
   return {'stage': 'gan', 'seed': config.seed, 'gan': gan, 'data': data,
           'data_fingerprint': data_fp}
+
+
+# A diverged GAN stage may be continued by a run that differs only in these.
+_OPTIMIZER_FIELDS = ('learning_rate', 'beta1', 'beta2')
+
+
+def _without_optimizer(key: Dict) -> Dict:
+  key = json.loads(json.dumps(key, default=str))  # As stage.json stores it.
+  gan = {k: v for k, v in key['gan'].items() if k not in _OPTIMIZER_FIELDS}
+  return {**{k: v for k, v in key.items() if k != 'continues_from'}, 'gan': gan}
+
+
+def find_diverged_gan(workdir: str, key: Dict) -> Optional[Dict]:
+  """The diverged GAN stage this key may continue, with its last good step.
+
+  A stage qualifies when it diverged after saving a checkpoint and its key equals
+  `key` in everything but the optimizer's hyperparameters; of several, the one
+  that got furthest.
+  """
+  stages_dir = os.path.join(workdir, 'stages')
+  if not os.path.isdir(stages_dir):
+    return None
+  best = None
+  for name in sorted(os.listdir(stages_dir)):
+    stage_dir = os.path.join(stages_dir, name)
+    diverged_path = os.path.join(stage_dir, gan_loop.DIVERGED_FILE)
+    if (not name.startswith('gan-') or not os.path.exists(diverged_path)
+        or os.path.exists(os.path.join(stage_dir, 'done.json'))):
+      continue
+    with open(os.path.join(stage_dir, 'stage.json')) as f:
+      other = json.load(f)
+    with open(diverged_path) as f:
+      diverged = json.load(f)
+    if (diverged['last_good_step'] is None
+        or _without_optimizer(other) != _without_optimizer(key)
+        or other['gan'] == json.loads(json.dumps(key['gan'], default=str))):
+      continue
+    if best is None or diverged['last_good_step'] > best['step']:
+      best = {'stage': name, 'step': diverged['last_good_step'],
+              'checkpoint_dir': os.path.join(stage_dir, 'checkpoints'),
+              'diverged_learning_rate': diverged['learning_rate'],
+              'learning_rate': key['gan']['learning_rate']}
+  return best
 
 
 def _check_batch_sizes(config: ml_collections.ConfigDict, num_train: int) -> None:
@@ -193,9 +236,14 @@ def _run_trial(config: ml_collections.ConfigDict, dataset: data_lib.Dataset,
   _check_batch_sizes(config, len(dataset.splits['train']))
 
   gan_key = gan_stage_key(config, data_fp)
+  continue_from = find_diverged_gan(workdir, gan_key)
+  if continue_from:
+    # Part of the key: the result depends on where the run starts.
+    gan_key['continues_from'] = {k: continue_from[k] for k in ('stage', 'step')}
   gan_summary, gan_dir = _run_stage(
       workdir, 'gan', gan_key,
-      lambda stage_dir: gan_loop.train_gan(config, dataset, stage_dir))
+      lambda stage_dir: gan_loop.train_gan(config, dataset, stage_dir,
+                                           continue_from=continue_from))
 
   synth_key = synthesis_stage_key(config, fingerprint(gan_key))
   synth_summary, synth_dir = _run_stage(

@@ -1,5 +1,6 @@
 """Small name -> component registries used to pick models and data sets from configs."""
 
+import difflib
 from typing import Any, Callable, Dict, Generic, TypeVar
 
 T = TypeVar('T')
@@ -32,11 +33,13 @@ class Registry(Generic[T]):
 
   def get(self, name: str, field: str = '') -> T:
     """Returns the component called `name`, or raises UnknownComponentError."""
-    if name not in self._entries:
+    if not isinstance(name, str) or name not in self._entries:
       where = f' (config field {field})' if field else ''
+      close = difflib.get_close_matches(str(name), list(self._entries), n=1)
+      guess = f' Did you mean {close[0]!r}?' if close else ''
       raise UnknownComponentError(
           f'Unknown {self.kind} {name!r}{where}. '
-          f'Valid names: {", ".join(sorted(self._entries))}.')
+          f'Valid names: {", ".join(sorted(self._entries))}.{guess}')
     return self._entries[name]
 
   def names(self) -> list:

@@ -1,6 +1,5 @@
 """The run's report: report.json (machine-readable), report.md (for people), PNG figures."""
 
-import json
 import os
 from typing import Dict, List, Sequence
 
@@ -10,6 +9,7 @@ matplotlib.use('Agg')  # Files only; no display needed.
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 
+from gan_aug import atomic_files  # pylint: disable=g-import-not-at-top,wrong-import-position
 from gan_aug import visualize  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 PHANTOM_WARNING = ('PHANTOM DATA: generated shapes, not medical images. These numbers '
@@ -43,6 +43,7 @@ def build_report(dataset_summary: Dict, gan_summary: Dict, synthesis: Dict,
       'gan': {
           'steps': gan_summary['steps'],
           'resumed_from_step': gan_summary.get('resumed_from_step'),
+          'continued_from_diverged': gan_summary.get('continued_from_diverged'),
           'final_losses': {k: final.get(k) for k in ('d_loss', 'g_loss')},
           'final_metrics': final,
           'images_per_sec': gan_summary.get('images_per_sec'),
@@ -205,20 +206,8 @@ def markdown(report: Dict) -> str:
   return '\n'.join(lines)
 
 
-def write_json(path: str, obj) -> None:
-  """Atomic JSON write: a crash leaves the old file or the new one."""
-  tmp = path + '.tmp'
-  with open(tmp, 'w') as f:
-    json.dump(obj, f, indent=2, default=str)
-  os.replace(tmp, path)
-
-
-def write_text(path: str, text: str) -> None:
-  """Atomic text write."""
-  tmp = path + '.tmp'
-  with open(tmp, 'w') as f:
-    f.write(text)
-  os.replace(tmp, path)
+write_json = atomic_files.write_json
+write_text = atomic_files.write_text
 
 
 def _save_figure(fig, path: str, title: str, is_phantom: bool) -> None:
@@ -226,7 +215,7 @@ def _save_figure(fig, path: str, title: str, is_phantom: bool) -> None:
   fig.suptitle(title + (f'\n{visualize.PHANTOM_BANNER}' if is_phantom else ''),
                fontsize=10)
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
+  atomic_files.save_figure(fig, path, dpi=100)
   plt.close(fig)
 
 
@@ -250,8 +239,7 @@ def real_vs_synthetic_grid(path: str, real_images: np.ndarray, real_labels: np.n
 
 def gan_curves(path: str, metrics_path: str, is_phantom: bool) -> None:
   """GAN losses and D's mean scores against the step, from metrics.jsonl."""
-  with open(metrics_path) as f:
-    rows = [json.loads(line) for line in f if line.strip()]
+  rows = atomic_files.read_jsonl(metrics_path)
   steps = [r['step'] for r in rows]
   fig, (ax_loss, ax_score) = plt.subplots(1, 2, figsize=(10, 3.5))
   for key in ('d_loss', 'g_loss'):

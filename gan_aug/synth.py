@@ -13,7 +13,9 @@ for the checkpoint step, class and latent index recorded in the manifest.
 
 The accepted set is written into a fresh folder under `sets/`; only when it is
 complete does the `synthetic` link switch to it (an atomic rename), so a crash
-leaves the previous set and manifest, never a half-written one.
+leaves the previous set and manifest, never a half-written one. Each finished
+class is saved under `progress/` as it completes, so a rerun after a crash
+continues with the next class (latents are indexed, so the result is the same).
 """
 
 import json
@@ -32,6 +34,7 @@ from absl import logging
 from jax.sharding import Mesh
 from PIL import Image
 
+from gan_aug import atomic_files
 from gan_aug import models
 from gan_aug.data import Dataset
 from gan_aug.train import gan as gan_lib
@@ -255,6 +258,34 @@ def remove_unlinked_sets(stage_dir: str) -> None:
       shutil.rmtree(os.path.join(sets_dir, name), ignore_errors=True)
 
 
+def _progress_path(progress_dir: str, label: int) -> str:
+  return os.path.join(progress_dir, f'class_{label:02d}.npz')
+
+
+def save_class_progress(progress_dir: str, label: int, images: List[np.ndarray],
+                        realness: List[np.ndarray], records: List[Dict],
+                        class_summary: Dict, image_shape) -> None:
+  """Saves one finished class (accepted images, all scores, records) atomically."""
+  atomic_files.save_npz(
+      _progress_path(progress_dir, label),
+      images=(np.stack(images) if images else np.zeros((0,) + tuple(image_shape),
+                                                       np.uint8)),
+      realness=(np.concatenate(realness) if realness
+                else np.zeros((0,), np.float32)),
+      meta=np.asarray(json.dumps({'records': records, 'summary': class_summary})))
+
+
+def load_class_progress(progress_dir: str, label: int):
+  """(images, realness, records, summary) of a class an earlier run finished, or None."""
+  path = _progress_path(progress_dir, label)
+  if not os.path.exists(path):
+    return None
+  with np.load(path) as arrays:
+    meta = json.loads(str(arrays['meta']))
+    return (list(arrays['images']), arrays['realness'], meta['records'],
+            meta['summary'])
+
+
 def load_set(stage_dir: str) -> Tuple[np.ndarray, np.ndarray, Dict]:
   """(images uint8, labels, manifest) of the current accepted set."""
   set_dir = os.path.join(stage_dir, SET_LINK)
@@ -300,7 +331,19 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
   start_time = time.perf_counter()
   kept_images, records, per_class = [], [], {}
   generated_realness = []
+  progress_dir = os.path.join(stage_dir, 'progress')
+  os.makedirs(progress_dir, exist_ok=True)
   for label, name in enumerate(dataset.class_names):
+    done = load_class_progress(progress_dir, label)
+    if done is not None:
+      class_images, class_realness, class_records, per_class[name] = done
+      kept_images.extend(class_images)
+      generated_realness.append(class_realness)
+      records.extend(class_records)
+      logging.info('Synthesis: class %s already done in an earlier run (%d '
+                   'accepted); reusing it.', name, len(class_records))
+      continue
+    first_record, first_realness = len(records), len(generated_realness)
     target, cap = targets[label], caps[label]
     keys = [latent_class_key(config.seed, step, label) for step, _ in states]
     generated = passed = 0
@@ -343,6 +386,9 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
     logging.info('Synthesis: %-20s accepted %d/%d, pass rate %s over %d generated.',
                  name, kept, target,
                  'n/a' if not generated else f'{passed / generated:.3f}', generated)
+    save_class_progress(progress_dir, label, kept_images[first_record:],
+                        generated_realness[first_realness:], records[first_record:],
+                        per_class[name], dataset.splits['train'].images.shape[1:])
   seconds = time.perf_counter() - start_time
 
   real_scores = {
@@ -351,9 +397,11 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
       for name, (realness, predicted) in real_raw.items()}
   generated_realness = (np.concatenate(generated_realness) if generated_realness
                         else np.zeros((0,), np.float32))
-  np.savez(os.path.join(stage_dir, 'scores.npz'), generated=generated_realness,
-           accepted=np.asarray([r['realness'] for r in records], np.float32),
-           **{f'real_{k}': v[0] for k, v in real_raw.items()})
+  atomic_files.save_npz(os.path.join(stage_dir, 'scores.npz'),
+                        generated=generated_realness,
+                        accepted=np.asarray([r['realness'] for r in records],
+                                            np.float32),
+                        **{f'real_{k}': v[0] for k, v in real_raw.items()})
   total_generated = sum(c['generated'] for c in per_class.values())
   total_passed = sum(c['passed'] for c in per_class.values())
   summary = {
@@ -379,5 +427,6 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
   images = (np.stack(kept_images) if kept_images
             else np.zeros((0,) + image_shape, np.uint8))
   set_dir = write_set(stage_dir, images, records, summary, dataset.class_names)
+  shutil.rmtree(progress_dir, ignore_errors=True)  # The set now holds it all.
   summary['set_dir'] = set_dir
   return summary

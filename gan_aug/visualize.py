@@ -5,6 +5,8 @@ from typing import Optional, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+from gan_aug import atomic_files
+
 _LABEL_WIDTH = 150
 PHANTOM_BANNER = '[PHANTOM DATA - not medical images]'
 
@@ -37,4 +39,4 @@ def class_grid(rows: Sequence[np.ndarray], row_names: Sequence[str],
       canvas.paste(tile.convert('RGB'), (label_width + pad + c * (width + pad), y))
   if footer:
     draw.text((4, canvas.height - bottom + 2), footer, fill=(160, 0, 0))
-  canvas.save(path)
+  atomic_files.save_image(path, canvas)

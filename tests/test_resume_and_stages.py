@@ -3,6 +3,7 @@
 import json
 import os
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
@@ -14,15 +15,17 @@ from gan_aug.train import gan_loop
 from helpers import tiny_config
 
 
-def _final_state(workdir):
-  stage = [d for d in os.listdir(os.path.join(workdir, 'stages'))
-           if d.startswith('gan-')]
-  assert len(stage) == 1, stage
-  checkpoints = os.path.join(workdir, 'stages', stage[0], 'checkpoints')
+def _final_state(workdir, stage_dir=None):
+  if stage_dir is None:
+    stage = [d for d in os.listdir(os.path.join(workdir, 'stages'))
+             if d.startswith('gan-')]
+    assert len(stage) == 1, stage
+    stage_dir = os.path.join(workdir, 'stages', stage[0])
+  checkpoints = os.path.join(stage_dir, 'checkpoints')
   step = max(int(d) for d in os.listdir(checkpoints) if d.isdigit())
   state = ocp.StandardCheckpointer().restore(os.path.join(checkpoints, str(step),
                                                           'state'))
-  return step, state, os.path.join(workdir, 'stages', stage[0])
+  return step, state, stage_dir
 
 
 def _metrics(stage_dir):
@@ -106,7 +109,7 @@ def test_workdir_keeps_provenance_and_samples(tmp_path):
   assert set(summary['final_metrics']) >= {'d_loss', 'g_loss', 'd_real', 'd_fake'}
 
 
-def test_diverged_run_names_the_step_and_last_checkpoint(tmp_path, monkeypatch):
+def _poison_d_loss_from_step_3(monkeypatch):
   real_make = gan_loop.make_train_step
 
   def nan_from_step_3(*args, **kwargs):
@@ -120,8 +123,60 @@ def test_diverged_run_names_the_step_and_last_checkpoint(tmp_path, monkeypatch):
     return step
 
   monkeypatch.setattr(gan_loop, 'make_train_step', nan_from_step_3)
+
+
+def test_diverged_run_stops_and_continues_with_a_lower_learning_rate(
+    tmp_path, monkeypatch):
+  workdir = str(tmp_path / 'w')
+  _poison_d_loss_from_step_3(monkeypatch)
   with pytest.raises(gan_loop.GANDivergedError) as info:
-    pipeline.run(tiny_config(num_steps=6), str(tmp_path / 'w'))
+    pipeline.run(tiny_config(num_steps=6), workdir)
   message = str(info.value)
   assert 'diverged by step 3' in message and 'd_loss' in message
   assert 'Last good checkpoint: step 2' in message
+  assert '--config.gan.learning_rate=0.0001) continues from step 2' in message
+  # Rerunning unchanged diverges again, from its own checkpoint.
+  with pytest.raises(gan_loop.GANDivergedError, match='diverged by step 3'):
+    pipeline.run(tiny_config(num_steps=6), workdir)
+  monkeypatch.undo()
+
+  result = pipeline.run(tiny_config(num_steps=6, learning_rate=1e-4), workdir)
+  assert result['gan']['resumed_from_step'] == 2
+  assert result['gan']['continued_from_diverged']['step'] == 2
+  assert result['gan']['continued_from_diverged']['diverged_learning_rate'] == 2e-4
+  with open(os.path.join(result['stages']['gan'], 'stage.json')) as f:
+    key = json.load(f)
+  assert key['gan']['learning_rate'] == 1e-4 and key['continues_from']['step'] == 2
+  # Its curve starts with the diverged run's good steps 1-2.
+  assert [r['step'] for r in _metrics(result['stages']['gan'])] == [1, 2, 3, 4, 5, 6]
+
+  # A run from scratch at the lower rate ends elsewhere: the continuation
+  # really started from the diverged run's step 2.
+  _, continued, _ = _final_state(workdir, result['stages']['gan'])
+  fresh = pipeline.run(tiny_config(num_steps=6, learning_rate=1e-4),
+                       str(tmp_path / 'fresh'))
+  assert fresh['gan']['resumed_from_step'] == 0
+  _, scratch, _ = _final_state(str(tmp_path / 'fresh'))
+  flat_c = ocp.tree.to_flat_dict(continued)
+  flat_s = ocp.tree.to_flat_dict(scratch)
+  assert any(not np.array_equal(flat_c[k], flat_s[k]) for k in flat_c)
+
+
+def test_nan_in_parameters_stops_training(tmp_path, monkeypatch):
+  real_make = gan_loop.make_train_step
+
+  def nan_weights_from_step_3(*args, **kwargs):
+    step_fn = real_make(*args, **kwargs)
+
+    def step(state, images, labels):
+      new_state, metrics = step_fn(state, images, labels)
+      poison = jnp.where(state.step >= 2, jnp.nan, 0.0)
+      g_params = jax.tree.map(lambda p: p + poison, new_state.g_params)
+      return new_state.replace(g_params=g_params), metrics
+
+    return step
+
+  monkeypatch.setattr(gan_loop, 'make_train_step', nan_weights_from_step_3)
+  with pytest.raises(gan_loop.GANDivergedError) as info:
+    pipeline.run(tiny_config(num_steps=6), str(tmp_path / 'w'))
+  assert 'diverged by step 3: g_params not finite' in str(info.value)

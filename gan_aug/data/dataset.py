@@ -7,6 +7,9 @@
      by class, and grouped by pixel digest so two copies of one image never land
      on both sides of a split (never from test);
   3. repeated images inside one split are listed, not dropped.
+It refuses, with the reason, what no run can use: fewer than two classes, labels
+outside 0..num_classes-1, a split whose images and labels differ in count, an
+empty validation or test split, and a class with no training images.
 """
 
 import collections
@@ -129,6 +132,43 @@ def _within_split_duplicates(split: Split) -> List[List[str]]:
           for idx in _digest_index(split).values() if len(idx) > 1]
 
 
+def _check_labels(name: str, class_names: Sequence[str],
+                  splits: Dict[str, Split]) -> None:
+  """Refuses fewer than two classes, or labels/images that do not line up."""
+  num_classes = len(class_names)
+  if num_classes < 2:
+    raise DatasetError(
+        f'{name}: only {num_classes} class ({list(class_names)}); a classifier '
+        'needs at least two classes to tell apart. Add the other classes.')
+  for split_name, split in splits.items():
+    if not len(split.images) == len(split.labels) == len(split.sources):
+      raise DatasetError(
+          f'{name}: the {split_name} split has {len(split.images)} images but '
+          f'{len(split.labels)} labels; every image needs exactly one label.')
+    outside = (split.labels < 0) | (split.labels >= num_classes)
+    if outside.any():
+      first = int(np.flatnonzero(outside)[0])
+      raise DatasetError(
+          f'{name}: {split_name} label {int(split.labels[first])} of '
+          f'{split.sources[first]} is outside 0..{num_classes - 1} (classes '
+          f'{list(class_names)}).')
+
+
+def _check_held_out(name: str, result: Dict[str, Split],
+                    split_origin: Dict[str, str]) -> None:
+  """Refuses an empty validation or test split, saying where it came from."""
+  for split_name in ('val', 'test'):
+    if len(result[split_name]):
+      continue
+    if split_origin[split_name] == 'given':
+      hint = (f'its folder or arrays hold no readable images; add some, or '
+              f'remove it so that {split_name} is carved from train')
+    else:
+      hint = ('every class has fewer than two distinct training images, so '
+              'none could be set aside; add images')
+    raise DatasetError(f'{name}: the {split_name} split is empty: {hint}.')
+
+
 def finalize(name: str, class_names: Sequence[str], splits: Dict[str, Split],
              *, val_fraction: float, test_fraction: float, seed: int,
              is_phantom: bool = False, info: Optional[Dict] = None) -> Dataset:
@@ -137,6 +177,7 @@ def finalize(name: str, class_names: Sequence[str], splits: Dict[str, Split],
   num_classes = len(class_names)
   if 'train' not in splits or not len(splits['train']):
     raise DatasetError(f'{name}: no training images found.')
+  _check_labels(name, class_names, splits)
   removed: List[Dict] = []
   split_origin = {k: 'given' for k in splits}
   train = splits['train']
@@ -158,7 +199,9 @@ def finalize(name: str, class_names: Sequence[str], splits: Dict[str, Split],
     if count == 0:
       raise DatasetError(
           f'{name}: class {class_names[label]!r} has no training images left '
-          '(empty folder, unreadable files, or every image duplicated in test).')
+          '(empty folder, unreadable files, or every image duplicated in test). '
+          'Add readable images of that class to the training data.')
+  _check_held_out(name, result, split_origin)
   info.update({
       'split_origin': split_origin,
       'duplicates_removed': removed,

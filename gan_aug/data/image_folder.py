@@ -2,8 +2,13 @@
 
 Class names are the folder names (spaces allowed), sorted. Files with extensions
 .png/.jpg/.jpeg (any case) are read; other files are listed as ignored. Images
-that cannot be decoded are skipped and listed, or stop the run before any
-training, according to `bad_file_policy` ('skip' or 'error').
+that cannot be decoded (empty, truncated, not an image, over PIL's
+decompression-bomb limit) are skipped and listed in the data set summary, or
+stop the run before any training, according to `bad_file_policy` ('skip' or
+'error').
+
+Layouts no run can use are refused before any image is decoded: fewer than two
+class folders, or a training class folder with no image files in it.
 """
 
 import concurrent.futures
@@ -57,6 +62,36 @@ def _list_files(class_dir: str) -> Tuple[List[str], List[str]]:
   return images, ignored
 
 
+def _check_classes(train_dir: str, class_names: List[str]) -> None:
+  """Refuses fewer than two classes, or a class folder without image files."""
+  if not class_names:
+    loose, _ = _list_files(train_dir)
+    hint = (f'\n  It holds {len(loose)} image file(s) directly: point the config '
+            'at the folder above it, or sort them into one folder per class.'
+            if loose else '')
+    raise dataset_lib.DatasetError(
+        f'{train_dir}: no class folders found.{hint}\n'
+        f'  Layout expected:\n{LAYOUT_HELP}')
+  if len(class_names) < 2:
+    raise dataset_lib.DatasetError(
+        f'{train_dir}: only one class folder ({class_names[0]!r}) found; a '
+        'classifier needs at least two classes to tell apart.\n'
+        '  Add a folder of images for each other class beside it.\n'
+        f'  Layout expected:\n{LAYOUT_HELP}')
+  for name in class_names:
+    class_dir = os.path.join(train_dir, name)
+    files, other = _list_files(class_dir)
+    if files:
+      continue
+    found = (f'it holds only {len(other)} file(s) of other types (e.g. '
+             f'{os.path.basename(other[0])!r}); convert them to PNG'
+             if other else 'the folder is empty')
+    raise dataset_lib.DatasetError(
+        f'class {name!r} has no training images: {class_dir} holds no '
+        f'{"/".join(images_lib.IMAGE_EXTENSIONS)} files ({found}).\n'
+        '  Add images to it, or remove the folder if the class is not wanted.')
+
+
 def _read_split(split_dir: str, class_names: List[str], root: str,
                 channels: int, resolution: int, bad_files: List[Dict],
                 ignored: List[str]) -> dataset_lib.Split:
@@ -100,8 +135,9 @@ def load_image_folder(root: str, *, channels: int, resolution: int,
                       name: Optional[str] = None) -> dataset_lib.Dataset:
   """Reads an image-folder data set into memory (see module docstring)."""
   if bad_file_policy not in BAD_FILE_POLICIES:
-    raise ValueError(f'config.data.bad_file_policy must be one of '
-                     f'{BAD_FILE_POLICIES}, got {bad_file_policy!r}.')
+    raise dataset_lib.DatasetError(
+        f'config.data.bad_file_policy must be one of {BAD_FILE_POLICIES}, got '
+        f'{bad_file_policy!r}.')
   if not os.path.isdir(root):
     raise DatasetNotFoundError(
         os.path.abspath(root), 'Image folder',
@@ -116,9 +152,7 @@ def load_image_folder(root: str, *, channels: int, resolution: int,
         f'{root}: split folders {sorted(split_dirs)} found but no train/ folder.\n'
         f'  Layout expected:\n{LAYOUT_HELP}')
   class_names = _subdirs(split_dirs['train'])
-  if not class_names:
-    raise dataset_lib.DatasetError(
-        f'{split_dirs["train"]}: no class folders found.\n  Layout expected:\n{LAYOUT_HELP}')
+  _check_classes(split_dirs['train'], class_names)
   unknown = {s: sorted(set(_subdirs(d)) - set(class_names))
              for s, d in split_dirs.items() if s != 'train'}
   unknown = {s: c for s, c in unknown.items() if c}
@@ -135,10 +169,12 @@ def load_image_folder(root: str, *, channels: int, resolution: int,
   if bad_files and bad_file_policy == 'error':
     listing = '\n'.join(f'    {b["error"]}' for b in bad_files)
     raise dataset_lib.DatasetError(
-        f'{root}: {len(bad_files)} unreadable image file(s); nothing was trained.\n'
-        f'{listing}\n  Remove or fix them, or set --config.data.bad_file_policy=skip.')
+        f'{root}: {len(bad_files)} unreadable image file(s) and '
+        "config.data.bad_file_policy='error'; nothing was trained.\n"
+        f'{listing}\n  Remove or fix them, or set --config.data.bad_file_policy=skip '
+        'to leave them out (they are then listed in the data set summary).')
   return dataset_lib.finalize(
       name or os.path.basename(os.path.normpath(root)), class_names, splits,
       val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
-      info={'source': os.path.abspath(root), 'skipped_files': bad_files,
-            'ignored_files': ignored})
+      info={'source': os.path.abspath(root), 'bad_file_policy': bad_file_policy,
+            'skipped_files': bad_files, 'ignored_files': ignored})

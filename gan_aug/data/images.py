@@ -12,11 +12,19 @@ Mode handling:
   * 16-bit and 32-bit integer or float greyscale (I;16, I;16B, I, F) is stretched
     per image from its own min..max to 0..255, because medical exports often use
     only 10-12 of the 16 bits and a fixed /257 scaling would leave them black.
+    A flat image (min == max) has no range to stretch and is scaled from the
+    mode's nominal range instead (0..65535 for integers, 0..1 for floats).
+
+Every way a file can fail (empty, truncated, not an image at all, over PIL's
+decompression-bomb limit, a mode that cannot be converted) raises
+`ImageDecodeError` naming the file, so loaders can skip and list it or refuse
+to start; PIL's own limit (`PIL.Image.MAX_IMAGE_PIXELS`) is respected, never
+lifted.
 """
 
 import hashlib
 import io
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -31,10 +39,13 @@ class ImageDecodeError(ValueError):
 
 
 def _stretch_to_uint8(array: np.ndarray) -> np.ndarray:
+  """Maps min..max to 0..255; a flat image keeps its level in the nominal range."""
+  nominal_max = 1.0 if array.dtype.kind == 'f' else 65535.0
   array = array.astype(np.float64)
   low, high = float(array.min()), float(array.max())
   if high <= low:
-    return np.zeros(array.shape, np.uint8)
+    level = np.clip(np.round(low * (255.0 / nominal_max)), 0, 255)
+    return np.full(array.shape, level, np.uint8)
   return np.round((array - low) * (255.0 / (high - low))).astype(np.uint8)
 
 
@@ -52,15 +63,53 @@ def to_mode_8bit(image: Image.Image, channels: int) -> Image.Image:
   return image
 
 
+def _pixel_limit_error(image: Image.Image, source: str) -> Optional[str]:
+  """The reason to refuse `image` when it is over PIL's decompression-bomb limit."""
+  limit = Image.MAX_IMAGE_PIXELS
+  width, height = image.size
+  if limit is None or width * height <= limit:
+    return None
+  return (f'{source}: {width}x{height} = {width * height} pixels is over PIL\'s '
+          f'decompression-bomb limit of {limit} pixels (PIL.Image.MAX_IMAGE_PIXELS), '
+          'so it was not decoded. If the image is genuine, shrink it below the '
+          'limit; otherwise remove it.')
+
+
 def decode(data: bytes, source: str = '<bytes>') -> Image.Image:
-  """Decodes encoded image bytes; raises ImageDecodeError naming `source`."""
+  """Decodes encoded image bytes; raises ImageDecodeError naming `source`.
+
+  Empty files, files that are not images whatever their extension, truncated
+  files and images over PIL's decompression-bomb limit all raise
+  ImageDecodeError with the reason.
+  """
+  if not data:
+    raise ImageDecodeError(f'{source}: empty file (0 bytes); not an image.')
   try:
     image = Image.open(io.BytesIO(data))
+  except UnidentifiedImageError as e:
+    raise ImageDecodeError(
+        f'{source}: not an image file PIL can read (its contents are not PNG '
+        'or JPEG, whatever the file name says).') from e
+  except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+    raise ImageDecodeError(
+        f'{source}: over PIL\'s decompression-bomb limit ({e}); not decoded. If '
+        'the image is genuine, shrink it below the limit; otherwise remove it.'
+    ) from e
+  except Exception as e:  # pylint: disable=broad-except
+    raise ImageDecodeError(
+        f'{source}: not a readable image ({type(e).__name__}: {e}).') from e
+  reason = _pixel_limit_error(image, source)
+  if reason:
+    raise ImageDecodeError(reason)
+  try:
     image.seek(0)
     image.load()
     return ImageOps.exif_transpose(image)
-  except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-    raise ImageDecodeError(f'{source}: not a readable image ({e}).') from e
+  except Exception as e:  # pylint: disable=broad-except
+    # PIL signals damaged files with many types (OSError for truncation,
+    # SyntaxError, ValueError, struct.error, ...): all mean "unreadable".
+    raise ImageDecodeError(
+        f'{source}: not a readable image ({type(e).__name__}: {e}).') from e
 
 
 def to_array(image: Image.Image, channels: int, resolution: int) -> np.ndarray:
@@ -94,7 +143,12 @@ def load_file(path: str, channels: int,
   except OSError as e:
     raise ImageDecodeError(f'{path}: cannot be read ({e}).') from e
   image = decode(data, path)
-  return to_array(image, channels, resolution), pixel_digest(image, channels)
+  try:
+    return to_array(image, channels, resolution), pixel_digest(image, channels)
+  except (ValueError, OSError, TypeError) as e:
+    raise ImageDecodeError(
+        f'{path}: image mode {image.mode!r} cannot be converted to '
+        f'{channels} channel(s) ({type(e).__name__}: {e}).') from e
 
 
 def resize_batch(images: np.ndarray, resolution: int) -> np.ndarray:

@@ -1,7 +1,8 @@
 """MedMNIST-style .npz files: `<split>_images` [N, H, W(, C)] uint8 and `<split>_labels`."""
 
 import os
-from typing import Optional, Sequence
+import zipfile
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from PIL import Image
@@ -15,16 +16,73 @@ LAYOUT_HELP = ('    one .npz file with arrays train_images [N, H, W] or [N, H, W
                '    optionally val_* and test_* likewise (MedMNIST layout)')
 
 
-def _split_from_arrays(images: np.ndarray, labels: np.ndarray, split: str,
-                       channels: int, resolution: int) -> dataset_lib.Split:
+def _read_arrays(path: str) -> Dict[str, np.ndarray]:
+  """Every array in the file; DatasetError when it is not a readable .npz."""
+  try:
+    data = np.load(path)
+    if not hasattr(data, 'files'):
+      raise ValueError('it holds one unnamed array, not named arrays')
+    with data:
+      return {k: data[k] for k in data.files}
+  except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+    raise dataset_lib.DatasetError(
+        f'{path}: not a readable .npz file ({type(e).__name__}: {e}).\n'
+        f'  Layout expected:\n{LAYOUT_HELP}') from e
+
+
+def _check_images(path: str, images: np.ndarray, split: str) -> None:
+  """Refuses image arrays that are not uint8 [N, H, W] or [N, H, W, 1|3|4]."""
+  key = f'{split}_images'
   if images.dtype != np.uint8:
     raise dataset_lib.DatasetError(
-        f'{split}_images must be uint8, got {images.dtype}.')
-  labels = np.asarray(labels).reshape(len(labels), -1)
+        f'{path}: {key} must be uint8, got {images.dtype}; scale it to 0..255 '
+        'and store it as uint8.')
+  if images.ndim not in (3, 4) or (images.ndim == 4 and
+                                   images.shape[-1] not in (1, 3, 4)):
+    raise dataset_lib.DatasetError(
+        f'{path}: {key} has shape {images.shape}; expected [N, H, W] or '
+        '[N, H, W, C] with C in 1, 3, 4.')
+  if not len(images):
+    raise dataset_lib.DatasetError(
+        f'{path}: {key} holds no images; leave the {split}_* arrays out instead.')
+
+
+def _check_labels(path: str, labels: np.ndarray, num_images: int,
+                  split: str) -> np.ndarray:
+  """The labels as int32 [N]; DatasetError on a count, shape or type mismatch."""
+  key = f'{split}_labels'
+  labels = np.asarray(labels)
+  if labels.ndim == 0 or len(labels) != num_images:
+    count = 'a scalar' if labels.ndim == 0 else f'{len(labels)} labels'
+    raise dataset_lib.DatasetError(
+        f'{path}: {split}_images holds {num_images} images but {key} holds '
+        f'{count}; every image needs exactly one label.')
+  labels = labels.reshape(len(labels), -1)
   if labels.shape[1] != 1:
     raise dataset_lib.DatasetError(
-        f'{split}_labels must hold one label per image (multi-label data is not '
+        f'{path}: {key} must hold one label per image (multi-label data is not '
         f'supported), got shape {labels.shape}.')
+  labels = labels[:, 0]
+  whole = (labels.dtype.kind in 'iub' or
+           (labels.dtype.kind == 'f' and np.all(np.isfinite(labels)) and
+            np.all(labels == np.round(labels))))
+  if not whole:
+    raise dataset_lib.DatasetError(
+        f'{path}: {key} must hold whole-number class indices, got dtype '
+        f'{labels.dtype}.')
+  if (labels < 0).any():
+    first = int(np.flatnonzero(labels < 0)[0])
+    raise dataset_lib.DatasetError(
+        f'{path}: {key}[{first}] = {labels[first]} is negative; labels must be '
+        'class indices 0, 1, 2, ...')
+  return labels.astype(np.int32)
+
+
+def _split_from_arrays(path: str, images: np.ndarray, labels: np.ndarray,
+                       split: str, channels: int,
+                       resolution: int) -> dataset_lib.Split:
+  _check_images(path, images, split)
+  labels = _check_labels(path, labels, len(images), split)
   arrays, digests = [], []
   for image in images:
     pil = Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[-1] == 1
@@ -32,8 +90,28 @@ def _split_from_arrays(images: np.ndarray, labels: np.ndarray, split: str,
     arrays.append(images_lib.to_array(pil, channels, resolution))
     digests.append(images_lib.pixel_digest(pil, channels))
   sources = [f'{split}[{i}]' for i in range(len(images))]
-  return dataset_lib.Split(np.stack(arrays), labels[:, 0].astype(np.int32),
-                           sources, digests)
+  return dataset_lib.Split(np.stack(arrays), labels, sources, digests)
+
+
+def _class_names(path: str, splits: Dict[str, dataset_lib.Split],
+                 class_names: Optional[Sequence[str]]) -> List[str]:
+  """config.data.class_names, or class_0..class_K-1 from the largest label."""
+  num_classes = int(max(s.labels.max() for s in splits.values())) + 1
+  if not class_names and num_classes < 2:
+    raise dataset_lib.DatasetError(
+        f'{path}: every label is 0, so the file holds a single class; a '
+        'classifier needs at least two classes to tell apart. Add images of '
+        'the other classes with labels 1, 2, ...')
+  if not class_names:
+    return [f'class_{i}' for i in range(num_classes)]
+  if len(class_names) < num_classes:
+    split = next(k for k, s in splits.items() if s.labels.max() == num_classes - 1)
+    raise dataset_lib.DatasetError(
+        f'{path}: {split}_labels go up to {num_classes - 1} but '
+        f'config.data.class_names has {len(class_names)} names '
+        f'{list(class_names)}; labels must be below {len(class_names)}. Fix the '
+        'labels, or name every class in config.data.class_names.')
+  return list(class_names)
 
 
 def load_npz(path: str, *, channels: int, resolution: int, val_fraction: float,
@@ -46,31 +124,28 @@ def load_npz(path: str, *, channels: int, resolution: int, val_fraction: float,
         os.path.abspath(path), 'The .npz data set',
         'MedMNIST (e.g. pneumoniamnist.npz, CC BY 4.0, Yang et al. 2023), '
         'downloaded by you from the MedMNIST release.', LAYOUT_HELP)
-  with np.load(path) as data:
-    arrays = {k: data[k] for k in data.files}
-  splits = {}
-  for split in dataset_lib.SPLITS:
-    if f'{split}_images' in arrays:
-      if f'{split}_labels' not in arrays:
-        raise dataset_lib.DatasetError(f'{path}: {split}_images without {split}_labels.')
-      splits[split] = _split_from_arrays(arrays[f'{split}_images'],
-                                         arrays[f'{split}_labels'], split,
-                                         channels, resolution)
-  if 'train' not in splits:
+  arrays = _read_arrays(path)
+  if 'train_images' not in arrays:
     raise dataset_lib.DatasetError(
         f'{path}: no train_images array (found {sorted(arrays)}).\n'
         f'  Layout expected:\n{LAYOUT_HELP}')
-  num_classes = int(max(s.labels.max() for s in splits.values())) + 1
-  if class_names:
-    if len(class_names) < num_classes:
+  splits = {}
+  for split in dataset_lib.SPLITS:
+    has_images, has_labels = (f'{split}_images' in arrays,
+                              f'{split}_labels' in arrays)
+    if has_images != has_labels:
+      present, missing = ((f'{split}_images', f'{split}_labels') if has_images
+                          else (f'{split}_labels', f'{split}_images'))
       raise dataset_lib.DatasetError(
-          f'{path}: labels go up to {num_classes - 1} but config.data.class_names '
-          f'has {len(class_names)} names.')
-    names = list(class_names)
-  else:
-    names = [f'class_{i}' for i in range(num_classes)]
+          f'{path}: {present} without {missing} (found {sorted(arrays)}); '
+          'store both arrays of the split, or neither.')
+    if has_images:
+      splits[split] = _split_from_arrays(path, arrays[f'{split}_images'],
+                                         arrays[f'{split}_labels'], split,
+                                         channels, resolution)
   return dataset_lib.finalize(
-      name or os.path.splitext(os.path.basename(path))[0], names, splits,
+      name or os.path.splitext(os.path.basename(path))[0],
+      _class_names(path, splits, class_names), splits,
       val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
       info={'source': os.path.abspath(path), 'skipped_files': [],
             'ignored_files': []})

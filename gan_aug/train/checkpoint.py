@@ -4,12 +4,18 @@ A checkpoint holds the state pytree as is (parameters, batch statistics, optimiz
 states, step, PRNG key) and a JSON item (`meta`) with the data position and
 anything else a person may want to read without JAX. Orbax writes each step to a
 temporary folder and renames it when complete, so a run killed mid-save leaves the
-previous checkpoint intact.
+previous checkpoint intact. A checkpoint that is complete but unreadable (a disk
+fault, a file truncated by hand) is moved aside to `<directory>-corrupt/` with a
+warning, and the previous one is used.
 """
 
+import os
+import shutil
+import time
 from typing import Any, Dict, Optional, Tuple
 
 import orbax.checkpoint as ocp
+from absl import logging
 
 
 class Checkpointer:
@@ -17,9 +23,14 @@ class Checkpointer:
 
   def __init__(self, directory: str, max_to_keep: int = 3):
     self.directory = directory
-    self._manager = ocp.CheckpointManager(
-        directory,
-        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
+    self._max_to_keep = max_to_keep
+    self._manager = self._open()
+
+  def _open(self) -> ocp.CheckpointManager:
+    return ocp.CheckpointManager(
+        self.directory,
+        options=ocp.CheckpointManagerOptions(max_to_keep=self._max_to_keep,
+                                             create=True),
         item_names=('state', 'meta'))
 
   def latest_step(self) -> Optional[int]:
@@ -42,6 +53,33 @@ class Checkpointer:
     restored = self._manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
     return restored.state, dict(restored.meta)
+
+  def restore_latest_good(self, target: Any) -> Tuple[Optional[int], Any, Dict]:
+    """(step, state, meta) of the newest readable checkpoint; (None, target, {}) if none.
+
+    Unreadable checkpoints newer than it are moved aside (so that training can
+    save those steps again) with a warning naming them.
+    """
+    for step in sorted(self.all_steps(), reverse=True):
+      try:
+        state, meta = self.restore(target, step)
+        return step, state, meta
+      except Exception as e:  # pylint: disable=broad-except
+        # Orbax, TensorStore and JSON each raise their own types for bad files.
+        self._move_aside(step, e)
+    return None, target, {}
+
+  def _move_aside(self, step: int, error: Exception) -> None:
+    source = os.path.join(self.directory, str(step))
+    aside_dir = self.directory.rstrip(os.sep) + '-corrupt'
+    os.makedirs(aside_dir, exist_ok=True)
+    destination = os.path.join(aside_dir, f'{step}-{time.strftime("%Y%m%d-%H%M%S")}')
+    logging.warning('Checkpoint step %d in %s cannot be read (%s: %s); moved to %s, '
+                    'falling back to the previous checkpoint.', step, self.directory,
+                    type(error).__name__, str(error)[:300], destination)
+    shutil.move(source, destination)
+    self._manager.close()
+    self._manager = self._open()
 
   def wait(self) -> None:
     self._manager.wait_until_finished()

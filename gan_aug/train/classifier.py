@@ -25,6 +25,7 @@ from jax.sharding import Mesh
 
 from gan_aug.train import gan as gan_lib
 from gan_aug.train import sharding
+from gan_aug.train.checkpoint import Checkpointer
 
 Arrays = Tuple[np.ndarray, np.ndarray]  # (images uint8 NHWC, int labels)
 
@@ -145,16 +146,47 @@ def cross_entropy(probs: np.ndarray, labels: np.ndarray) -> float:
   return float(-np.mean(np.log(np.clip(picked, 1e-12, 1.0))))
 
 
+def _progress_meta(runs: Dict[str, Dict], epoch: int) -> Dict:
+  """The JSON part of a classifier checkpoint: epoch, histories, early-stopping state."""
+  return {'epoch': epoch, 'arms': {
+      name: {'history': run['history'],
+             'best_loss': None if not np.isfinite(run['best_loss']) else run['best_loss'],
+             'best_step': run['best_step'], 'since_best': run['since_best']}
+      for name, run in runs.items()}}
+
+
+def _restore_progress(checkpointer: Checkpointer, runs: Dict[str, Dict]) -> int:
+  """Loads the newest readable checkpoint into `runs`; returns its epoch (0 if none)."""
+  target = {name: {'state': run['state'], 'best': run['best']}
+            for name, run in runs.items()}
+  step, restored, meta = checkpointer.restore_latest_good(target)
+  if step is None:
+    return 0
+  for name, run in runs.items():
+    arm = meta['arms'][name]
+    run.update(state=restored[name]['state'], best=restored[name]['best'],
+               history=arm['history'], best_step=arm['best_step'],
+               since_best=arm['since_best'],
+               best_loss=np.inf if arm['best_loss'] is None else arm['best_loss'])
+  logging.info('Resuming classifier training after epoch %d (checkpoint in %s).',
+               meta['epoch'], checkpointer.directory)
+  return int(meta['epoch'])
+
+
 def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
                val: Arrays, steps_per_epoch: int, seed: int, mesh: Mesh,
                variables: Optional[Dict] = None,
-               trainable: Optional[Any] = None) -> Dict[str, Dict]:
+               trainable: Optional[Any] = None,
+               checkpoint_dir: Optional[str] = None) -> Dict[str, Dict]:
   """Trains every arm in lockstep with early stopping; returns per-arm results.
 
   `variables` are the initial weights (default: the model's init for `seed`);
   `trainable` freezes the params marked False. Each result holds `params` /
   `batch_stats` of the best validation loss, the `history` of per-epoch train
-  and validation metrics, `best_step` and `steps`.
+  and validation metrics, `best_step` and `steps`. With `checkpoint_dir`, every
+  arm's state, best weights and early-stopping counters are saved after each
+  epoch, and a rerun continues after the newest saved epoch with the same result
+  as an uninterrupted run.
   """
   tx = make_optimizer(cfg, trainable)
   batch_size = cfg.batch_size
@@ -172,17 +204,51 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
 
   runs = {}
   for name, (images, labels) in arms.items():
+    state = init()
     runs[name] = {
-        'state': init(),
+        'state': state,
         'images': jax.device_put(images, replicated),
         'labels': jax.device_put(np.asarray(labels, np.int32), replicated),
         'history': [], 'best_loss': np.inf, 'best_step': 0, 'since_best': 0,
-        'best': None, 'num_train': int(len(images)),
+        # Until an epoch improves on it, the "best" is the initial model.
+        'best': jax.tree.map(jnp.copy, (state.params, state.batch_stats)),
+        'num_train': int(len(images)),
     }
+  checkpointer = (Checkpointer(checkpoint_dir, max_to_keep=1) if checkpoint_dir
+                  else None)
+  try:
+    epoch = _restore_progress(checkpointer, runs) if checkpointer else 0
+    _train_epochs(cfg, runs, val, steps_per_epoch, step_fn, predict, eval_batch,
+                  epoch, checkpointer)
+  finally:
+    if checkpointer:
+      checkpointer.close()
+  epochs = len(next(iter(runs.values()))['history'])
+  results = {}
+  for name, run in runs.items():
+    params, batch_stats = run['best']
+    results[name] = {
+        'params': params, 'batch_stats': batch_stats, 'history': run['history'],
+        'best_step': run['best_step'], 'best_val_loss': run['best_loss'],
+        'steps': epochs * steps_per_epoch, 'epochs': epochs,
+        'num_train_images': run['num_train'], 'num_val_images': int(len(val[1])),
+    }
+  return results
+
+
+def _stopped_early(cfg: ml_collections.ConfigDict, runs: Dict[str, Dict]) -> bool:
+  return all(r['since_best'] >= cfg.patience for r in runs.values())
+
+
+def _train_epochs(cfg, runs: Dict[str, Dict], val: Arrays, steps_per_epoch: int,
+                  step_fn, predict, eval_batch: int, done_epochs: int,
+                  checkpointer: Optional[Checkpointer]) -> None:
+  """Epochs `done_epochs + 1 ...` of every arm, until early stopping or max_epochs."""
   start = time.perf_counter()
   max_epochs = cfg.max_epochs
-  epoch = 0
-  for epoch in range(1, max_epochs + 1):
+  if done_epochs and _stopped_early(cfg, runs):
+    return
+  for epoch in range(done_epochs + 1, max_epochs + 1):
     for name, run in runs.items():
       totals = None
       for _ in range(steps_per_epoch):
@@ -216,17 +282,11 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
                      f'{r["history"][-1]["val_accuracy"]:.3f}'
                      f'{" *" if r["since_best"] == 0 else ""}'
                      for n, r in runs.items()), time.perf_counter() - start)
-    if all(r['since_best'] >= cfg.patience for r in runs.values()):
+    if checkpointer:
+      checkpointer.save(epoch, {name: {'state': run['state'], 'best': run['best']}
+                                for name, run in runs.items()},
+                        _progress_meta(runs, epoch))
+    if _stopped_early(cfg, runs):
       logging.info('Early stopping after epoch %d: no arm improved its validation '
                    'loss for %d epochs.', epoch, cfg.patience)
       break
-  results = {}
-  for name, run in runs.items():
-    params, batch_stats = run['best']
-    results[name] = {
-        'params': params, 'batch_stats': batch_stats, 'history': run['history'],
-        'best_step': run['best_step'], 'best_val_loss': run['best_loss'],
-        'steps': epoch * steps_per_epoch, 'epochs': epoch,
-        'num_train_images': run['num_train'], 'num_val_images': int(len(val[1])),
-    }
-  return results

@@ -18,6 +18,7 @@ import numpy as np
 from absl import logging
 from jax.sharding import Mesh
 
+from gan_aug import atomic_files
 from gan_aug import config_validation
 from gan_aug import models
 from gan_aug import visualize
@@ -52,10 +53,8 @@ def _truncate_metrics(path: str, last_step: int) -> None:
   """Drops metric lines logged after the checkpoint a run resumes from."""
   if not os.path.exists(path):
     return
-  with open(path) as f:
-    lines = [l for l in f if l.strip() and json.loads(l)['step'] <= last_step]
-  with open(path, 'w') as f:
-    f.writelines(lines)
+  rows = [r for r in atomic_files.read_jsonl(path) if r['step'] <= last_step]
+  atomic_files.write_text(path, ''.join(json.dumps(r) + '\n' for r in rows))
 
 
 def _fixed_sample_inputs(seed: int, num_classes: int, per_class: int,
@@ -93,9 +92,69 @@ def _check_class_sizes(class_names, class_counts, batch_size: int) -> None:
         'class: lower gan.batch_size.')
 
 
+DIVERGED_FILE = 'diverged.json'
+
+
+@jax.jit
+def _finite_parts(state: gan_lib.GANState) -> Dict[str, jax.Array]:
+  """Whether each part of the state (parameters, statistics, optimizer) is finite."""
+  return {name: jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in
+                                   jax.tree.leaves(getattr(state, name))]))
+          for name in ('g_params', 'd_params', 'g_batch_stats', 'd_batch_stats',
+                       'g_opt_state', 'd_opt_state')
+          if jax.tree.leaves(getattr(state, name))}
+
+
+def _continue_diverged(checkpointer: Checkpointer, state: gan_lib.GANState,
+                       continue_from: Dict, metrics_path: str):
+  """(step, state, meta) from a diverged run's last good checkpoint; copies its metrics."""
+  source = Checkpointer(continue_from['checkpoint_dir'])
+  try:
+    state, meta = source.restore(state, continue_from['step'])
+  finally:
+    source.close()
+  source_metrics = os.path.join(os.path.dirname(continue_from['checkpoint_dir']),
+                                'metrics.jsonl')
+  if os.path.exists(source_metrics):
+    rows = [r for r in atomic_files.read_jsonl(source_metrics)
+            if r['step'] <= continue_from['step']]
+    atomic_files.write_text(metrics_path, ''.join(json.dumps(r) + '\n' for r in rows))
+  logging.info('Continuing the diverged run %s from its last good checkpoint, step '
+               '%d, with learning rate %g (was %g).', continue_from['stage'],
+               continue_from['step'], continue_from['learning_rate'],
+               continue_from['diverged_learning_rate'])
+  return continue_from['step'], state, meta
+
+
+def _stop_diverged(checkpointer: Checkpointer, stage_dir: str, step: int,
+                   bad: list, learning_rate: float) -> None:
+  """Records the divergence in the stage folder and raises GANDivergedError."""
+  checkpointer.wait()
+  good = checkpointer.latest_step()
+  atomic_files.write_json(os.path.join(stage_dir, DIVERGED_FILE), {
+      'step': step, 'not_finite': bad, 'last_good_step': good,
+      'checkpoint_dir': checkpointer.directory, 'learning_rate': learning_rate})
+  if good is None:
+    hint = ('No checkpoint was saved before it; lower gan.learning_rate '
+            '(e.g. --config.gan.learning_rate=...) to start again.')
+  else:
+    hint = (f'Rerunning with a lower learning rate (e.g. '
+            f'--config.gan.learning_rate={learning_rate / 2:g}) continues from step '
+            f'{good}; rerunning unchanged repeats the divergence.')
+  raise GANDivergedError(
+      f'GAN training diverged by step {step}: {", ".join(bad)} not finite. '
+      f'Last good checkpoint: step {good} in {checkpointer.directory}. {hint}')
+
+
 def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: str,
-              mesh: Optional[Mesh] = None) -> Dict:
-  """Trains (or resumes) the configured GAN on the training split; returns a summary."""
+              mesh: Optional[Mesh] = None,
+              continue_from: Optional[Dict] = None) -> Dict:
+  """Trains (or resumes) the configured GAN on the training split; returns a summary.
+
+  `continue_from` ({'checkpoint_dir', 'step', ...}) starts a fresh stage from a
+  diverged run's last good checkpoint (same model and data, another learning
+  rate) instead of from the initialisation.
+  """
   mesh = mesh if mesh is not None else sharding.make_mesh()
   gan_cfg = config.gan
   train = dataset.splits['train']
@@ -134,12 +193,15 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
 
   checkpointer = Checkpointer(os.path.join(stage_dir, 'checkpoints'),
                               gan_cfg.max_checkpoints_to_keep)
-  start_step = checkpointer.latest_step() or 0
+  metrics_path = os.path.join(stage_dir, 'metrics.jsonl')
+  start_step, state, meta = checkpointer.restore_latest_good(state)
+  start_step = start_step or 0
   if start_step:
-    state, meta = checkpointer.restore(state)
     logging.info('Resuming GAN training from checkpoint step %d (epoch %d).',
                  start_step, meta['data_position']['epoch'])
-  metrics_path = os.path.join(stage_dir, 'metrics.jsonl')
+  elif continue_from:
+    start_step, state, meta = _continue_diverged(checkpointer, state, continue_from,
+                                                 metrics_path)
   _truncate_metrics(metrics_path, start_step)
 
   images = jax.device_put(images_np, replicated)
@@ -204,14 +266,10 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
         means = {k: float(v) / count for k, v in jax.device_get(totals).items()}
         totals, count = None, 0
         bad = sorted(k for k, v in means.items() if not math.isfinite(v))
+        bad += sorted(k for k, ok in jax.device_get(_finite_parts(state)).items()
+                      if not ok)
         if bad:
-          checkpointer.wait()
-          good = checkpointer.latest_step()
-          raise GANDivergedError(
-              f'GAN training diverged by step {step}: {", ".join(bad)} not finite. '
-              f'Last good checkpoint: step {good} in {checkpointer.directory}. '
-              'Rerunning the same config repeats the divergence; lower '
-              'gan.learning_rate or change the seed.')
+          _stop_diverged(checkpointer, stage_dir, step, bad, gan_cfg.learning_rate)
         last_logged = means
         now = time.perf_counter()
         rate = (step - window_step) / max(now - window_start, 1e-9)
@@ -244,6 +302,9 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
       'steps': num_steps,
       'steps_this_run': steps_run,
       'resumed_from_step': start_step,
+      'continued_from_diverged': (
+          {k: continue_from[k] for k in ('stage', 'step', 'diverged_learning_rate')}
+          if continue_from else None),
       'final_metrics': last_logged,
       'images_per_sec': (steps_run * images_per_step / train_seconds
                          if steps_run else None),

@@ -37,6 +37,33 @@ def shard_batch(x: jax.Array, mesh: Mesh) -> jax.Array:
   return jax.lax.with_sharding_constraint(x, batch_sharded(mesh))
 
 
+def put_examples(array: np.ndarray, mesh: Mesh, axis: int = 0) -> jax.Array:
+  """Places a training set on the mesh's devices, whole or split along `axis`.
+
+  One process: a full copy on every device (the step gathers its batch
+  locally). Several processes (`jax.distributed`): the example axis is padded
+  with zeros to a multiple of the device count and split over the devices, and
+  each process hands over only its own devices' rows; the step's gather then
+  fetches each batch across processes. Padding rows are never drawn, as long as
+  the step is told the true example count.
+  """
+  if jax.process_count() == 1:
+    return jax.device_put(array, replicated(mesh))
+  devices = mesh.devices.size
+  padded = -(-array.shape[axis] // devices) * devices
+  if padded != array.shape[axis]:
+    widths = [(0, 0)] * array.ndim
+    widths[axis] = (0, padded - array.shape[axis])
+    array = np.pad(array, widths)
+  spec = [None] * array.ndim
+  spec[axis] = DATA_AXIS
+  split = NamedSharding(mesh, P(*spec))
+  rows = sorted({row for index in split.addressable_devices_indices_map(
+      array.shape).values() for row in range(*index[axis].indices(array.shape[axis]))})
+  local = np.take(array, rows, axis=axis)
+  return jax.make_array_from_process_local_data(split, local, array.shape)
+
+
 def check_divisible(batch_size: int, mesh: Mesh, field: str) -> None:
   """Raises ValueError unless the global batch splits evenly over the devices."""
   n = mesh.devices.size

@@ -1,0 +1,66 @@
+"""Runs `gan_aug.main` and kills its own process with SIGKILL at a chosen point.
+
+    python tests/kill_runner.py <stage> -- <gan_aug.main flags>
+
+<stage> is `gan` (while drawing the step-25 sample grid, after the step-20
+checkpoint was handed to Orbax), `synthesis` (right after the second class's
+progress was saved) or `classifier` (during epoch 3's validation pass). SIGKILL
+gives the process no chance to clean up: what survives is what a preempted job
+leaves on disk.
+"""
+
+import os
+import signal
+import sys
+
+from absl import app
+
+from gan_aug import main as gan_aug_main
+from gan_aug import synth
+from gan_aug import visualize
+from gan_aug.train import classifier as classifier_lib
+
+
+def _die():
+  sys.stderr.flush()
+  os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _install(stage: str) -> None:
+  if stage == 'gan':
+    real_grid = visualize.class_grid
+
+    def grid(rows, names, title, path, footer=None):
+      if 'step 25' in title:
+        _die()
+      real_grid(rows, names, title, path, footer)
+
+    visualize.class_grid = grid
+  elif stage == 'synthesis':
+    real_save = synth.save_class_progress
+
+    def save(progress_dir, label, *args, **kwargs):
+      real_save(progress_dir, label, *args, **kwargs)
+      if label == 1:
+        _die()
+
+    synth.save_class_progress = save
+  elif stage == 'classifier':
+    real_predict = classifier_lib.predict_probs
+    calls = []
+
+    def predict(*args, **kwargs):
+      calls.append(1)
+      if len(calls) == 5:  # Epoch 3, first arm (two arms evaluate per epoch).
+        _die()
+      return real_predict(*args, **kwargs)
+
+    classifier_lib.predict_probs = predict
+  else:
+    raise SystemExit(f'unknown stage {stage!r}')
+
+
+if __name__ == '__main__':
+  separator = sys.argv.index('--')
+  _install(sys.argv[1])
+  app.run(gan_aug_main.main, argv=[sys.argv[0]] + sys.argv[separator + 1:])
