@@ -95,6 +95,9 @@ def classifier(**values) -> ml_collections.ConfigDict:
       # arms; 0 = one pass over the real training split.
       'steps_per_epoch': 0,
       'patience': 5,
+      # Save progress after an epoch when this long has passed since the last save
+      # (0 = every epoch). Does not change results, only what a kill can lose.
+      'checkpoint_every_seconds': 120,
       # Transfer models: converted ImageNet weights (<dir>/<name>.msgpack).
       'pretrained_dir': '',
       'freeze_backbone': True,    # only with pretrained weights

@@ -167,6 +167,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for field in ('batch_size', 'eval_batch_size', 'max_epochs', 'patience'):
     _int_at_least(config, f'classifier.{field}', 1)
   _int_at_least(config, 'classifier.steps_per_epoch', 0)
+  if 'checkpoint_every_seconds' in clf:
+    _number_in(config, 'classifier.checkpoint_every_seconds', 0.0, 1e9,
+               closed_low=True)
   _number_in(config, 'classifier.learning_rate', 0.0, 1.0)
   _number_in(config, 'classifier.conv_dropout', 0.0, 1.0, closed_low=True)
   _number_in(config, 'classifier.dense_dropout', 0.0, 1.0, closed_low=True)

@@ -6,7 +6,6 @@ diverged GAN) end the run with a message and a non-zero exit status instead of
 a traceback.
 """
 
-import logging as std_logging
 import os
 import sys
 
@@ -15,12 +14,9 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
-from gan_aug import config_validation
-from gan_aug import data as data_lib
+from gan_aug import cli
 from gan_aug import pipeline
-from gan_aug import registry
 from gan_aug import report
-from gan_aug import synth
 from gan_aug.train import gan_loop
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -29,29 +25,17 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Folder for all outputs of the run.')
 flags.mark_flags_as_required(['config', 'workdir'])
 
-_USER_ERRORS = (data_lib.DatasetNotFoundError, data_lib.DatasetError,
-                config_validation.ConfigError, registry.UnknownComponentError,
-                synth.SynthesisError)
-
-
-def _quiet_library_info(record) -> bool:
-  """Keeps INFO lines from this project; libraries (Orbax is chatty) only warn."""
-  return record.levelno >= std_logging.WARNING or '/gan_aug/' in record.pathname
-
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  logging.set_verbosity(logging.INFO)
-  for handler in (*std_logging.getLogger().handlers,
-                  logging.get_absl_handler().python_handler):
-    handler.addFilter(_quiet_library_info)
+  cli.set_up_logging()
   try:
     result = pipeline.run(_CONFIG.value, _WORKDIR.value)
   except gan_loop.GANDivergedError as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(3)
-  except _USER_ERRORS as e:
+  except cli.USER_ERRORS as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
   print(report.summary_line(result))

@@ -40,6 +40,8 @@ from gan_aug.train import sharding
 _NON_SEMANTIC_GAN_FIELDS = ('log_every', 'sample_every', 'checkpoint_every',
                             'max_checkpoints_to_keep', 'samples_per_class')
 _NON_SEMANTIC_SYNTHESIS_FIELDS = ('grid_per_class',)
+# other_models get stages of their own; checkpoint timing does not change results.
+_NON_SEMANTIC_CLASSIFIER_FIELDS = ('other_models', 'checkpoint_every_seconds')
 # Where the data is read from does not matter, only what was read (content hash).
 _NON_SEMANTIC_DATA_FIELDS = ('dir', 'path')
 
@@ -156,7 +158,8 @@ def synthesis_stage_key(config: ml_collections.ConfigDict, gan_fp: str) -> Dict:
 def classifier_stage_key(config: ml_collections.ConfigDict, synthesis_fp: str,
                          model_name: str = '') -> Dict:
   """The inputs that determine one classifier's trained and evaluated arms."""
-  clf = {k: v for k, v in config.classifier.to_dict().items() if k != 'other_models'}
+  clf = {k: v for k, v in config.classifier.to_dict().items()
+         if k not in _NON_SEMANTIC_CLASSIFIER_FIELDS}
   model_name = model_name or config.classifier.name
   if model_name != config.classifier.name:
     clf['name'] = model_name
@@ -227,6 +230,39 @@ def _trial_config(config: ml_collections.ConfigDict,
   return trial_config
 
 
+def _gan_stage(config: ml_collections.ConfigDict, dataset: data_lib.Dataset,
+               data_fp: str, workdir: str) -> Tuple[Dict, Dict, str]:
+  """(key, summary, folder) of the GAN stage: trained, resumed, continued or reused."""
+  gan_key = gan_stage_key(config, data_fp)
+  continue_from = find_diverged_gan(workdir, gan_key)
+  if continue_from:
+    # Part of the key: the result depends on where the run starts.
+    gan_key['continues_from'] = {k: continue_from[k] for k in ('stage', 'step')}
+  summary, stage_dir = _run_stage(
+      workdir, 'gan', gan_key,
+      lambda stage_dir: gan_loop.train_gan(config, dataset, stage_dir,
+                                           continue_from=continue_from))
+  return gan_key, summary, stage_dir
+
+
+def run_gan_only(config: ml_collections.ConfigDict, workdir: str) -> Tuple[Dict, str]:
+  """Trains (or resumes) the GAN stage of `run`'s first trial, and nothing else.
+
+  For multi-process training (`gan_aug.multihost`): the stage folder is the one
+  `run` uses, so a later `run` with the same config and workdir reuses it.
+  """
+  config_validation.validate(config)
+  os.makedirs(workdir, exist_ok=True)
+  full = data_lib.load_dataset(config.data, config.seed)
+  trial_config = _trial_config(config, 0)
+  dataset = data_lib.keep_training_fraction(
+      full, config.data.get('train_fraction', 1.0), trial_config.seed)
+  _check_batch_sizes(trial_config, len(dataset.splits['train']))
+  _, summary, stage_dir = _gan_stage(trial_config, dataset, data_fingerprint(dataset),
+                                     workdir)
+  return summary, stage_dir
+
+
 def _run_trial(config: ml_collections.ConfigDict, dataset: data_lib.Dataset,
                workdir: str, figures_dir: str, run_provenance: Dict) -> Dict:
   """GAN, synthesis and every classifier on one training subset; the trial's report."""
@@ -235,15 +271,7 @@ def _run_trial(config: ml_collections.ConfigDict, dataset: data_lib.Dataset,
   summary['fingerprint'] = data_fp
   _check_batch_sizes(config, len(dataset.splits['train']))
 
-  gan_key = gan_stage_key(config, data_fp)
-  continue_from = find_diverged_gan(workdir, gan_key)
-  if continue_from:
-    # Part of the key: the result depends on where the run starts.
-    gan_key['continues_from'] = {k: continue_from[k] for k in ('stage', 'step')}
-  gan_summary, gan_dir = _run_stage(
-      workdir, 'gan', gan_key,
-      lambda stage_dir: gan_loop.train_gan(config, dataset, stage_dir,
-                                           continue_from=continue_from))
+  gan_key, gan_summary, gan_dir = _gan_stage(config, dataset, data_fp, workdir)
 
   synth_key = synthesis_stage_key(config, fingerprint(gan_key))
   synth_summary, synth_dir = _run_stage(

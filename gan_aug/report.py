@@ -135,8 +135,13 @@ def markdown(report: Dict) -> str:
   lines += [f'Data set `{ds["name"]}`: classes {", ".join(ds["class_names"])}; '
             f'splits {ds["splits"]}; {len(ds.get("duplicates_removed", []))} '
             'exact duplicate(s) across splits removed (kept out of training, or of '
-            'validation when also in test).', '',
-            '## Classifiers on the held-out real test split', '',
+            'validation when also in test).', '']
+  skipped = ds.get('skipped_files', [])
+  if skipped:
+    lines += [f'**{len(skipped)} unreadable file(s) skipped** '
+              '(`data.bad_file_policy=skip`):', '']
+    lines += [f'- {item.get("error", item)}' for item in skipped] + ['']
+  lines += ['## Classifiers on the held-out real test split', '',
             f'`{clf["name"]}` at {clf["resolution"]}x{clf["resolution"]}; both arms '
             f'trained {clf[arms[0]]["steps"]} optimizer steps in lockstep from the same '
             'seed; each is tested with its weights of lowest loss on the same real '

@@ -27,6 +27,7 @@ _FLAGS = (
     '--config.synthesis.target_value=40', '--config.synthesis.batch_size=16',
     '--config.classifier.max_epochs=5', '--config.classifier.patience=5',
     '--config.classifier.steps_per_epoch=2',
+    '--config.classifier.checkpoint_every_seconds=0',
 )
 
 

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from gan_aug import pipeline
+from gan_aug import report
 from helpers import tiny_config
 
 
@@ -87,3 +88,14 @@ def test_rerun_skips_every_stage(finished, caplog):
     again = pipeline.run(config, workdir)
   assert caplog.text.count('already complete') == 3
   assert again['classifiers']['real']['test'] == report['classifiers']['real']['test']
+
+
+def test_report_md_lists_skipped_files(finished):
+  _, result, _ = finished
+  assert 'unreadable file' not in report.markdown(result)
+  skipped = {'file': 'Covid/cut.jpg',
+             'error': '/data/Covid/cut.jpg: not a readable image (truncated)'}
+  dataset = dict(result['dataset'], skipped_files=[skipped])
+  text = report.markdown(dict(result, dataset=dataset))
+  assert '**1 unreadable file(s) skipped**' in text
+  assert '- /data/Covid/cut.jpg: not a readable image (truncated)' in text

@@ -20,7 +20,7 @@ per-class model (one DCGAN per class) runs this for every class in one step,
 vmapped over the class axis of its stacked parameters.
 """
 
-from typing import Any, Callable, Dict, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import flax
 import jax
@@ -244,7 +244,8 @@ def _with_parts(state: GANState, parts) -> GANState:
 def make_train_step(model: GANModel, g_tx: optax.GradientTransformation,
                     d_tx: optax.GradientTransformation, *, mesh: Mesh,
                     batch_size: int, latent_dim: int, aux_loss_on_fake: bool = True,
-                    noise_std: float = 0.0, noise_anneal_steps: int = 1) -> Callable:
+                    noise_std: float = 0.0, noise_anneal_steps: int = 1,
+                    num_examples: Optional[int] = None) -> Callable:
   """Returns the un-jitted pure step `(state, images_u8, labels) -> (state, metrics)`.
 
   For a per-class model the data are `stack_by_class`'s (images [C, N, ...],
@@ -252,7 +253,9 @@ def make_train_step(model: GANModel, g_tx: optax.GradientTransformation,
   its class in the same step (vmap over the stacked parameters). With
   `aux_loss_on_fake=False` an ACGAN's class head learns from real images only.
   `noise_std > 0` adds Gaussian instance noise to everything D sees in training,
-  annealed linearly to 0 over `noise_anneal_steps`.
+  annealed linearly to 0 over `noise_anneal_steps`. `num_examples` is the true
+  size of the example axis when the stored data are padded beyond it (see
+  `sharding.put_examples`); default: the stored size.
   """
   update = _make_update(model, g_tx, d_tx, aux_loss_on_fake, noise_std > 0)
   num_classes = model.num_classes
@@ -263,7 +266,8 @@ def make_train_step(model: GANModel, g_tx: optax.GradientTransformation,
     z_key, label_key, update_key = jax.random.split(
         jax.random.fold_in(noise_key, state.step), 3)
     shard = lambda x: sharding.shard_batch(x, mesh)
-    index = shard(batch_indices(data_key, state.step, images.shape[0], batch_size))
+    index = shard(batch_indices(data_key, state.step, num_examples or images.shape[0],
+                                batch_size))
     real = shard(_to_unit(images[index]))
     real_labels = shard(labels[index])
     z = shard(jax.random.normal(z_key, (batch_size, latent_dim), z_dtype()))
@@ -281,8 +285,9 @@ def make_train_step(model: GANModel, g_tx: optax.GradientTransformation,
     # Class axis first, batch axis split over the devices.
     shard = lambda x: jax.lax.with_sharding_constraint(
         x, NamedSharding(mesh, P(None, sharding.DATA_AXIS)))
+    capacity = num_examples or images.shape[1]
     index = jax.vmap(lambda c, n: padded_batch_indices(
-        jax.random.fold_in(data_key, c), state.step, n, images.shape[1],
+        jax.random.fold_in(data_key, c), state.step, n, capacity,
         batch_size))(classes, counts)
     real = shard(_to_unit(jax.vmap(lambda x, i: x[i])(images, index)))
     z = shard(jax.random.normal(z_key, (num_classes, batch_size, latent_dim),

@@ -106,7 +106,7 @@ def _finite_parts(state: gan_lib.GANState) -> Dict[str, jax.Array]:
 
 
 def _continue_diverged(checkpointer: Checkpointer, state: gan_lib.GANState,
-                       continue_from: Dict, metrics_path: str):
+                       continue_from: Dict, metrics_path: Optional[str]):
   """(step, state, meta) from a diverged run's last good checkpoint; copies its metrics."""
   source = Checkpointer(continue_from['checkpoint_dir'])
   try:
@@ -115,7 +115,7 @@ def _continue_diverged(checkpointer: Checkpointer, state: gan_lib.GANState,
     source.close()
   source_metrics = os.path.join(os.path.dirname(continue_from['checkpoint_dir']),
                                 'metrics.jsonl')
-  if os.path.exists(source_metrics):
+  if metrics_path and os.path.exists(source_metrics):
     rows = [r for r in atomic_files.read_jsonl(source_metrics)
             if r['step'] <= continue_from['step']]
     atomic_files.write_text(metrics_path, ''.join(json.dumps(r) + '\n' for r in rows))
@@ -194,18 +194,25 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
   checkpointer = Checkpointer(os.path.join(stage_dir, 'checkpoints'),
                               gan_cfg.max_checkpoints_to_keep)
   metrics_path = os.path.join(stage_dir, 'metrics.jsonl')
+  # With several processes every one runs the same steps; process 0 writes the
+  # files (Orbax coordinates the checkpoints itself).
+  writes_files = jax.process_index() == 0
   start_step, state, meta = checkpointer.restore_latest_good(state)
   start_step = start_step or 0
   if start_step:
     logging.info('Resuming GAN training from checkpoint step %d (epoch %d).',
                  start_step, meta['data_position']['epoch'])
   elif continue_from:
-    start_step, state, meta = _continue_diverged(checkpointer, state, continue_from,
-                                                 metrics_path)
-  _truncate_metrics(metrics_path, start_step)
+    start_step, state, meta = _continue_diverged(
+        checkpointer, state, continue_from, metrics_path if writes_files else None)
+  if writes_files:
+    _truncate_metrics(metrics_path, start_step)
 
-  images = jax.device_put(images_np, replicated)
-  labels = jax.device_put(labels_np, replicated)
+  # Per-class data: [C, N, ...] images and [C] counts; otherwise [N, ...] and [N].
+  example_axis = 1 if model.per_class else 0
+  images = sharding.put_examples(images_np, mesh, example_axis)
+  labels = (jax.device_put(labels_np, replicated) if model.per_class
+            else sharding.put_examples(labels_np, mesh))
   noise_std = gan_cfg.get('instance_noise_std', 0.0)
   step_fn = jax.jit(
       make_train_step(model, g_tx, d_tx, mesh=mesh, batch_size=batch_size,
@@ -213,23 +220,26 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
                       aux_loss_on_fake=gan_cfg.get('aux_loss_on_fake', True),
                       noise_std=noise_std,
                       noise_anneal_steps=(gan_cfg.get('instance_noise_anneal_steps', 0)
-                                          or num_steps)),
-      in_shardings=(replicated, replicated, replicated),
+                                          or num_steps),
+                      num_examples=images_np.shape[example_axis]),
+      in_shardings=(replicated, images.sharding, labels.sharding),
       out_shardings=(replicated, replicated), donate_argnums=(0,))
   sampler = jax.jit(gan_lib.make_sampler(model))
   sample_z, sample_labels = _fixed_sample_inputs(
       config.seed, dataset.num_classes, gan_cfg.samples_per_class,
       gan_cfg.latent_dim)
-  write_real_grid(dataset, os.path.join(stage_dir, 'samples', 'real.png'),
-                  gan_cfg.samples_per_class)
+  if writes_files:
+    write_real_grid(dataset, os.path.join(stage_dir, 'samples', 'real.png'),
+                    gan_cfg.samples_per_class)
 
   def save_samples(step: int) -> str:
     fake = np.asarray(sampler(state.g_params, state.g_batch_stats, sample_z,
                               sample_labels))
     rows = np.split(visualize.to_uint8(fake), dataset.num_classes)
     path = os.path.join(stage_dir, 'samples', f'step_{step:07d}.png')
-    visualize.class_grid(rows, dataset.class_names,
-                         _grid_title(dataset, f'generated, step {step}'), path)
+    if writes_files:
+      visualize.class_grid(rows, dataset.class_names,
+                           _grid_title(dataset, f'generated, step {step}'), path)
     return path
 
   def save_checkpoint(step: int) -> None:
@@ -274,8 +284,9 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
         now = time.perf_counter()
         rate = (step - window_step) / max(now - window_start, 1e-9)
         window_start, window_step = now, step
-        with open(metrics_path, 'a') as f:
-          f.write(json.dumps({'step': step, 'steps_per_sec': rate, **means}) + '\n')
+        if writes_files:
+          with open(metrics_path, 'a') as f:
+            f.write(json.dumps({'step': step, 'steps_per_sec': rate, **means}) + '\n')
         if log_now:
           aux = (f'  aux acc real {means["aux_acc_real"]:.2f} fake '
                  f'{means["aux_acc_fake"]:.2f}' if 'aux_acc_real' in means else '')
