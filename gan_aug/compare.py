@@ -31,11 +31,12 @@ from gan_aug.train import sharding
 ARMS = ('real', 'augmented')
 
 
-def _prepare(images: np.ndarray, resolution: int) -> np.ndarray:
+def prepare(images: np.ndarray, resolution: int) -> np.ndarray:
+  """Real or synthetic uint8 images at the classifier's resolution (one resize for both)."""
   return images_lib.resize_batch(images, resolution)
 
 
-def _initial_weights(cfg: ml_collections.ConfigDict, model, name: str, seed: int,
+def initial_weights(cfg: ml_collections.ConfigDict, model, name: str, seed: int,
                      image_shape) -> Tuple[Optional[Dict], Optional[Dict], Dict]:
   """(variables, trainable mask, description) for a transfer model; Nones otherwise."""
   if not isinstance(model, transfer.TransferClassifier):
@@ -73,22 +74,22 @@ def compare(config: ml_collections.ConfigDict, dataset: Dataset,
   for name, size in (('batch_size', cfg.batch_size),
                      ('eval_batch_size', cfg.eval_batch_size)):
     sharding.check_divisible(size, mesh, f'classifier.{name}')
-  real_x = _prepare(train.images, resolution)
-  synth_x = _prepare(synthetic_images, resolution)
+  real_x = prepare(train.images, resolution)
+  synth_x = prepare(synthetic_images, resolution)
   synth_y = np.asarray(synthetic_labels, np.int32)
   arms = {
       'real': (real_x, train.labels),
       'augmented': (np.concatenate([real_x, synth_x]),
                     np.concatenate([train.labels, synth_y])),
   }
-  val_xy = (_prepare(val.images, resolution), val.labels)
+  val_xy = (prepare(val.images, resolution), val.labels)
   steps_per_epoch = cfg.steps_per_epoch or len(train) // cfg.batch_size
   logging.info('Classifier %s at %dx%d: real %d images, augmented %d (+%d '
                'synthetic); %d steps per epoch for both arms; val %d, test %d.',
                model_name, resolution, resolution, len(real_x), len(arms['augmented'][0]),
                len(synth_x), steps_per_epoch, len(val), len(test))
   model = classifiers.build_classifier(cfg, dataset.num_classes, model_name)
-  variables, trainable, weights = _initial_weights(cfg, model, model_name, config.seed,
+  variables, trainable, weights = initial_weights(cfg, model, model_name, config.seed,
                                                    real_x.shape[1:])
   start = time.perf_counter()
   trained = classifier_lib.train_arms(cfg, model, arms, val_xy, steps_per_epoch,
@@ -98,7 +99,7 @@ def compare(config: ml_collections.ConfigDict, dataset: Dataset,
   train_seconds = time.perf_counter() - start
 
   predict = classifier_lib.make_predict(model, mesh)
-  test_x = _prepare(test.images, resolution)
+  test_x = prepare(test.images, resolution)
   results, test_probs = {}, {}
   for arm in ARMS:
     run = trained[arm]

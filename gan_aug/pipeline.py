@@ -115,7 +115,7 @@ def find_diverged_gan(workdir: str, key: Dict) -> Optional[Dict]:
   return best
 
 
-def _check_batch_sizes(config: ml_collections.ConfigDict, num_train: int) -> None:
+def check_batch_sizes(config: ml_collections.ConfigDict, num_train: int) -> None:
   """Refuses batch sizes the data or the devices cannot take, before any work starts."""
   mesh = sharding.make_mesh()
   for field in ('gan.batch_size', 'classifier.batch_size', 'classifier.eval_batch_size',
@@ -176,7 +176,7 @@ def classifier_names(config: ml_collections.ConfigDict) -> list:
   return names
 
 
-def _run_stage(workdir: str, kind: str, key: Dict, run_fn) -> Tuple[Dict, str]:
+def run_stage(workdir: str, kind: str, key: Dict, run_fn) -> Tuple[Dict, str]:
   """Runs `run_fn(stage_dir)` unless the stage for `key` is already done."""
   stage_dir = os.path.join(workdir, 'stages', f'{kind}-{fingerprint(key)}')
   done_path = os.path.join(stage_dir, 'done.json')
@@ -222,7 +222,7 @@ def _write_figures(figures_dir: str, config, dataset, gan_dir: str, synth_dir: s
   return paths
 
 
-def _trial_config(config: ml_collections.ConfigDict,
+def trial_config(config: ml_collections.ConfigDict,
                   trial: int) -> ml_collections.ConfigDict:
   """Trial t's config: the same, with seed + t (its own subset, GAN and classifiers)."""
   trial_config = ml_collections.ConfigDict(config.to_dict())
@@ -230,7 +230,7 @@ def _trial_config(config: ml_collections.ConfigDict,
   return trial_config
 
 
-def _gan_stage(config: ml_collections.ConfigDict, dataset: data_lib.Dataset,
+def gan_stage(config: ml_collections.ConfigDict, dataset: data_lib.Dataset,
                data_fp: str, workdir: str) -> Tuple[Dict, Dict, str]:
   """(key, summary, folder) of the GAN stage: trained, resumed, continued or reused."""
   gan_key = gan_stage_key(config, data_fp)
@@ -238,11 +238,23 @@ def _gan_stage(config: ml_collections.ConfigDict, dataset: data_lib.Dataset,
   if continue_from:
     # Part of the key: the result depends on where the run starts.
     gan_key['continues_from'] = {k: continue_from[k] for k in ('stage', 'step')}
-  summary, stage_dir = _run_stage(
+  summary, stage_dir = run_stage(
       workdir, 'gan', gan_key,
       lambda stage_dir: gan_loop.train_gan(config, dataset, stage_dir,
                                            continue_from=continue_from))
   return gan_key, summary, stage_dir
+
+
+def synthesis_stage(config: ml_collections.ConfigDict, dataset: data_lib.Dataset,
+                    gan_key: Dict, gan_dir: str, workdir: str) -> Tuple[Dict, Dict, str]:
+  """(key, summary, folder) of the synthesis stage from the GAN in `gan_dir`."""
+  synth_key = synthesis_stage_key(config, fingerprint(gan_key))
+  summary, stage_dir = run_stage(
+      workdir, 'synthesis', synth_key,
+      lambda stage_dir: synth.synthesize(config, dataset,
+                                         os.path.join(gan_dir, 'checkpoints'),
+                                         stage_dir))
+  return synth_key, summary, stage_dir
 
 
 def run_gan_only(config: ml_collections.ConfigDict, workdir: str) -> Tuple[Dict, str]:
@@ -254,11 +266,11 @@ def run_gan_only(config: ml_collections.ConfigDict, workdir: str) -> Tuple[Dict,
   config_validation.validate(config)
   os.makedirs(workdir, exist_ok=True)
   full = data_lib.load_dataset(config.data, config.seed)
-  trial_config = _trial_config(config, 0)
+  trial_config = trial_config(config, 0)
   dataset = data_lib.keep_training_fraction(
       full, config.data.get('train_fraction', 1.0), trial_config.seed)
-  _check_batch_sizes(trial_config, len(dataset.splits['train']))
-  _, summary, stage_dir = _gan_stage(trial_config, dataset, data_fingerprint(dataset),
+  check_batch_sizes(trial_config, len(dataset.splits['train']))
+  _, summary, stage_dir = gan_stage(trial_config, dataset, data_fingerprint(dataset),
                                      workdir)
   return summary, stage_dir
 
@@ -269,22 +281,18 @@ def _run_trial(config: ml_collections.ConfigDict, dataset: data_lib.Dataset,
   summary = dataset.summary()
   data_fp = data_fingerprint(dataset)
   summary['fingerprint'] = data_fp
-  _check_batch_sizes(config, len(dataset.splits['train']))
+  check_batch_sizes(config, len(dataset.splits['train']))
 
-  gan_key, gan_summary, gan_dir = _gan_stage(config, dataset, data_fp, workdir)
+  gan_key, gan_summary, gan_dir = gan_stage(config, dataset, data_fp, workdir)
 
-  synth_key = synthesis_stage_key(config, fingerprint(gan_key))
-  synth_summary, synth_dir = _run_stage(
-      workdir, 'synthesis', synth_key,
-      lambda stage_dir: synth.synthesize(config, dataset,
-                                         os.path.join(gan_dir, 'checkpoints'),
-                                         stage_dir))
+  synth_key, synth_summary, synth_dir = synthesis_stage(config, dataset, gan_key,
+                                                         gan_dir, workdir)
   synth_images, synth_labels, _ = synth.load_set(synth_dir)
 
   comparisons, clf_dirs = {}, {}
   for name in classifier_names(config):
     clf_key = classifier_stage_key(config, fingerprint(synth_key), name)
-    comparisons[name], clf_dirs[name] = _run_stage(
+    comparisons[name], clf_dirs[name] = run_stage(
         workdir, 'classifiers', clf_key,
         lambda stage_dir, name=name: compare.compare(
             config, dataset, synth_images, synth_labels, stage_dir,
@@ -322,7 +330,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Dict:
   fraction = config.data.get('train_fraction', 1.0)
   trial_reports = []
   for trial in range(num_trials):
-    trial_config = _trial_config(config, trial)
+    trial_config = trial_config(config, trial)
     dataset = data_lib.keep_training_fraction(full, fraction, trial_config.seed)
     if num_trials > 1 or fraction < 1.0:
       logging.info('Trial %d/%d (seed %d): %d of %d training images.', trial + 1,

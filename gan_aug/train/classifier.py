@@ -45,6 +45,7 @@ def _scale(images_u8: jax.Array) -> jax.Array:
 
 
 OPTIMIZERS = ('adam', 'sgd')
+_AUGMENT_SALT = 0x0A06_0000  # Augmentation keys apart from batch-order keys.
 
 
 def make_optimizer(cfg: ml_collections.ConfigDict,
@@ -91,14 +92,21 @@ def init_state(model, tx: optax.GradientTransformation, seed: int,
 
 
 def make_train_step(model, tx: optax.GradientTransformation, mesh: Mesh,
-                    batch_size: int) -> Callable:
-  """Pure `(state, images_u8, labels) -> (state, {'loss', 'accuracy'})`."""
+                    batch_size: int, augment: Optional[Callable] = None) -> Callable:
+  """Pure `(state, images_u8, labels) -> (state, {'loss', 'accuracy'})`.
+
+  `augment(key, images)` (e.g. `gan_aug.augment.make_classical_augment`) transforms
+  each batch on device before the forward pass, with a key of its own per step.
+  """
 
   def train_step(state: ClassifierState, images, labels):
     data_key, dropout_key = jax.random.split(state.rng)
     index = sharding.shard_batch(
         gan_lib.batch_indices(data_key, state.step, images.shape[0], batch_size), mesh)
     x = sharding.shard_batch(_scale(images[index]), mesh)
+    if augment is not None:
+      x = sharding.shard_batch(
+          augment(jax.random.fold_in(data_key, _AUGMENT_SALT + state.step), x), mesh)
     y = sharding.shard_batch(labels[index], mesh)
 
     def loss_fn(params):
@@ -177,7 +185,8 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
                val: Arrays, steps_per_epoch: int, seed: int, mesh: Mesh,
                variables: Optional[Dict] = None,
                trainable: Optional[Any] = None,
-               checkpoint_dir: Optional[str] = None) -> Dict[str, Dict]:
+               checkpoint_dir: Optional[str] = None,
+               augment: Optional[Dict[str, Callable]] = None) -> Dict[str, Dict]:
   """Trains every arm in lockstep with early stopping; returns per-arm results.
 
   `variables` are the initial weights (default: the model's init for `seed`);
@@ -187,7 +196,7 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
   arm's state, best weights and early-stopping counters are saved after an epoch
   once `cfg.checkpoint_every_seconds` have passed since the last save, and a
   rerun continues after the newest saved epoch with the same result as an
-  uninterrupted run.
+  uninterrupted run. `augment` maps arm names to on-device augmentations.
   """
   tx = make_optimizer(cfg, trainable)
   batch_size = cfg.batch_size
@@ -197,9 +206,14 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
   init_fn = jax.jit(lambda v: init_state(model, tx, seed, image_shape, v),
                     out_shardings=replicated)
   init = lambda: init_fn(variables)
-  step_fn = jax.jit(make_train_step(model, tx, mesh, batch_size),
-                    in_shardings=(replicated, replicated, replicated),
-                    out_shardings=(replicated, replicated), donate_argnums=(0,))
+  augment = augment or {}
+  step_fns = {}
+  for augment_fn in [None] + list(augment.values()):
+    if augment_fn not in step_fns:
+      step_fns[augment_fn] = jax.jit(
+          make_train_step(model, tx, mesh, batch_size, augment_fn),
+          in_shardings=(replicated, replicated, replicated),
+          out_shardings=(replicated, replicated), donate_argnums=(0,))
   predict = make_predict(model, mesh)
   eval_batch = cfg.eval_batch_size
 
@@ -214,13 +228,14 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
         # Until an epoch improves on it, the "best" is the initial model.
         'best': jax.tree.map(jnp.copy, (state.params, state.batch_stats)),
         'num_train': int(len(images)),
+        'step_fn': step_fns[augment.get(name)],
     }
   checkpointer = (Checkpointer(checkpoint_dir, max_to_keep=1) if checkpoint_dir
                   else None)
   try:
     epoch = _restore_progress(checkpointer, runs) if checkpointer else 0
-    _train_epochs(cfg, runs, val, steps_per_epoch, step_fn, predict, eval_batch,
-                  epoch, checkpointer)
+    _train_epochs(cfg, runs, val, steps_per_epoch, predict, eval_batch, epoch,
+                  checkpointer)
   finally:
     if checkpointer:
       checkpointer.close()
@@ -242,7 +257,7 @@ def _stopped_early(cfg: ml_collections.ConfigDict, runs: Dict[str, Dict]) -> boo
 
 
 def _train_epochs(cfg, runs: Dict[str, Dict], val: Arrays, steps_per_epoch: int,
-                  step_fn, predict, eval_batch: int, done_epochs: int,
+                  predict, eval_batch: int, done_epochs: int,
                   checkpointer: Optional[Checkpointer]) -> None:
   """Epochs `done_epochs + 1 ...` of every arm, until early stopping or max_epochs."""
   start = last_save = time.perf_counter()
@@ -254,7 +269,8 @@ def _train_epochs(cfg, runs: Dict[str, Dict], val: Arrays, steps_per_epoch: int,
     for name, run in runs.items():
       totals = None
       for _ in range(steps_per_epoch):
-        run['state'], metrics = step_fn(run['state'], run['images'], run['labels'])
+        run['state'], metrics = run['step_fn'](run['state'], run['images'],
+                                               run['labels'])
         totals = metrics if totals is None else jax.tree.map(jnp.add, totals, metrics)
       train_metrics = {k: float(v) / steps_per_epoch
                        for k, v in jax.device_get(totals).items()}

@@ -1,0 +1,306 @@
+"""Experiments a reviewer can trust: arms x seeds x training fractions, with intervals.
+
+    python -m gan_aug.experiment --config=configs/pneumonia_lowdata.py --workdir=DIR
+
+For every training fraction and seed, the training split is cut to a stratified,
+seeded subset (nested: a smaller fraction's subset lies inside a larger one's for
+the same seed); the GAN is trained on that subset, its filtered fakes generated,
+and then every arm's classifier is trained in lockstep - same model, same
+initial weights, same number of optimizer steps, early stopping on the same real
+validation split - and tested on every real test image. Arms:
+
+  real           real training images only
+  classical      real + classical augmentation on device (`gan_aug.augment`)
+  gan            real + accepted synthetic images
+  gan_classical  both
+  gan_only       synthetic images only, tested on real ones (GAN-train)
+GAN-test (the `real` classifier's accuracy on the accepted fakes) is reported
+whenever a GAN arm runs.
+
+`experiment.json`: `arms.<arm>.<fraction>.<metric>` -> {mean, ci95, values} over
+seeds (ci95 = half-width of the 95 % Student-t interval),
+`paired.<a>_minus_<b>.<fraction>.<metric>` -> {mean, ci95, values} of per-seed
+differences, `mcnemar.gan_vs_real.<fraction>` -> McNemar's exact test per seed on
+the test images. `experiment.md` has the tables, `figures/` the bars.
+Every (fraction, seed) is a stage folder of its own: a rerun resumes or skips.
+"""
+
+import os
+import sys
+from typing import Dict, List, Optional
+
+import ml_collections
+import numpy as np
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+from sklearn import metrics as sk_metrics
+
+from gan_aug import augment
+from gan_aug import cli
+from gan_aug import compare
+from gan_aug import config_validation
+from gan_aug import data as data_lib
+from gan_aug import experiment_report
+from gan_aug import pipeline
+from gan_aug import provenance
+from gan_aug import report
+from gan_aug import synth
+from gan_aug.metrics import intervals
+from gan_aug.models import classifiers
+from gan_aug.train import classifier as classifier_lib
+from gan_aug.train import gan_loop
+from gan_aug.train import sharding
+
+ARMS = ('real', 'classical', 'gan', 'gan_classical', 'gan_only')
+_GAN_ARMS = ('gan', 'gan_classical', 'gan_only')
+_CLASSICAL_ARMS = ('classical', 'gan_classical')
+# Paired comparisons reported when both arms ran: (a, b) -> a - b.
+PAIRS = (('classical', 'real'), ('gan', 'real'), ('gan_classical', 'real'),
+         ('gan_only', 'real'), ('gan', 'classical'), ('gan_classical', 'classical'))
+
+
+def experiment_defaults(**values) -> ml_collections.ConfigDict:
+  """config.experiment: which arms, how many seeds, which training fractions."""
+  cfg = ml_collections.ConfigDict({
+      'arms': ('real', 'classical', 'gan', 'gan_classical'),
+      'seeds': 3,
+      'fractions': (1.0,),
+      'classical': augment.classical_config(),
+  })
+  cfg.update(values)
+  return cfg
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """The pipeline's checks plus the experiment block's."""
+  config_validation.validate(config)
+  exp = config.get('experiment')
+  if exp is None:
+    raise config_validation.ConfigError(
+        'config.experiment is missing: an experiment config needs arms, seeds and '
+        'fractions (see gan_aug.experiment.experiment_defaults).')
+  arms = tuple(exp.arms)
+  unknown = [a for a in arms if a not in ARMS]
+  if unknown or not arms or len(set(arms)) != len(arms):
+    raise config_validation.ConfigError(
+        f'config.experiment.arms={arms!r} is not allowed: distinct names from '
+        f'{ARMS}.')
+  if 'real' not in arms:
+    raise config_validation.ConfigError(
+        'config.experiment.arms must include real: every comparison is against it.')
+  seeds = exp.seeds
+  if not isinstance(seeds, int) or seeds < 1:
+    raise config_validation.ConfigError(
+        f'config.experiment.seeds={seeds!r} is not allowed: an integer >= 1 (3 or '
+        'more for an interval that means something).')
+  fractions = tuple(exp.fractions)
+  if not fractions or any(not 0 < float(f) <= 1 for f in fractions):
+    raise config_validation.ConfigError(
+        f'config.experiment.fractions={fractions!r} is not allowed: numbers in '
+        '(0, 1].')
+
+
+def fraction_key(fraction: float) -> str:
+  """A fraction as experiment.json names it: '0.1', '1.0'."""
+  return repr(float(fraction))
+
+
+def _test_metrics(labels: np.ndarray, probs: np.ndarray,
+                  class_names: List[str]) -> Dict:
+  predicted = np.argmax(probs, -1)
+  recall = sk_metrics.recall_score(labels, predicted, labels=range(len(class_names)),
+                                   average=None, zero_division=0)
+  result = {
+      'accuracy': float(sk_metrics.accuracy_score(labels, predicted)),
+      'macro_f1': float(sk_metrics.f1_score(labels, predicted,
+                                            labels=range(len(class_names)),
+                                            average='macro', zero_division=0)),
+      **{f'recall_{name}': float(r) for name, r in zip(class_names, recall)},
+  }
+  if len(class_names) == 2 and len(np.unique(labels)) == 2:
+    result['auc'] = float(sk_metrics.roc_auc_score(labels, probs[:, 1]))
+  return result
+
+
+def train_and_test_arms(config: ml_collections.ConfigDict, dataset: data_lib.Dataset,
+                        synth_images: Optional[np.ndarray],
+                        synth_labels: Optional[np.ndarray], stage_dir: str) -> Dict:
+  """Trains every configured arm in lockstep on `dataset`; test metrics per arm."""
+  cfg, arms = config.classifier, tuple(config.experiment.arms)
+  mesh = sharding.make_mesh()
+  resolution = cfg.resolution
+  train, val, test = (dataset.splits[s] for s in ('train', 'val', 'test'))
+  real_x = compare.prepare(train.images, resolution)
+  real_y = np.asarray(train.labels, np.int32)
+  synth_x = (compare.prepare(synth_images, resolution) if synth_images is not None
+             else real_x[:0])
+  synth_y = (np.asarray(synth_labels, np.int32) if synth_labels is not None
+             else real_y[:0])
+  if any(a in _GAN_ARMS for a in arms) and not len(synth_x):
+    logging.warning('No synthetic image was accepted: the gan arms train on the '
+                    'real images alone and gan_only cannot run.')
+  with_synth = (np.concatenate([real_x, synth_x]), np.concatenate([real_y, synth_y]))
+  data = {'real': (real_x, real_y), 'classical': (real_x, real_y),
+          'gan': with_synth, 'gan_classical': with_synth, 'gan_only': (synth_x, synth_y)}
+  arm_data = {a: data[a] for a in arms if len(data[a][0])}
+  classical = augment.make_classical_augment(config.experiment.classical)
+  augmenters = {a: classical for a in arm_data if a in _CLASSICAL_ARMS}
+  steps_per_epoch = cfg.steps_per_epoch or len(train) // cfg.batch_size
+  logging.info('Arms %s: %d real training images, %d synthetic; %d steps per '
+               'epoch for every arm.', list(arm_data), len(real_x), len(synth_x),
+               steps_per_epoch)
+  model = classifiers.build_classifier(cfg, dataset.num_classes, cfg.name)
+  variables, trainable, _ = compare.initial_weights(cfg, model, cfg.name,
+                                                    config.seed, real_x.shape[1:])
+  trained = classifier_lib.train_arms(
+      cfg, model, arm_data, (compare.prepare(val.images, resolution), val.labels),
+      steps_per_epoch, config.seed, mesh, variables, trainable,
+      checkpoint_dir=os.path.join(stage_dir, 'checkpoints'), augment=augmenters)
+  predict = classifier_lib.make_predict(model, mesh)
+  test_x = compare.prepare(test.images, resolution)
+  results = {}
+  for arm, run in trained.items():
+    probs = classifier_lib.predict_probs(predict, run['params'], run['batch_stats'],
+                                         test_x, cfg.eval_batch_size)
+    results[arm] = {
+        'test': _test_metrics(test.labels, probs, dataset.class_names),
+        'test_correct': (np.argmax(probs, -1) == test.labels).astype(int).tolist(),
+        'steps': run['steps'], 'best_step': run['best_step'],
+        'train_images': run['num_train_images'],
+    }
+    logging.info('arm %-14s test accuracy %.4f  macro-F1 %.4f', arm,
+                 results[arm]['test']['accuracy'], results[arm]['test']['macro_f1'])
+  gan_test = None
+  if len(synth_x) and 'real' in trained:
+    fake_probs = classifier_lib.predict_probs(
+        predict, trained['real']['params'], trained['real']['batch_stats'], synth_x,
+        cfg.eval_batch_size)
+    gan_test = float(np.mean(np.argmax(fake_probs, -1) == synth_y))
+  return {'arms': results, 'gan_test_accuracy': gan_test,
+          'synthetic_images': int(len(synth_x)), 'real_images': int(len(real_x))}
+
+
+def _run_one(config: ml_collections.ConfigDict, full: data_lib.Dataset,
+             fraction: float, seed_index: int, workdir: str) -> Dict:
+  """GAN, synthesis and every arm for one (fraction, seed)."""
+  trial_config = pipeline.trial_config(config, seed_index)
+  dataset = data_lib.keep_training_fraction(full, fraction, trial_config.seed)
+  logging.info('Fraction %s, seed %d: %d of %d training images.', fraction,
+               trial_config.seed, len(dataset.splits['train']),
+               len(full.splits['train']))
+  data_fp = pipeline.data_fingerprint(dataset)
+  pipeline.check_batch_sizes(trial_config, len(dataset.splits['train']))
+  synth_fp, synth_images, synth_labels, synth_summary = None, None, None, None
+  if any(a in _GAN_ARMS for a in config.experiment.arms):
+    gan_key, _, gan_dir = pipeline.gan_stage(trial_config, dataset, data_fp, workdir)
+    synth_key, synth_summary, synth_dir = pipeline.synthesis_stage(
+        trial_config, dataset, gan_key, gan_dir, workdir)
+    synth_fp = pipeline.fingerprint(synth_key)
+    synth_images, synth_labels, _ = synth.load_set(synth_dir)
+  key = {'stage': 'arms', 'data_fingerprint': data_fp, 'synthesis_stage': synth_fp,
+         'seed': trial_config.seed, 'arms': list(config.experiment.arms),
+         'classical': config.experiment.classical.to_dict(),
+         'classifier': pipeline.classifier_stage_key(trial_config, '')['classifier']}
+  result, stage_dir = pipeline.run_stage(
+      workdir, 'arms', key, lambda stage_dir: train_and_test_arms(
+          trial_config, dataset, synth_images, synth_labels, stage_dir))
+  return {**result, 'seed': trial_config.seed, 'fraction': fraction,
+          'train_images': len(dataset.splits['train']), 'stage': stage_dir,
+          'synthesis': None if synth_summary is None else {
+              k: synth_summary[k] for k in ('accepted', 'requested', 'generated',
+                                            'acceptance_rate', 'threshold')}}
+
+
+def summarise(runs: List[Dict], arms, fractions) -> Dict:
+  """experiment.json's `arms`, `paired`, `mcnemar` and `gan_test` from per-seed runs."""
+  out = {'arms': {}, 'paired': {}, 'mcnemar': {}, 'gan_test': {}}
+  for fraction in fractions:
+    fkey = fraction_key(fraction)
+    mine = sorted((r for r in runs if r['fraction'] == fraction),
+                  key=lambda r: r['seed'])
+    present = [a for a in arms if all(a in r['arms'] for r in mine)]
+    for arm in present:
+      metric_names = mine[0]['arms'][arm]['test'].keys()
+      out['arms'].setdefault(arm, {})[fkey] = {
+          m: intervals.mean_ci95([r['arms'][arm]['test'][m] for r in mine])
+          for m in metric_names}
+    for a, b in PAIRS:
+      if a in present and b in present:
+        out['paired'].setdefault(f'{a}_minus_{b}', {})[fkey] = {
+            m: intervals.paired_difference(
+                [r['arms'][a]['test'][m] for r in mine],
+                [r['arms'][b]['test'][m] for r in mine])
+            for m in mine[0]['arms'][a]['test']}
+    if 'gan' in present:
+      out['mcnemar'].setdefault('gan_vs_real', {})[fkey] = [
+          {'seed': r['seed'], **intervals.mcnemar(r['arms']['gan']['test_correct'],
+                                                  r['arms']['real']['test_correct'])}
+          for r in mine]
+    gan_tests = [r['gan_test_accuracy'] for r in mine
+                 if r['gan_test_accuracy'] is not None]
+    if gan_tests:
+      out['gan_test'][fkey] = intervals.mean_ci95(gan_tests)
+  return out
+
+
+def run_experiment(config: ml_collections.ConfigDict, workdir: str) -> Dict:
+  """Runs every (fraction, seed) and writes experiment.json / .md and figures."""
+  validate(config)
+  os.makedirs(workdir, exist_ok=True)
+  report.write_json(os.path.join(workdir, 'config.json'), config.to_dict())
+  full = data_lib.load_dataset(config.data, config.seed)
+  exp = config.experiment
+  fractions = [float(f) for f in exp.fractions]
+  runs = []
+  for fraction in fractions:
+    for seed_index in range(exp.seeds):
+      runs.append(_run_one(config, full, fraction, seed_index, workdir))
+  result = {
+      'dataset': {**full.summary(), 'test_images': len(full.splits['test'])},
+      'arms_run': list(exp.arms), 'seeds': [r['seed'] for r in runs
+                                            if r['fraction'] == fractions[0]],
+      'fractions': [fraction_key(f) for f in fractions],
+      'classifier': {'name': config.classifier.name,
+                     'resolution': config.classifier.resolution},
+      **summarise(runs, exp.arms, fractions),
+      'runs': [{k: v for k, v in r.items() if k != 'arms'} | {
+          'arms': {a: {k: v for k, v in arm.items() if k != 'test_correct'}
+                   for a, arm in r['arms'].items()}} for r in runs],
+      'provenance': provenance.collect(config),
+  }
+  result['figures'] = experiment_report.write_figures(
+      os.path.join(workdir, 'figures'), result)
+  report.write_json(os.path.join(workdir, 'experiment.json'), result)
+  report.write_text(os.path.join(workdir, 'experiment.md'),
+                    experiment_report.markdown(result))
+  logging.info('Experiment: %s (and experiment.md, figures/).',
+               os.path.join(workdir, 'experiment.json'))
+  return result
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  cli.set_up_logging()
+  try:
+    result = run_experiment(flags.FLAGS.config, flags.FLAGS.workdir)
+  except gan_loop.GANDivergedError as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(3)
+  except cli.USER_ERRORS as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
+  print(experiment_report.summary_line(result))
+
+
+if __name__ == '__main__':
+  # Defined here, not at import, so that tests can import this module beside
+  # gan_aug.main (absl flags are global).
+  config_flags.DEFINE_config_file(
+      'config', None, 'Path to an experiment config, optionally with :variant.',
+      lock_config=True)
+  flags.DEFINE_string('workdir', None, 'Folder for all outputs.')
+  flags.mark_flags_as_required(['config', 'workdir'])
+  app.run(main)

@@ -1,0 +1,114 @@
+"""experiment.md and the experiment's figures, from experiment.json's content."""
+
+import os
+from typing import Dict, List
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
+import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from gan_aug import atomic_files  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+_HEADLINE = ('accuracy', 'macro_f1', 'auc')
+
+
+def _cell(entry: Dict) -> str:
+  if entry['ci95'] is None:
+    return f'{entry["mean"]:.3f}'
+  return f'{entry["mean"]:.3f} ± {entry["ci95"]:.3f}'
+
+
+def _signed(entry: Dict) -> str:
+  if entry['ci95'] is None:
+    return f'{entry["mean"]:+.3f}'
+  return f'{entry["mean"]:+.3f} ± {entry["ci95"]:.3f}'
+
+
+def _metrics(result: Dict) -> List[str]:
+  first = next(iter(result['arms'].values()))
+  names = list(next(iter(first.values())))
+  return [m for m in _HEADLINE if m in names] + [
+      m for m in names if m.startswith('recall_')]
+
+
+def markdown(result: Dict) -> str:
+  """The comparison tables, as in the papers plus 95 % intervals over seeds."""
+  metrics = _metrics(result)
+  ds = result['dataset']
+  seeds = result['seeds']
+  lines = ['# Experiment', '',
+           f'Data set `{ds["name"]}`{" (PHANTOM, not medical data)" if ds["is_phantom"] else ""}: '
+           f'classes {", ".join(ds["class_names"])}; every arm tested on all '
+           f'{ds["test_images"]} real test images. Classifier `{result["classifier"]["name"]}` '
+           f'at {result["classifier"]["resolution"]} px; seeds {seeds}; every arm '
+           'trained from the same initial weights for the same number of optimizer '
+           'steps. Values: mean ± half-width of the 95 % Student-t interval over '
+           'seeds.', '']
+  for fkey in result['fractions']:
+    lines += [f'## Training fraction {fkey}', '',
+              '| arm | ' + ' | '.join(metrics) + ' |',
+              '|---|' + '---|' * len(metrics)]
+    for arm, by_fraction in result['arms'].items():
+      if fkey in by_fraction:
+        lines.append(f'| {arm} | ' + ' | '.join(
+            _cell(by_fraction[fkey][m]) for m in metrics) + ' |')
+    lines += ['', 'Paired differences over the same seeds:', '',
+              '| difference | ' + ' | '.join(metrics) + ' |',
+              '|---|' + '---|' * len(metrics)]
+    for name, by_fraction in result['paired'].items():
+      if fkey in by_fraction:
+        label = name.replace('_minus_', ' − ')
+        lines.append(f'| {label} | ' + ' | '.join(
+            _signed(by_fraction[fkey][m]) for m in metrics) + ' |')
+    tests = result['mcnemar'].get('gan_vs_real', {}).get(fkey)
+    if tests:
+      lines += ['', 'McNemar (gan vs real, test images right by one arm only): ' +
+                '; '.join(f'seed {t["seed"]}: gan {t["a_only"]} / real {t["b_only"]}, '
+                          f'p = {t["p_value"]:.3g}' for t in tests) + '.']
+    if fkey in result['gan_test']:
+      lines += ['', f'GAN-test (real classifier on accepted fakes): '
+                    f'{_cell(result["gan_test"][fkey])}.']
+    lines.append('')
+  lines += ['## Figures', ''] + [f'- `{os.path.basename(p)}`'
+                                 for p in result.get('figures', {}).values()]
+  return '\n'.join(lines) + '\n'
+
+
+def write_figures(figures_dir: str, result: Dict) -> Dict[str, str]:
+  """Per-arm bars with 95 % intervals, one panel per fraction; {name: path}."""
+  os.makedirs(figures_dir, exist_ok=True)
+  metrics = [m for m in _metrics(result) if m in ('accuracy', 'macro_f1', 'auc')]
+  fractions = result['fractions']
+  fig, axes = plt.subplots(1, len(fractions), figsize=(4.5 * len(fractions), 3.5),
+                           squeeze=False)
+  for ax, fkey in zip(axes[0], fractions):
+    arms = [a for a, v in result['arms'].items() if fkey in v]
+    width = 0.8 / len(metrics)
+    for i, metric in enumerate(metrics):
+      entries = [result['arms'][a][fkey][metric] for a in arms]
+      ax.bar(np.arange(len(arms)) + i * width, [e['mean'] for e in entries], width,
+             yerr=[e['ci95'] or 0.0 for e in entries], capsize=3, label=metric)
+    ax.set_xticks(np.arange(len(arms)) + width * (len(metrics) - 1) / 2, arms,
+                  rotation=20)
+    ax.set_ylim(0, 1)
+    ax.set_title(f'training fraction {fkey}')
+  axes[0][0].legend(loc='lower left', fontsize=8)
+  fig.suptitle(f'{result["dataset"]["name"]}: test metrics, mean and 95 % interval '
+               'over seeds', fontsize=10)
+  fig.tight_layout()
+  path = os.path.join(figures_dir, 'arms.png')
+  atomic_files.save_figure(fig, path, dpi=100)
+  plt.close(fig)
+  return {'arms': path}
+
+
+def summary_line(result: Dict) -> str:
+  """One line per fraction: each arm's mean test accuracy."""
+  parts = []
+  for fkey in result['fractions']:
+    arms = ', '.join(f'{a} {v[fkey]["accuracy"]["mean"]:.3f}'
+                     for a, v in result['arms'].items() if fkey in v)
+    parts.append(f'fraction {fkey}: {arms}')
+  return 'Test accuracy (mean over seeds) - ' + '; '.join(parts) + '.'

@@ -1,0 +1,117 @@
+"""The experiment runner: intervals, McNemar, classical augmentation, and a smoke run."""
+
+import json
+import os
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+from gan_aug import augment
+from gan_aug import experiment
+from gan_aug.metrics import intervals
+from helpers import REPO_ROOT
+
+sys.path.insert(0, os.path.join(REPO_ROOT, 'configs'))
+import pneumonia_lowdata  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+def test_ci95_is_the_student_t_half_width():
+  entry = intervals.mean_ci95([1.0, 2.0, 3.0])
+  assert entry['mean'] == 2.0 and entry['values'] == [1.0, 2.0, 3.0]
+  # t(0.975, 2) = 4.3027; std = 1; n = 3.
+  assert entry['ci95'] == pytest.approx(4.302653 / np.sqrt(3), rel=1e-6)
+  assert intervals.mean_ci95([0.5])['ci95'] is None
+  paired = intervals.paired_difference([0.9, 0.8, 0.85], [0.8, 0.8, 0.8])
+  assert paired['values'] == pytest.approx([0.1, 0.0, 0.05])
+  assert paired['ci95'] == pytest.approx(
+      stats.t.ppf(0.975, 2) * np.std([0.1, 0.0, 0.05], ddof=1) / np.sqrt(3))
+
+
+def test_mcnemar_counts_only_discordant_images():
+  a = [1] * 8 + [0] * 2 + [1] * 50 + [0] * 5
+  b = [0] * 8 + [1] * 2 + [1] * 50 + [0] * 5
+  result = intervals.mcnemar(a, b)
+  assert (result['a_only'], result['b_only']) == (8, 2)
+  # Two-sided exact binomial: 2 * P(X <= 2 | n=10, p=1/2) = 2 * 56 / 1024.
+  assert result['p_value'] == pytest.approx(112 / 1024)
+  assert intervals.mcnemar([1, 0], [1, 0])['p_value'] == 1.0
+
+
+def test_classical_augmentation_is_per_image_and_exact_when_off():
+  images = jax.random.uniform(jax.random.PRNGKey(0), (6, 28, 28, 1))
+  off = augment.classical_config(rotation_degrees=0.0, shear_degrees=0.0, zoom=0.0,
+                                 shift=0.0, horizontal_flip=False)
+  np.testing.assert_array_equal(
+      augment.make_classical_augment(off)(jax.random.PRNGKey(1), images), images)
+  flip = off.copy_and_resolve_references()
+  flip.horizontal_flip = True
+  flipped = jax.jit(augment.make_classical_augment(flip))(jax.random.PRNGKey(2), images)
+  outcomes = [bool(jnp.array_equal(flipped[i], images[i, :, ::-1])) for i in range(6)]
+  assert all(outcomes[i] or bool(jnp.array_equal(flipped[i], images[i]))
+             for i in range(6))
+  assert 0 < sum(outcomes) < 6  # Each image draws its own flip.
+  # A flat image stays flat under any affine map (edges repeat outward).
+  flat = jnp.full((4, 28, 28, 1), 0.3)
+  moved = augment.make_classical_augment(augment.classical_config())(
+      jax.random.PRNGKey(3), flat)
+  np.testing.assert_allclose(moved, flat, atol=1e-6)
+  varied = augment.make_classical_augment(augment.classical_config())(
+      jax.random.PRNGKey(3), images)
+  assert not np.allclose(varied, images)
+
+
+def test_bad_experiment_block_is_refused():
+  config = pneumonia_lowdata.get_config('smoke')
+  config.experiment.arms = ('classical', 'gan')
+  with pytest.raises(ValueError, match='must include real'):
+    experiment.validate(config)
+  config.experiment.arms = ('real', 'mixup')
+  with pytest.raises(ValueError, match="'mixup'"):
+    experiment.validate(config)
+  config.experiment.arms = ('real',)
+  config.experiment.fractions = (0.0,)
+  with pytest.raises(ValueError, match='fractions'):
+    experiment.validate(config)
+
+
+@pytest.mark.slow
+def test_smoke_experiment_writes_the_documented_layout(data_dir, tmp_path):
+  config = pneumonia_lowdata.get_config('smoke')
+  config.data.path = os.path.join(data_dir, 'pneumoniamnist.npz')
+  workdir = str(tmp_path / 'exp')
+  result = experiment.run_experiment(config, workdir)
+  with open(os.path.join(workdir, 'experiment.json')) as f:
+    saved = json.load(f)
+  assert saved['fractions'] == ['0.05'] and saved['seeds'] == [0, 1]
+  for arm in ('real', 'classical', 'gan', 'gan_classical'):
+    for fkey in ('0.05',):
+      entry = saved['arms'][arm][fkey]
+      assert {'accuracy', 'macro_f1', 'auc', 'recall_normal',
+              'recall_pneumonia'} <= set(entry)
+      assert set(entry['accuracy']) == {'mean', 'ci95', 'values'}
+      assert len(entry['accuracy']['values']) == 2
+      assert entry['accuracy']['mean'] == pytest.approx(
+          np.mean(entry['accuracy']['values']))
+  diff = saved['paired']['gan_minus_real']['0.05']['accuracy']
+  assert diff['values'] == pytest.approx(
+      np.subtract(saved['arms']['gan']['0.05']['accuracy']['values'],
+                  saved['arms']['real']['0.05']['accuracy']['values']))
+  assert {'gan_minus_classical', 'gan_classical_minus_classical',
+          'classical_minus_real'} <= set(saved['paired'])
+  assert len(saved['mcnemar']['gan_vs_real']['0.05']) == 2
+  for run in saved['runs']:
+    steps = {arm['steps'] for arm in run['arms'].values()}
+    assert len(steps) == 1  # Every arm ran the same number of optimizer steps.
+    assert run['synthesis']['accepted'] == 32
+  assert [r['train_images'] for r in saved['runs']] == [235, 235]  # 5 % of 4707.
+  with open(os.path.join(workdir, 'experiment.md')) as f:
+    text = f.read()
+  assert '## Training fraction 0.05' in text and 'gan − real' in text
+  assert os.path.exists(result['figures']['arms'])
+  # A rerun finds every stage done.
+  again = experiment.run_experiment(config, workdir)
+  assert again['arms'] == result['arms']
