@@ -16,6 +16,15 @@ real training images; paper 003's custom CNN at 28x28, Adam 1e-3, batch 64, epoc
 of 50 steps, early stopping on validation loss (patience 5, at most 30 epochs).
 
 Variants: `smoke` (seconds: checks the wiring, means nothing).
+
+Measured (the command above, 2 CPU cores, nothing else running): 63 min wall. Test
+accuracy, mean ± 95 % interval over seeds 0-2 (624 test images):
+  10 %:  real 0.830 ± 0.071, classical 0.866 ± 0.028, gan 0.834 ± 0.074,
+         gan_classical 0.877 ± 0.020
+  100 %: real 0.859 ± 0.014 (AUC 0.961 ± 0.013), classical 0.889 ± 0.008,
+         gan 0.857 ± 0.019, gan_classical 0.899 ± 0.026
+Paired gan - real: +0.005 ± 0.026 (10 %), -0.002 ± 0.009 (100 %): no measurable
+gain from the GAN; classical augmentation gained +0.036 ± 0.077 and +0.030 ± 0.020.
 """
 
 import os
