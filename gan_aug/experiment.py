@@ -26,7 +26,6 @@ Every (fraction, seed) is a stage folder of its own: a rerun resumes or skips.
 """
 
 import os
-import sys
 from typing import Dict, List, Optional
 
 import ml_collections
@@ -50,7 +49,6 @@ from gan_aug import synth
 from gan_aug.metrics import intervals
 from gan_aug.models import classifiers
 from gan_aug.train import classifier as classifier_lib
-from gan_aug.train import gan_loop
 from gan_aug.train import sharding
 
 ARMS = ('real', 'classical', 'gan', 'gan_classical', 'gan_only')
@@ -284,14 +282,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   cli.set_up_logging()
-  try:
-    result = run_experiment(flags.FLAGS.config, flags.FLAGS.workdir)
-  except gan_loop.GANDivergedError as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(3)
-  except cli.USER_ERRORS as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(2)
+  result = cli.run_or_exit(run_experiment, flags.FLAGS.config, flags.FLAGS.workdir)
   print(experiment_report.summary_line(result))
 
 

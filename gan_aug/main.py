@@ -7,7 +7,6 @@ a traceback.
 """
 
 import os
-import sys
 
 from absl import app
 from absl import flags
@@ -17,7 +16,6 @@ from ml_collections import config_flags
 from gan_aug import cli
 from gan_aug import pipeline
 from gan_aug import report
-from gan_aug.train import gan_loop
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Path to a config file, optionally with :variant.',
@@ -30,14 +28,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   cli.set_up_logging()
-  try:
-    result = pipeline.run(_CONFIG.value, _WORKDIR.value)
-  except gan_loop.GANDivergedError as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(3)
-  except cli.USER_ERRORS as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(2)
+  result = cli.run_or_exit(pipeline.run, _CONFIG.value, _WORKDIR.value)
   print(report.summary_line(result))
   logging.info('Done. Report: %s', os.path.join(_WORKDIR.value, 'report.md'))
 

@@ -16,8 +16,6 @@ SLURM/Open MPI GPU job, `jax.distributed.initialize()` finds the coordinator
 itself: leave the three flags unset there.
 """
 
-import sys
-
 import jax
 from absl import app
 from absl import flags
@@ -64,19 +62,13 @@ def main(argv):
   # Imported after initialize: importing them must not touch the JAX backend first.
   from gan_aug import cli  # pylint: disable=g-import-not-at-top
   from gan_aug import pipeline  # pylint: disable=g-import-not-at-top
-  from gan_aug.train import gan_loop  # pylint: disable=g-import-not-at-top
   cli.set_up_logging(logging.INFO if jax.process_index() == 0 else logging.WARNING)
   logging.info('Process %d of %d: %d local device(s), %d in all (%s).',
                jax.process_index(), jax.process_count(), jax.local_device_count(),
                jax.device_count(), jax.devices()[0].platform)
-  try:
-    summary, stage_dir = pipeline.run_gan_only(_CONFIG.value, _WORKDIR.value)
-  except gan_loop.GANDivergedError as e:
-    print(f'error (process {jax.process_index()}): {e}', file=sys.stderr)
-    sys.exit(3)
-  except cli.USER_ERRORS as e:
-    print(f'error (process {jax.process_index()}): {e}', file=sys.stderr)
-    sys.exit(2)
+  summary, stage_dir = cli.run_or_exit(pipeline.run_gan_only, _CONFIG.value,
+                                       _WORKDIR.value,
+                                       who=f'process {jax.process_index()}')
   if jax.process_index() == 0:
     print(f'GAN stage complete: {stage_dir} ({summary["steps"]} steps, '
           f'{summary["images_per_sec"] or 0:.1f} images/s on '

@@ -225,9 +225,9 @@ def _write_figures(figures_dir: str, config, dataset, gan_dir: str, synth_dir: s
 def trial_config(config: ml_collections.ConfigDict,
                   trial: int) -> ml_collections.ConfigDict:
   """Trial t's config: the same, with seed + t (its own subset, GAN and classifiers)."""
-  trial_config = ml_collections.ConfigDict(config.to_dict())
-  trial_config.seed = config.seed + trial
-  return trial_config
+  result = ml_collections.ConfigDict(config.to_dict())
+  result.seed = config.seed + trial
+  return result
 
 
 def gan_stage(config: ml_collections.ConfigDict, dataset: data_lib.Dataset,
@@ -266,11 +266,11 @@ def run_gan_only(config: ml_collections.ConfigDict, workdir: str) -> Tuple[Dict,
   config_validation.validate(config)
   os.makedirs(workdir, exist_ok=True)
   full = data_lib.load_dataset(config.data, config.seed)
-  trial_config = trial_config(config, 0)
+  this_trial = trial_config(config, 0)
   dataset = data_lib.keep_training_fraction(
-      full, config.data.get('train_fraction', 1.0), trial_config.seed)
-  check_batch_sizes(trial_config, len(dataset.splits['train']))
-  _, summary, stage_dir = gan_stage(trial_config, dataset, data_fingerprint(dataset),
+      full, config.data.get('train_fraction', 1.0), this_trial.seed)
+  check_batch_sizes(this_trial, len(dataset.splits['train']))
+  _, summary, stage_dir = gan_stage(this_trial, dataset, data_fingerprint(dataset),
                                      workdir)
   return summary, stage_dir
 
@@ -330,15 +330,15 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Dict:
   fraction = config.data.get('train_fraction', 1.0)
   trial_reports = []
   for trial in range(num_trials):
-    trial_config = trial_config(config, trial)
-    dataset = data_lib.keep_training_fraction(full, fraction, trial_config.seed)
+    this_trial = trial_config(config, trial)
+    dataset = data_lib.keep_training_fraction(full, fraction, this_trial.seed)
     if num_trials > 1 or fraction < 1.0:
       logging.info('Trial %d/%d (seed %d): %d of %d training images.', trial + 1,
-                   num_trials, trial_config.seed, len(dataset.splits['train']),
+                   num_trials, this_trial.seed, len(dataset.splits['train']),
                    len(full.splits['train']))
     figures_dir = os.path.join(workdir, 'figures',
                                *([f'trial{trial}'] if num_trials > 1 else []))
-    trial_reports.append(_run_trial(trial_config, dataset, workdir, figures_dir,
+    trial_reports.append(_run_trial(this_trial, dataset, workdir, figures_dir,
                                     run_provenance))
   full_summary['trials'] = [r['dataset'] for r in trial_reports]
   report.write_json(os.path.join(workdir, 'dataset.json'), full_summary)
