@@ -45,6 +45,9 @@ def gan(**values) -> ml_collections.ConfigDict:
       # DCGAN 4x4 layers: 'lax' (nn.Conv/ConvTranspose), 'matmul' (the same maths
       # as matrix products, fast on CPU) or 'auto' (matmul on CPU, lax elsewhere).
       'conv_impl': 'auto',
+      # 'bfloat16': G and D compute in bf16 while parameters, batch statistics,
+      # optimizer states and losses stay float32 (for GPUs/TPUs; slow on CPU).
+      'compute_dtype': 'float32',
       'num_epochs': 1,
       'num_steps': 0,           # > 0 overrides num_epochs
       'instance_noise_std': 0.0,  # Gaussian noise on D's inputs, annealed to 0

@@ -71,6 +71,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   data_cfg, gan = config.data, config.gan
   data.DATASETS.get(data_cfg.name, 'config.data.name')
   models.GANS.get(gan.name, 'config.gan.name')
+  dtype = gan.get('compute_dtype', 'float32')
+  _check(dtype in models.COMPUTE_DTYPES, 'gan.compute_dtype', dtype,
+         f'one of {tuple(models.COMPUTE_DTYPES)}')
   _check(data_cfg.channels in (1, 3), 'data.channels', data_cfg.channels, '1 or 3')
   try:
     gan_model = models.build_gan(config, num_classes=2)

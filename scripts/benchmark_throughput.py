@@ -1,7 +1,7 @@
 """Training and synthesis throughput of the project's models on the devices present.
 
   python scripts/benchmark_throughput.py --models=dcgan64,covidgan112 --batch=64 \
-      --json=out.json [--torch-ref]
+      --json=out.json [--torch-ref] [--dtypes=float32,bfloat16]
 
 Models: the GAN families at their papers' sizes (`dcgan64`: papers 000/001/002,
 64x64x3, z = 100, ngf = ndf = 64; `covidgan112`: paper 003's ACGAN; `cgan224`:
@@ -18,7 +18,10 @@ With --torch-ref and PyTorch importable, the classic PyTorch DCGAN loop (the
 PyTorch DCGAN example that papers 000/002 print: one D update on a real and a
 fake batch, then one G update through a fresh D forward; BN, BCE, Adam 2e-4,
 beta1 0.5) runs on the same shapes in the same process, and the dcgan64 train
-record gets `torch_images_per_sec` and `ratio` (JAX / PyTorch).
+record gets `torch_images_per_sec` and `ratio` (JAX / PyTorch); the reference
+runs on the GPU when JAX does. `--dtypes=float32,bfloat16` also times the GANs
+in mixed precision (config.gan.compute_dtype: bf16 compute, float32 parameters,
+optimizer state and losses).
 """
 
 import json
@@ -57,6 +60,9 @@ _JSON = flags.DEFINE_string('json', None, 'Write the records here as JSON.')
 _TORCH_REF = flags.DEFINE_bool('torch-ref', False, 'Also time the PyTorch DCGAN loop.')
 _STAGES = flags.DEFINE_list('stages', ['train', 'synthesis'],
                             'What to time for the GANs: train, synthesis.')
+_DTYPES = flags.DEFINE_list('dtypes', ['float32'],
+                           'GAN compute dtypes to time (config.gan.compute_dtype): '
+                           'float32, bfloat16 (mixed precision; classifiers: float32).')
 _CONV_IMPL = flags.DEFINE_string('conv_impl', 'auto',
                                  'DCGAN layers: auto, lax or matmul.')
 
@@ -75,16 +81,21 @@ GAN_MODELS = {
 _NUM_CLASSES = 3  # The COVID-19 data sets' three classes (dcgan64: one class).
 
 
-def _time_steps(run_step: Callable[[], object]) -> Dict[str, float]:
-  """Warm-up, then the median seconds per step over the timed windows."""
+def _time_steps(run_step: Callable[[], object],
+                sync: Callable[[object], object] = jax.block_until_ready
+                ) -> Dict[str, float]:
+  """Warm-up, then the median seconds per step over the timed windows.
+
+  `sync(out)` waits for the device to finish the work that produced `out`.
+  """
   for _ in range(_WARMUP.value):
-    jax.block_until_ready(run_step())
+    sync(run_step())
   windows = []
   for _ in range(_WINDOWS.value):
     start = time.perf_counter()
     for _ in range(_STEPS.value):
       out = run_step()
-    jax.block_until_ready(out)
+    sync(out)
     windows.append((time.perf_counter() - start) / _STEPS.value)
   return {'seconds_per_step': statistics.median(windows),
           'window_min_s': min(windows), 'window_max_s': max(windows)}
@@ -118,26 +129,27 @@ def _time_train_step(step, state, images, labels, mesh):
 
 
 def _record(model: str, stage: str, images_per_step: int, compile_s: float,
-            flops: float, timing: Dict[str, float]) -> Dict:
+            flops: float, timing: Dict[str, float], dtype: str = 'float32') -> Dict:
   seconds = timing['seconds_per_step']
-  return {'model': model, 'stage': stage, 'batch': _BATCH.value, 'dtype': 'float32',
+  return {'model': model, 'stage': stage, 'batch': _BATCH.value, 'dtype': dtype,
           'devices': jax.local_device_count(), 'compile_s': round(compile_s, 2),
           'seconds_per_step': seconds, 'images_per_sec': images_per_step / seconds,
           'gflop_per_step': flops / 1e9, 'achieved_gflops': flops / seconds / 1e9,
           **{k: v for k, v in timing.items() if k != 'seconds_per_step'}}
 
 
-def _gan_config(name: str):
+def _gan_config(name: str, dtype: str):
   family, resolution, channels, fields = GAN_MODELS[name]
   return config_defaults.config(
       data=config_defaults.data(resolution=resolution, channels=channels),
       gan=config_defaults.gan(name=family, batch_size=_BATCH.value,
-                              conv_impl=_CONV_IMPL.value, **fields))
+                              conv_impl=_CONV_IMPL.value, compute_dtype=dtype,
+                              **fields))
 
 
-def benchmark_gan(name: str) -> List[Dict]:
-  """The train and synthesis records of one GAN family."""
-  config = _gan_config(name)
+def benchmark_gan(name: str, dtype: str) -> List[Dict]:
+  """The train and synthesis records of one GAN family at one compute dtype."""
+  config = _gan_config(name, dtype)
   num_classes = 1 if name == 'dcgan64' else _NUM_CLASSES
   model = models.build_gan(config, num_classes)
   mesh = sharding.make_mesh(jax.local_devices())
@@ -165,7 +177,7 @@ def benchmark_gan(name: str) -> List[Dict]:
     compile_s, flops, timing, state = _time_train_step(step, state, images, labels,
                                                        mesh)
     records.append(_record(name, 'train', per_class_batch * num_classes, compile_s,
-                           flops, timing))
+                           flops, timing, dtype))
   if 'synthesis' not in _STAGES.value:
     return records
   generate = synth.make_generate_and_score(model, mesh, batch, latent)
@@ -173,7 +185,7 @@ def benchmark_gan(name: str) -> List[Dict]:
   start, label = jnp.int32(0), jnp.int32(0)
   compiled_gen, compile_s, flops = _compile(generate, state, key, start, label)
   records.append(_record(name, 'synthesis', batch, compile_s, flops, _time_steps(
-      lambda: compiled_gen(state, key, start, label))))
+      lambda: compiled_gen(state, key, start, label)), dtype))
   return records
 
 
@@ -201,9 +213,14 @@ def benchmark_classifier(name: str) -> List[Dict]:
 
 
 def torch_dcgan_images_per_sec() -> float:
-  """Images/s of the classic PyTorch DCGAN training loop at --batch, 64x64x3."""
+  """Images/s of the classic PyTorch DCGAN training loop at --batch, 64x64x3.
+
+  On the GPU when JAX runs on one and PyTorch sees CUDA; on the CPU otherwise.
+  """
   import torch  # pylint: disable=import-outside-toplevel
   from torch import nn  # pylint: disable=import-outside-toplevel
+  on_gpu = jax.default_backend() == 'gpu' and torch.cuda.is_available()
+  device = torch.device('cuda' if on_gpu else 'cpu')
   nz, ngf, ndf, nc, batch = 100, 64, 64, 3, _BATCH.value
   generator = nn.Sequential(
       nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 8),
@@ -224,23 +241,26 @@ def torch_dcgan_images_per_sec() -> float:
       nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 8),
       nn.LeakyReLU(0.2, inplace=True),
       nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False), nn.Sigmoid())
+  generator, discriminator = generator.to(device), discriminator.to(device)
   criterion = nn.BCELoss()
   opt_d = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
   opt_g = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
-  real = torch.rand(batch, nc, 64, 64) * 2 - 1
-  ones, zeros = torch.ones(batch), torch.zeros(batch)
+  real = torch.rand(batch, nc, 64, 64, device=device) * 2 - 1
+  ones = torch.ones(batch, device=device)
+  zeros = torch.zeros(batch, device=device)
 
   def step():
     discriminator.zero_grad()
     criterion(discriminator(real).view(-1), ones).backward()
-    fake = generator(torch.randn(batch, nz, 1, 1))
+    fake = generator(torch.randn(batch, nz, 1, 1, device=device))
     criterion(discriminator(fake.detach()).view(-1), zeros).backward()
     opt_d.step()
     generator.zero_grad()
     criterion(discriminator(fake).view(-1), ones).backward()
     opt_g.step()
 
-  timing = _time_steps(step)
+  sync = (lambda _: torch.cuda.synchronize()) if on_gpu else (lambda _: None)
+  timing = _time_steps(step, sync)
   return batch / timing['seconds_per_step']
 
 
@@ -260,14 +280,16 @@ def _environment() -> Dict:
 
 def _print_table(records: List[Dict], env: Dict) -> None:
   print(f"\n{env['device_kind']} x {env['device_count']} ({env['platform']}), "
-        f"jax {env['versions']['jax']}, float32")
-  header = (f"{'model':<14}{'stage':<11}{'batch':>6}{'compile s':>11}{'ms/step':>10}"
+        f"jax {env['versions']['jax']}")
+  header = (f"{'model':<14}{'stage':<11}{'dtype':<10}{'batch':>6}{'compile s':>11}"
+            f"{'ms/step':>10}"
             f"{'images/s':>10}{'GFLOP/s':>9}{'torch img/s':>13}{'ratio':>7}")
   print(header)
   print('-' * len(header))
   for r in records:
     torch_ips = r.get('torch_images_per_sec')
-    print(f"{r['model']:<14}{r['stage']:<11}{r['batch']:>6}{r['compile_s']:>11.1f}"
+    print(f"{r['model']:<14}{r['stage']:<11}{r['dtype']:<10}{r['batch']:>6}"
+          f"{r['compile_s']:>11.1f}"
           f"{r['seconds_per_step'] * 1e3:>10.1f}{r['images_per_sec']:>10.1f}"
           f"{r['achieved_gflops']:>9.1f}"
           + (f"{torch_ips:>13.1f}{r['ratio']:>7.2f}" if torch_ips else ''))
@@ -283,20 +305,31 @@ def main(argv):
   if _BATCH.value % jax.local_device_count():
     raise app.UsageError(f'--batch={_BATCH.value} does not split over '
                          f'{jax.local_device_count()} devices.')
-  records = []
-  for name in _MODELS.value:
-    print(f'Benchmarking {name} ...', flush=True)
-    records += benchmark_gan(name) if name in GAN_MODELS else benchmark_classifier(name)
+  bad_dtypes = [d for d in _DTYPES.value if d not in models.COMPUTE_DTYPES]
+  if bad_dtypes:
+    raise app.UsageError(f'Unknown dtype(s) {bad_dtypes}; valid: '
+                         f'{sorted(models.COMPUTE_DTYPES)}')
+  # PyTorch first: on CPU it ran ~20 % slower once JAX had run in the process.
+  torch_ips = None
   if _TORCH_REF.value and 'dcgan64' in _MODELS.value:
     try:
+      print('Timing the PyTorch DCGAN reference ...', flush=True)
       torch_ips = torch_dcgan_images_per_sec()
     except ImportError:
-      print('--torch_ref: PyTorch is not importable; no reference timed.')
-    else:
-      for r in records:
-        if r['model'] == 'dcgan64' and r['stage'] == 'train':
-          r.update(torch_images_per_sec=torch_ips,
-                   ratio=r['images_per_sec'] / torch_ips)
+      print('--torch-ref: PyTorch is not importable; no reference timed.')
+  records = []
+  for name in _MODELS.value:
+    if name not in GAN_MODELS:
+      print(f'Benchmarking {name} (float32) ...', flush=True)
+      records += benchmark_classifier(name)
+      continue
+    for dtype in _DTYPES.value:
+      print(f'Benchmarking {name} ({dtype}) ...', flush=True)
+      records += benchmark_gan(name, dtype)
+  if torch_ips:
+    for r in records:
+      if r['model'] == 'dcgan64' and r['stage'] == 'train' and r['dtype'] == 'float32':
+        r.update(torch_images_per_sec=torch_ips, ratio=r['images_per_sec'] / torch_ips)
   env = _environment()
   _print_table(records, env)
   if _JSON.value:

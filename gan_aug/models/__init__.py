@@ -13,6 +13,7 @@ import dataclasses
 from typing import Callable
 
 import flax.linen as nn
+import jax.numpy as jnp
 import ml_collections
 
 from gan_aug import registry
@@ -36,6 +37,14 @@ class GANModel:
 
 GANS: registry.Registry[Callable[..., GANModel]] = registry.Registry('GAN')
 
+# config.gan.compute_dtype -> the modules' `dtype` (None: the parameters' dtype).
+COMPUTE_DTYPES = {'float32': None, 'bfloat16': jnp.bfloat16}
+
+
+def compute_dtype(gan: ml_collections.ConfigDict):
+  """The modules' compute dtype for `config.gan` (None = float32 throughout)."""
+  return COMPUTE_DTYPES[gan.get('compute_dtype', 'float32')]
+
 
 @GANS.register('acgan')
 def _acgan(config: ml_collections.ConfigDict, num_classes: int) -> GANModel:
@@ -44,11 +53,11 @@ def _acgan(config: ml_collections.ConfigDict, num_classes: int) -> GANModel:
   generator = ACGANGenerator(
       num_classes=num_classes, resolution=data.resolution, channels=data.channels,
       base_width=gan.g_base_width, label_embedding_dim=gan.label_embedding_dim,
-      kernel_size=gan.g_kernel_size)
+      kernel_size=gan.g_kernel_size, dtype=compute_dtype(gan))
   discriminator = ACGANDiscriminator(
       num_classes=num_classes, resolution=data.resolution,
       base_width=gan.d_base_width, dropout_rate=gan.d_dropout,
-      leaky_slope=gan.leaky_slope)
+      leaky_slope=gan.leaky_slope, dtype=compute_dtype(gan))
   return GANModel(generator, discriminator, num_classes, has_class_head=True)
 
 
@@ -58,11 +67,13 @@ def _dcgan_per_class(config: ml_collections.ConfigDict, num_classes: int) -> GAN
   dcgan.num_doublings(data.resolution)
   conv_impl = dcgan.resolve_conv_impl(gan.get('conv_impl', 'auto'))
   generator = dcgan.DCGANGenerator(resolution=data.resolution, channels=data.channels,
-                                   base_width=gan.g_base_width, conv_impl=conv_impl)
+                                   base_width=gan.g_base_width, conv_impl=conv_impl,
+                                   dtype=compute_dtype(gan))
   discriminator = dcgan.DCGANDiscriminator(resolution=data.resolution,
                                            base_width=gan.d_base_width,
                                            leaky_slope=gan.leaky_slope,
-                                           conv_impl=conv_impl)
+                                           conv_impl=conv_impl,
+                                           dtype=compute_dtype(gan))
   return GANModel(generator, discriminator, num_classes, per_class=True)
 
 
@@ -71,10 +82,12 @@ def _cgan(config: ml_collections.ConfigDict, num_classes: int) -> GANModel:
   gan, data = config.gan, config.data
   generator = cgan.CGANGenerator(
       num_classes=num_classes, resolution=data.resolution, channels=data.channels,
-      hidden_widths=tuple(gan.g_hidden_widths), leaky_slope=gan.leaky_slope)
+      hidden_widths=tuple(gan.g_hidden_widths), leaky_slope=gan.leaky_slope,
+      dtype=compute_dtype(gan))
   discriminator = cgan.CGANDiscriminator(
       num_classes=num_classes, hidden_widths=tuple(gan.d_hidden_widths),
-      dropout_rate=gan.d_dropout, leaky_slope=gan.leaky_slope)
+      dropout_rate=gan.d_dropout, leaky_slope=gan.leaky_slope,
+      dtype=compute_dtype(gan))
   return GANModel(generator, discriminator, num_classes)
 
 
@@ -83,4 +96,5 @@ def build_gan(config: ml_collections.ConfigDict, num_classes: int) -> GANModel:
   return GANS.get(config.gan.name, 'config.gan.name')(config, num_classes)
 
 
-__all__ = ['GANS', 'GANModel', 'ACGANGenerator', 'ACGANDiscriminator', 'build_gan']
+__all__ = ['COMPUTE_DTYPES', 'GANS', 'GANModel', 'ACGANGenerator', 'ACGANDiscriminator',
+           'build_gan', 'compute_dtype']

@@ -25,7 +25,7 @@ its gradient is pure rounding noise that Adam would blow up to full-size steps.
 import functools
 import math
 
-from typing import Any
+from typing import Any, Optional
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -45,9 +45,9 @@ def num_upsamplings(resolution: int) -> int:
   return k
 
 
-def _batch_norm(train: bool, param_dtype: Any) -> nn.BatchNorm:
+def _batch_norm(train: bool, param_dtype: Any, dtype: Any) -> nn.BatchNorm:
   return nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3,
-                      param_dtype=param_dtype)
+                      param_dtype=param_dtype, dtype=dtype)
 
 
 class ACGANGenerator(nn.Module):
@@ -59,26 +59,27 @@ class ACGANGenerator(nn.Module):
   label_embedding_dim: int = 50
   kernel_size: int = 5
   param_dtype: Any = jnp.float32
+  dtype: Optional[Any] = None  # compute dtype; bfloat16 = mixed precision
 
   @nn.compact
   def __call__(self, z, labels, train: bool = True):
     n_up = num_upsamplings(self.resolution)
     s = BASE_SIZE
     dense = functools.partial(nn.Dense, kernel_init=_INIT,
-                              param_dtype=self.param_dtype)
+                              param_dtype=self.param_dtype, dtype=self.dtype)
     up = functools.partial(nn.ConvTranspose,
                            kernel_size=(self.kernel_size, self.kernel_size),
                            strides=(2, 2), padding='SAME', kernel_init=_INIT,
-                           param_dtype=self.param_dtype)
-    y = nn.Embed(self.num_classes, self.label_embedding_dim,
-                 embedding_init=_INIT, param_dtype=self.param_dtype)(labels)
+                           param_dtype=self.param_dtype, dtype=self.dtype)
+    y = nn.Embed(self.num_classes, self.label_embedding_dim, embedding_init=_INIT,
+                 param_dtype=self.param_dtype, dtype=self.dtype)(labels)
     y = dense(s * s)(y).reshape(-1, s, s, 1)
     h = nn.relu(dense(s * s * self.base_width)(z)).reshape(-1, s, s, self.base_width)
     h = jnp.concatenate([h, y], axis=-1)
     for i in range(1, n_up):
       h = up(max(self.base_width // 2 ** i, 1), use_bias=False)(h)
-      h = nn.relu(_batch_norm(train, self.param_dtype)(h))
-    return jnp.tanh(up(self.channels)(h))
+      h = nn.relu(_batch_norm(train, self.param_dtype, self.dtype)(h))
+    return jnp.tanh(up(self.channels)(h)).astype(self.param_dtype)
 
 
 class ACGANDiscriminator(nn.Module):
@@ -89,22 +90,23 @@ class ACGANDiscriminator(nn.Module):
   dropout_rate: float = 0.5
   leaky_slope: float = 0.2
   param_dtype: Any = jnp.float32
+  dtype: Optional[Any] = None  # compute dtype; bfloat16 = mixed precision
 
   @nn.compact
   def __call__(self, x, labels=None, train: bool = True):
     del labels  # D infers the class; the signature matches the other families.
     n_down = num_upsamplings(self.resolution)
-    h = x
+    h = x.astype(self.dtype or x.dtype)
     for i in range(n_down):
       h = nn.Conv(self.base_width * 2 ** i, (3, 3), strides=(2, 2), padding='SAME',
-                  use_bias=False, kernel_init=_INIT,
-                  param_dtype=self.param_dtype)(h)
-      h = _batch_norm(train, self.param_dtype)(h)
+                  use_bias=False, kernel_init=_INIT, param_dtype=self.param_dtype,
+                  dtype=self.dtype)(h)
+      h = _batch_norm(train, self.param_dtype, self.dtype)(h)
       h = nn.leaky_relu(h, self.leaky_slope)
       h = nn.Dropout(self.dropout_rate, deterministic=not train)(h)
     h = h.reshape(h.shape[0], -1)
     dense = functools.partial(nn.Dense, kernel_init=_INIT,
-                              param_dtype=self.param_dtype)
+                              param_dtype=self.param_dtype, dtype=self.dtype)
     realness = dense(1)(h)[:, 0]
     class_logits = dense(self.num_classes)(h)
-    return realness, class_logits
+    return realness.astype(self.param_dtype), class_logits.astype(self.param_dtype)

@@ -21,7 +21,7 @@ Batch norm uses Keras's defaults (momentum 0.99, epsilon 1e-3); dense weights us
 Keras's Glorot-uniform default and embeddings Keras's uniform(-0.05, 0.05).
 """
 
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import flax.linen as nn
 import jax
@@ -33,14 +33,14 @@ def _keras_embedding_init(key, shape, dtype=jnp.float32):
   return jax.random.uniform(key, shape, dtype, -0.05, 0.05)
 
 
-def _dense(features: int, param_dtype: Any) -> nn.Dense:
+def _dense(features: int, param_dtype: Any, dtype: Any) -> nn.Dense:
   return nn.Dense(features, kernel_init=nn.initializers.glorot_uniform(),
-                  param_dtype=param_dtype)
+                  param_dtype=param_dtype, dtype=dtype)
 
 
-def _batch_norm(train: bool, param_dtype: Any) -> nn.BatchNorm:
+def _batch_norm(train: bool, param_dtype: Any, dtype: Any) -> nn.BatchNorm:
   return nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3,
-                      param_dtype=param_dtype)
+                      param_dtype=param_dtype, dtype=dtype)
 
 
 class CGANGenerator(nn.Module):
@@ -51,20 +51,22 @@ class CGANGenerator(nn.Module):
   hidden_widths: Sequence[int] = (128, 256, 512, 1024)
   leaky_slope: float = 0.2
   param_dtype: Any = jnp.float32
+  dtype: Optional[Any] = None  # compute dtype; bfloat16 = mixed precision
 
   @nn.compact
   def __call__(self, z, labels, train: bool = True):
     embedding = nn.Embed(self.num_classes, z.shape[-1],
                          embedding_init=_keras_embedding_init,
-                         param_dtype=self.param_dtype)(labels)
-    h = z * embedding
+                         param_dtype=self.param_dtype, dtype=self.dtype)(labels)
+    h = z.astype(self.dtype or z.dtype) * embedding
     for width in self.hidden_widths:
-      h = _dense(width, self.param_dtype)(h)
+      h = _dense(width, self.param_dtype, self.dtype)(h)
       h = nn.leaky_relu(h, self.leaky_slope)
-      h = _batch_norm(train, self.param_dtype)(h)
+      h = _batch_norm(train, self.param_dtype, self.dtype)(h)
     size = self.resolution * self.resolution * self.channels
-    h = jnp.tanh(_dense(size, self.param_dtype)(h))
-    return h.reshape(-1, self.resolution, self.resolution, self.channels)
+    h = jnp.tanh(_dense(size, self.param_dtype, self.dtype)(h))
+    return h.reshape(-1, self.resolution, self.resolution,
+                     self.channels).astype(self.param_dtype)
 
 
 class CGANDiscriminator(nn.Module):
@@ -74,19 +76,20 @@ class CGANDiscriminator(nn.Module):
   dropout_rate: float = 0.4
   leaky_slope: float = 0.2
   param_dtype: Any = jnp.float32
+  dtype: Optional[Any] = None  # compute dtype; bfloat16 = mixed precision
 
   @nn.compact
   def __call__(self, x, labels, train: bool = True):
-    h = x.reshape(x.shape[0], -1)
+    h = x.reshape(x.shape[0], -1).astype(self.dtype or x.dtype)
     h = h * nn.Embed(self.num_classes, h.shape[-1],
                      embedding_init=_keras_embedding_init,
-                     param_dtype=self.param_dtype)(labels)
+                     param_dtype=self.param_dtype, dtype=self.dtype)(labels)
     last = len(self.hidden_widths) - 1
     for i, width in enumerate(self.hidden_widths):
-      h = _dense(width, self.param_dtype)(h)
+      h = _dense(width, self.param_dtype, self.dtype)(h)
       if i >= 1:
-        h = _batch_norm(train, self.param_dtype)(h)
+        h = _batch_norm(train, self.param_dtype, self.dtype)(h)
       h = nn.leaky_relu(h, self.leaky_slope)
       if 1 <= i < last:
         h = nn.Dropout(self.dropout_rate, deterministic=not train)(h)
-    return _dense(1, self.param_dtype)(h)[:, 0], None
+    return _dense(1, self.param_dtype, self.dtype)(h)[:, 0].astype(self.param_dtype), None

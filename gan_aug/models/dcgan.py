@@ -69,9 +69,9 @@ def resolve_conv_impl(conv_impl: str) -> str:
   return conv_impl
 
 
-def _batch_norm(train: bool, param_dtype: Any) -> nn.BatchNorm:
+def _batch_norm(train: bool, param_dtype: Any, dtype: Any) -> nn.BatchNorm:
   return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                      param_dtype=param_dtype)
+                      param_dtype=param_dtype, dtype=dtype)
 
 
 class DCGANGenerator(nn.Module):
@@ -81,6 +81,7 @@ class DCGANGenerator(nn.Module):
   base_width: int = 64  # ngf
   conv_impl: str = 'lax'
   param_dtype: Any = jnp.float32
+  dtype: Optional[Any] = None  # compute dtype; bfloat16 = mixed precision
 
   def _layer(self, index: int, width: int):
     """The index-th 4x4 transposed convolution (index 0: 1x1 -> 4x4)."""
@@ -92,18 +93,18 @@ class DCGANGenerator(nn.Module):
     stride, padding = ((1, 1), 'VALID') if index == 0 else ((2, 2), _UP_PADDING)
     return nn.ConvTranspose(width, (4, 4), strides=stride, padding=padding,
                             use_bias=False, kernel_init=_INIT,
-                            param_dtype=self.param_dtype)
+                            param_dtype=self.param_dtype, dtype=self.dtype)
 
   @nn.compact
   def __call__(self, z, labels: Optional[Any] = None, train: bool = True):
     del labels
     _check_conv_impl(self.conv_impl)
     k = num_doublings(self.resolution)
-    h = z.reshape(z.shape[0], 1, 1, z.shape[-1])
+    h = z.reshape(z.shape[0], 1, 1, z.shape[-1]).astype(self.dtype or z.dtype)
     for i in range(k):
       h = self._layer(i, self.base_width * 2 ** (k - 1 - i))(h)
-      h = nn.relu(_batch_norm(train, self.param_dtype)(h))
-    return jnp.tanh(self._layer(k, self.channels)(h))
+      h = nn.relu(_batch_norm(train, self.param_dtype, self.dtype)(h))
+    return jnp.tanh(self._layer(k, self.channels)(h)).astype(self.param_dtype)
 
 
 class DCGANDiscriminator(nn.Module):
@@ -113,6 +114,7 @@ class DCGANDiscriminator(nn.Module):
   leaky_slope: float = 0.2
   conv_impl: str = 'lax'
   param_dtype: Any = jnp.float32
+  dtype: Optional[Any] = None  # compute dtype; bfloat16 = mixed precision
 
   def _layer(self, index: int, width: int, last: bool):
     """The index-th 4x4 convolution (the last one: 4x4 -> 1x1)."""
@@ -123,18 +125,18 @@ class DCGANDiscriminator(nn.Module):
                                        name=f'Conv_{index}')
     stride, padding = ((1, 1), 'VALID') if last else ((2, 2), _DOWN_PADDING)
     return nn.Conv(width, (4, 4), strides=stride, padding=padding, use_bias=False,
-                   kernel_init=_INIT, param_dtype=self.param_dtype)
+                   kernel_init=_INIT, param_dtype=self.param_dtype, dtype=self.dtype)
 
   @nn.compact
   def __call__(self, x, labels: Optional[Any] = None, train: bool = True):
     del labels
     _check_conv_impl(self.conv_impl)
     k = num_doublings(self.resolution)
-    h = x
+    h = x.astype(self.dtype or x.dtype)
     for i in range(k):
       h = self._layer(i, self.base_width * 2 ** i, last=False)(h)
       if i > 0:
-        h = _batch_norm(train, self.param_dtype)(h)
+        h = _batch_norm(train, self.param_dtype, self.dtype)(h)
       h = nn.leaky_relu(h, self.leaky_slope)
     h = self._layer(k, 1, last=True)(h)
-    return h.reshape(h.shape[0]), None
+    return h.reshape(h.shape[0]).astype(self.param_dtype), None
