@@ -52,6 +52,12 @@ def gan(**values) -> ml_collections.ConfigDict:
       'num_steps': 0,           # > 0 overrides num_epochs
       'instance_noise_std': 0.0,  # Gaussian noise on D's inputs, annealed to 0
       'instance_noise_anneal_steps': 0,  # 0 = over the whole run
+      # DiffAugment policy for everything D sees in training, e.g.
+      # 'color,translation,cutout'; '' = off (the papers' recipe).
+      'diffaug': '',
+      # > 0: keep a moving average of G's weights (e.g. 0.999) and synthesise
+      # with it; 0 = off.
+      'ema_decay': 0.0,
       'log_every': 50,
       'sample_every': 500,
       'checkpoint_every': 500,

@@ -6,6 +6,7 @@ import os
 import ml_collections
 
 from gan_aug import data
+from gan_aug import diffaug
 from gan_aug import models
 from gan_aug.data.image_folder import BAD_FILE_POLICIES
 from gan_aug import synth
@@ -104,6 +105,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if 'aux_loss_on_fake' in gan:
     _check(isinstance(gan.aux_loss_on_fake, bool), 'gan.aux_loss_on_fake',
            gan.aux_loss_on_fake, 'True or False')
+  try:
+    diffaug.parse_policy(gan.get('diffaug', ''))
+  except (ValueError, AttributeError) as e:
+    raise ConfigError(f'{e} (got {gan.get("diffaug")!r})') from e
+  if 'ema_decay' in gan:
+    _number_in(config, 'gan.ema_decay', 0.0, 1.0, closed_low=True)
   if 'instance_noise_std' in gan:
     _number_in(config, 'gan.instance_noise_std', 0.0, 10.0, closed_low=True)
     _int_at_least(config, 'gan.instance_noise_anneal_steps', 0)

@@ -15,13 +15,17 @@ validation split - and tested on every real test image. Arms:
   gan_classical  both
   gan_only       synthetic images only, tested on real ones (GAN-train)
 GAN-test (the `real` classifier's accuracy on the accepted fakes) is reported
-whenever a GAN arm runs.
+whenever a GAN arm runs, and so are the accepted fakes' KID (+ std over subsets),
+FID and precision/recall against the real test images, overall and per class,
+and a memorisation check (`gan_aug.metrics.features`), all in the feature space
+of the `real` arm's classifier (its penultimate layer).
 
 `experiment.json`: `arms.<arm>.<fraction>.<metric>` -> {mean, ci95, values} over
 seeds (ci95 = half-width of the 95 % Student-t interval),
 `paired.<a>_minus_<b>.<fraction>.<metric>` -> {mean, ci95, values} of per-seed
 differences, `mcnemar.gan_vs_real.<fraction>` -> McNemar's exact test per seed on
-the test images. `experiment.md` has the tables, `figures/` the bars.
+the test images, `synthetic_quality.<fraction>.<kid|kid_std|fid|precision|recall|
+fraction_suspicious>` -> {mean, ci95, values} (per seed and class in `runs`). `experiment.md` has the tables, `figures/` the bars.
 Every (fraction, seed) is a stage folder of its own: a rerun resumes or skips.
 """
 
@@ -46,6 +50,8 @@ from gan_aug import pipeline
 from gan_aug import provenance
 from gan_aug import report
 from gan_aug import synth
+from gan_aug import visualize
+from gan_aug.metrics import features as features_lib
 from gan_aug.metrics import intervals
 from gan_aug.models import classifiers
 from gan_aug.train import classifier as classifier_lib
@@ -59,6 +65,10 @@ PAIRS = (('classical', 'real'), ('gan', 'real'), ('gan_classical', 'real'),
          ('gan_only', 'real'), ('gan', 'classical'), ('gan_classical', 'classical'))
 
 
+# Overall generative metrics summarised over seeds in experiment.json.
+QUALITY_METRICS = ('kid', 'kid_std', 'fid', 'precision', 'recall')
+
+
 def experiment_defaults(**values) -> ml_collections.ConfigDict:
   """config.experiment: which arms, how many seeds, which training fractions."""
   cfg = ml_collections.ConfigDict({
@@ -66,6 +76,9 @@ def experiment_defaults(**values) -> ml_collections.ConfigDict:
       'seeds': 3,
       'fractions': (1.0,),
       'classical': augment.classical_config(),
+      # name -> overrides of config.gan: the whole experiment runs once per
+      # variant (workdir/<name>/) and variants.md compares them. Empty: one run.
+      'gan_variants': {},
   })
   cfg.update(values)
   return cfg
@@ -170,14 +183,52 @@ def train_and_test_arms(config: ml_collections.ConfigDict, dataset: data_lib.Dat
     }
     logging.info('arm %-14s test accuracy %.4f  macro-F1 %.4f', arm,
                  results[arm]['test']['accuracy'], results[arm]['test']['macro_f1'])
-  gan_test = None
+  gan_test, quality = None, None
   if len(synth_x) and 'real' in trained:
     fake_probs = classifier_lib.predict_probs(
         predict, trained['real']['params'], trained['real']['batch_stats'], synth_x,
         cfg.eval_batch_size)
     gan_test = float(np.mean(np.argmax(fake_probs, -1) == synth_y))
-  return {'arms': results, 'gan_test_accuracy': gan_test,
+    quality = _synthetic_quality(model, mesh, trained['real'], cfg.eval_batch_size,
+                                 (real_x, real_y), (test_x, test.labels),
+                                 (synth_x, synth_y), dataset.class_names, stage_dir,
+                                 config.seed)
+  return {'arms': results, 'gan_test_accuracy': gan_test, 'synthetic_quality': quality,
           'synthetic_images': int(len(synth_x)), 'real_images': int(len(real_x))}
+
+
+def _synthetic_quality(model, mesh, real_run: Dict, batch_size: int, train, heldout,
+                       fakes, class_names: List[str], stage_dir: str,
+                       seed: int) -> Dict:
+  """KID/FID/precision-recall and memorisation of the accepted fakes, in the
+  feature space of the `real` arm's classifier; a grid of the closest pairs."""
+  extract = classifier_lib.make_features(model, mesh)
+  feats = [classifier_lib.features_of(extract, real_run['params'],
+                                      real_run['batch_stats'], images, batch_size)
+           for images, _ in (train, heldout, fakes)]
+  quality = features_lib.synthetic_set_report(
+      feats[0], np.asarray(train[1]), feats[1], np.asarray(heldout[1]), feats[2],
+      np.asarray(fakes[1]), class_names, seed=seed)
+  quality['feature_space'] = 'penultimate layer of the real arm\'s classifier'
+  quality['heldout'] = 'real test images'
+  pairs = quality.get('memorisation', {}).get('closest_pairs', [])
+  if pairs:
+    path = os.path.join(stage_dir, 'closest_pairs.png')
+    visualize.class_grid(
+        [fakes[0][[p['fake_index'] for p in pairs]],
+         train[0][[p['train_index'] for p in pairs]]],
+        ['synthetic', 'nearest real'],
+        'Accepted fakes closest to a real training image (feature space), and that '
+        'image', path)
+    quality['closest_pairs_grid'] = path
+  logging.info('Synthetic set: KID %.4g +- %.2g against %d real test images; %.1f %% '
+               'of fakes closer to a training image than 99 %% of real test images '
+               'are.', quality.get('overall', {}).get('kid', float('nan')),
+               quality.get('overall', {}).get('kid_std', float('nan')),
+               len(heldout[0]),
+               100 * quality.get('memorisation', {}).get('fraction_suspicious',
+                                                         float('nan')))
+  return quality
 
 
 def _run_one(config: ml_collections.ConfigDict, full: data_lib.Dataset,
@@ -213,7 +264,8 @@ def _run_one(config: ml_collections.ConfigDict, full: data_lib.Dataset,
 
 def summarise(runs: List[Dict], arms, fractions) -> Dict:
   """experiment.json's `arms`, `paired`, `mcnemar` and `gan_test` from per-seed runs."""
-  out = {'arms': {}, 'paired': {}, 'mcnemar': {}, 'gan_test': {}}
+  out = {'arms': {}, 'paired': {}, 'mcnemar': {}, 'gan_test': {},
+         'synthetic_quality': {}}
   for fraction in fractions:
     fkey = fraction_key(fraction)
     mine = sorted((r for r in runs if r['fraction'] == fraction),
@@ -240,6 +292,13 @@ def summarise(runs: List[Dict], arms, fractions) -> Dict:
                  if r['gan_test_accuracy'] is not None]
     if gan_tests:
       out['gan_test'][fkey] = intervals.mean_ci95(gan_tests)
+    qualities = [r.get('synthetic_quality') or {} for r in mine]
+    if qualities and all('overall' in q for q in qualities):
+      out['synthetic_quality'][fkey] = {
+          **{m: intervals.mean_ci95([q['overall'][m] for q in qualities])
+             for m in QUALITY_METRICS if all(m in q['overall'] for q in qualities)},
+          'fraction_suspicious': intervals.mean_ci95(
+              [q['memorisation']['fraction_suspicious'] for q in qualities])}
   return out
 
 
@@ -278,12 +337,75 @@ def run_experiment(config: ml_collections.ConfigDict, workdir: str) -> Dict:
   return result
 
 
+def variant_config(config: ml_collections.ConfigDict,
+                   name: str) -> ml_collections.ConfigDict:
+  """`config` with GAN variant `name`'s overrides of config.gan applied."""
+  overrides = config.experiment.gan_variants[name]
+  unknown = sorted(set(overrides) - set(config.gan))
+  if unknown:
+    raise config_validation.ConfigError(
+        f'config.experiment.gan_variants.{name} sets {unknown}, which config.gan '
+        'does not have.')
+  out = ml_collections.ConfigDict(config.to_dict())
+  out.gan.update(dict(overrides))
+  out.experiment.gan_variants = {}
+  return out
+
+
+def run_variants(config: ml_collections.ConfigDict, workdir: str,
+                 only: Optional[List[str]] = None) -> Dict:
+  """The whole experiment once per GAN variant (workdir/<variant>/), then
+  `variants.json` / `variants.md` side by side.
+
+  `only` restricts the run to those variants (e.g. one per machine); a later run
+  of all of them reuses every finished stage.
+  """
+  names = list(config.experiment.gan_variants)
+  # The paper's recipe first, the others in the config's order.
+  names = sorted(names, key=lambda n: n != 'paper')
+  if only:
+    unknown = sorted(set(only) - set(names))
+    if unknown:
+      raise config_validation.ConfigError(
+          f'--variants={",".join(only)}: {unknown} not in '
+          f'config.experiment.gan_variants ({", ".join(names)}).')
+    names = [n for n in names if n in only]
+  configs = {name: variant_config(config, name) for name in names}
+  for variant in configs.values():
+    validate(variant)
+  results = {}
+  for name in names:
+    logging.info('GAN variant %s: config.gan overrides %s', name,
+                 dict(config.experiment.gan_variants[name]))
+    results[name] = run_experiment(configs[name], os.path.join(workdir, name))
+  comparison = experiment_report.variant_comparison(
+      results, {n: dict(config.experiment.gan_variants[n]) for n in names})
+  report.write_json(os.path.join(workdir, 'variants.json'), comparison)
+  report.write_text(os.path.join(workdir, 'variants.md'),
+                    experiment_report.variants_markdown(comparison))
+  logging.info('GAN variants compared: %s (and variants.md).',
+               os.path.join(workdir, 'variants.json'))
+  return comparison
+
+
+def run(config: ml_collections.ConfigDict, workdir: str,
+        only_variants: Optional[List[str]] = None) -> Dict:
+  """run_variants when config.experiment.gan_variants is set, else run_experiment."""
+  if config.experiment.get('gan_variants'):
+    return run_variants(config, workdir, only_variants)
+  return run_experiment(config, workdir)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   cli.set_up_logging()
-  result = cli.run_or_exit(run_experiment, flags.FLAGS.config, flags.FLAGS.workdir)
-  print(experiment_report.summary_line(result))
+  result = cli.run_or_exit(run, flags.FLAGS.config, flags.FLAGS.workdir,
+                           flags.FLAGS.variants)
+  if 'variants' in result:
+    print(experiment_report.variants_markdown(result))
+  else:
+    print(experiment_report.summary_line(result))
 
 
 if __name__ == '__main__':
@@ -293,5 +415,7 @@ if __name__ == '__main__':
       'config', None, 'Path to an experiment config, optionally with :variant.',
       lock_config=True)
   flags.DEFINE_string('workdir', None, 'Folder for all outputs.')
+  flags.DEFINE_list('variants', None, 'Run only these of config.experiment.'
+                    'gan_variants (default: all).')
   flags.mark_flags_as_required(['config', 'workdir'])
   app.run(main)

@@ -129,8 +129,8 @@ def make_generate_and_score(model: models.GANModel, mesh: Mesh, batch_size: int,
     z = jax.vmap(lambda i: jax.random.normal(
         jax.random.fold_in(class_key, i), (latent_dim,), gan_lib.z_dtype()))(indices)
     z = sharding.shard_batch(z, mesh)
-    fake = gan_lib.generate_class(model, state.g_params, state.g_batch_stats, z,
-                                  label)
+    fake = gan_lib.generate_class(model, gan_lib.synthesis_params(state),
+                                  state.g_batch_stats, z, label)
     images_u8 = jnp.clip(jnp.round((fake + 1.0) * 127.5), 0, 255).astype(jnp.uint8)
     realness, class_probs = _probabilities(*gan_lib.discriminate_class(
         model, state.d_params, state.d_batch_stats, _to_unit(images_u8), label))
@@ -149,7 +149,8 @@ def restore_gan(config: ml_collections.ConfigDict, dataset: Dataset,
   image_shape = dataset.splits['train'].images.shape[1:]
   target = jax.jit(lambda: gan_lib.init_state(
       model, g_tx, d_tx, seed=config.seed,
-      latent_dim=gan_cfg.latent_dim, image_shape=image_shape),
+      latent_dim=gan_cfg.latent_dim, image_shape=image_shape,
+      with_ema=gan_cfg.get('ema_decay', 0.0) > 0),
                    out_shardings=sharding.replicated(mesh))()
   checkpointer = Checkpointer(checkpoint_dir, gan_cfg.max_checkpoints_to_keep)
   try:

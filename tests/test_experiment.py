@@ -108,6 +108,17 @@ def test_smoke_experiment_writes_the_documented_layout(data_dir, tmp_path):
     assert len(steps) == 1  # Every arm ran the same number of optimizer steps.
     assert run['synthesis']['accepted'] == 32
   assert [r['train_images'] for r in saved['runs']] == [235, 235]  # 5 % of 4707.
+  quality = saved['synthetic_quality']['0.05']
+  assert {'kid', 'kid_std', 'fid', 'precision', 'recall',
+          'fraction_suspicious'} <= set(quality)
+  assert len(quality['kid']['values']) == 2
+  for run in saved['runs']:
+    per_seed = run['synthetic_quality']
+    assert per_seed['overall']['fake_images'] == 32
+    assert per_seed['overall']['real_images'] == 624  # Every real test image.
+    assert set(per_seed['per_class']) == {'normal', 'pneumonia'}
+    assert 0.0 <= per_seed['memorisation']['fraction_suspicious'] <= 1.0
+    assert os.path.exists(per_seed['closest_pairs_grid'])
   with open(os.path.join(workdir, 'experiment.md')) as f:
     text = f.read()
   assert '## Training fraction 0.05' in text and 'gan − real' in text

@@ -332,3 +332,38 @@ def test_bad_stats_and_summary_inputs_raise():
   with pytest.raises(ValueError, match='same shape'):
     generative.real_to_real_nearest(np.zeros((5, 2)), np.zeros((4, 2)),
                                     same_set=True)
+
+
+def test_penultimate_features_are_the_last_dense_layers_input():
+  import jax  # pylint: disable=import-outside-toplevel
+  from gan_aug.metrics import features  # pylint: disable=import-outside-toplevel
+  from gan_aug.models import classifiers  # pylint: disable=import-outside-toplevel
+  model = classifiers.CustomCNN(num_classes=3)
+  x = np.random.default_rng(0).uniform(size=(4, 20, 20, 3)).astype(np.float32)
+  variables = model.init(jax.random.PRNGKey(0), x, train=False)
+  got = features.penultimate(model, variables, x)
+  _, state = model.apply(variables, x, train=False, capture_intermediates=True)
+  dense_128 = state['intermediates']['Dense_0']['__call__'][0]
+  np.testing.assert_allclose(got, np.maximum(dense_128, 0), rtol=1e-6)
+  assert got.shape == (4, 128)
+
+
+def test_synthetic_set_report_flags_copies_of_training_images():
+  from gan_aug.metrics import features  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  train = rng.normal(size=(60, 5))
+  heldout = rng.normal(size=(40, 5))
+  labels = lambda n: np.arange(n) % 2
+  copies = features.synthetic_set_report(train, labels(60), heldout, labels(40),
+                                         train[:30], labels(60)[:30], ['a', 'b'])
+  fresh = features.synthetic_set_report(train, labels(60), heldout, labels(40),
+                                        rng.normal(size=(30, 5)), labels(30),
+                                        ['a', 'b'])
+  assert copies['memorisation']['fraction_suspicious'] == 1.0
+  assert copies['memorisation']['closest_pairs'][0]['distance'] == 0.0
+  assert fresh['memorisation']['fraction_suspicious'] < 0.2
+  assert set(copies['per_class']) == {'a', 'b'}
+  assert {'kid', 'kid_std', 'fid', 'precision', 'recall'} <= set(fresh['overall'])
+  # Too few fakes to compare: said, not computed.
+  assert 'skipped' in features.synthetic_set_report(
+      train, labels(60), heldout, labels(40), train[:1], labels(1), ['a', 'b'])

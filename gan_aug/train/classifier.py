@@ -23,6 +23,7 @@ import optax
 from absl import logging
 from jax.sharding import Mesh
 
+from gan_aug.metrics import features as features_lib
 from gan_aug.train import gan as gan_lib
 from gan_aug.train import sharding
 from gan_aug.train.checkpoint import Checkpointer
@@ -139,6 +140,25 @@ def make_predict(model, mesh: Mesh) -> Callable:
     return jax.nn.softmax(logits.astype(jnp.float32))
 
   return jax.jit(predict)
+
+
+def make_features(model, mesh: Mesh) -> Callable:
+  """Jitted `(params, batch_stats, images_u8) -> penultimate-layer features [N, D]`."""
+
+  def features(params, batch_stats, images_u8):
+    x = sharding.shard_batch(_scale(images_u8), mesh)
+    return features_lib.penultimate(
+        model, {'params': params, 'batch_stats': batch_stats}, x)
+
+  return jax.jit(features)
+
+
+def features_of(extract: Callable, params, batch_stats, images: np.ndarray,
+                batch_size: int) -> np.ndarray:
+  """float64 `make_features` vectors of all `images`, in fixed-size (padded) batches."""
+  return np.asarray(sharding.map_in_batches(
+      lambda chunk: extract(params, batch_stats, chunk), images, batch_size),
+                    np.float64)
 
 
 def predict_probs(predict: Callable, params, batch_stats, images: np.ndarray,

@@ -18,6 +18,12 @@ One step follows the classic DCGAN/ACGAN loop, for every family:
 G's forward pass is shared by both updates (its VJP is kept from step 1). A
 per-class model (one DCGAN per class) runs this for every class in one step,
 vmapped over the class axis of its stacked parameters.
+
+Two small-data options (Zhao et al. 2020; Karras et al. 2020): DiffAugment
+(`gan_aug.diffaug`) passes everything D sees in training - the real batch, the
+fake batch of D's update and the fake batch of G's update, each with its own
+random draws under the same policy - through differentiable augmentations; and
+an exponential moving average of G's weights (`g_ema_params`, for synthesis).
 """
 
 from typing import Any, Callable, Dict, Optional, Tuple
@@ -29,7 +35,9 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from gan_aug import diffaug
 from gan_aug.models import GANModel
+from gan_aug.train import ema
 from gan_aug.train import sharding
 
 Metrics = Dict[str, jax.Array]
@@ -46,6 +54,8 @@ class GANState:
   d_params: Any
   d_batch_stats: Any
   d_opt_state: Any
+  # The moving average of g_params when config.gan.ema_decay > 0, else None.
+  g_ema_params: Any = None
 
 
 def adam(learning_rate: float, beta1: float, beta2: float) -> optax.GradientTransformation:
@@ -55,11 +65,12 @@ def adam(learning_rate: float, beta1: float, beta2: float) -> optax.GradientTran
 
 def init_state(model: GANModel, g_tx: optax.GradientTransformation,
                d_tx: optax.GradientTransformation, *, seed: int, latent_dim: int,
-               image_shape: Tuple[int, int, int]) -> GANState:
+               image_shape: Tuple[int, int, int], with_ema: bool = False) -> GANState:
   """Initial parameters, batch statistics and optimizer states (pure; jit it).
 
   For a per-class model every leaf but `step` and `rng` gains a leading class axis
-  (each class's GAN has its own initial weights and optimizer state).
+  (each class's GAN has its own initial weights and optimizer state). `with_ema`
+  starts the generator's moving average at its initial weights.
   """
   g_key, d_key, run_key = jax.random.split(jax.random.PRNGKey(seed), 3)
 
@@ -81,7 +92,8 @@ def init_state(model: GANModel, g_tx: optax.GradientTransformation,
   g_params, g_stats, g_opt, d_params, d_stats, d_opt = parts
   return GANState(step=jnp.zeros((), jnp.int32), rng=run_key, g_params=g_params,
                   g_batch_stats=g_stats, g_opt_state=g_opt, d_params=d_params,
-                  d_batch_stats=d_stats, d_opt_state=d_opt)
+                  d_batch_stats=d_stats, d_opt_state=d_opt,
+                  g_ema_params=ema.init(g_params) if with_ema else None)
 
 
 def batch_indices(data_key: jax.Array, step: jax.Array, num_examples: int,
@@ -158,7 +170,7 @@ def _to_unit(images_u8: jax.Array) -> jax.Array:
 
 def _make_update(model: GANModel, g_tx: optax.GradientTransformation,
                  d_tx: optax.GradientTransformation, aux_loss_on_fake: bool,
-                 noisy: bool) -> Callable:
+                 noisy: bool, diffaug_policy: Tuple[str, ...] = ()) -> Callable:
   """One D update and one G update of one GAN on given real and latent batches."""
   fake_aux_weight = 1.0 if aux_loss_on_fake else 0.0
   generator, discriminator = model.generator, model.discriminator
@@ -167,11 +179,19 @@ def _make_update(model: GANModel, g_tx: optax.GradientTransformation,
     g_params, g_stats, g_opt, d_params, d_stats, d_opt = parts
     drop_real, drop_fake, drop_g, noise_key = jax.random.split(keys, 4)
     noise_keys = jax.random.split(noise_key, 3)
+    # Folded in rather than split off, so runs without DiffAugment keep the
+    # random streams they had before it existed.
+    aug_keys = jax.random.split(jax.random.fold_in(keys, 0x0D1FF), 3)
 
     def with_noise(x, key):
       if not noisy:
         return x
       return x + noise_std * jax.random.normal(key, x.shape, x.dtype)
+
+    def seen_by_d(x, index):
+      """What D sees in training: augmented (DiffAugment), then noised."""
+      return with_noise(diffaug.augment(x, diffaug_policy, aug_keys[index]),
+                        noise_keys[index])
 
     def discriminate(params, batch_stats, x, labels, key):
       (realness, class_logits), updates = discriminator.apply(
@@ -189,10 +209,10 @@ def _make_update(model: GANModel, g_tx: optax.GradientTransformation,
 
     def d_loss_fn(params):
       real_logit, real_cls, stats = discriminate(
-          params, d_stats, with_noise(real, noise_keys[0]), real_labels, drop_real)
+          params, d_stats, seen_by_d(real, 0), real_labels, drop_real)
       fake_logit, fake_cls, stats = discriminate(
-          params, stats, with_noise(jax.lax.stop_gradient(fake), noise_keys[1]),
-          fake_labels, drop_fake)
+          params, stats, seen_by_d(jax.lax.stop_gradient(fake), 1), fake_labels,
+          drop_fake)
       loss = _bce(real_logit, 1.0) + _bce(fake_logit, 0.0)
       metrics = {'d_real': jax.nn.sigmoid(real_logit).mean(),
                  'd_fake': jax.nn.sigmoid(fake_logit).mean()}
@@ -210,8 +230,7 @@ def _make_update(model: GANModel, g_tx: optax.GradientTransformation,
 
     def g_loss_fn(fake_images):
       logit, cls, _ = discriminate(new_d_params, new_d_stats,
-                                   with_noise(fake_images, noise_keys[2]),
-                                   fake_labels, drop_g)
+                                   seen_by_d(fake_images, 2), fake_labels, drop_g)
       loss = _bce(logit, 1.0)
       if model.has_class_head:
         loss += _ce(cls, fake_labels)
@@ -234,18 +253,25 @@ def _parts(state: GANState):
           state.d_batch_stats, state.d_opt_state)
 
 
-def _with_parts(state: GANState, parts) -> GANState:
+def _with_parts(state: GANState, parts, ema_decay: float) -> GANState:
   g_params, g_stats, g_opt, d_params, d_stats, d_opt = parts
+  g_ema = state.g_ema_params
+  if ema_decay > 0:
+    if g_ema is None:
+      raise ValueError('ema_decay > 0 needs a state made with init_state(..., '
+                       'with_ema=True).')
+    g_ema = ema.update(g_ema, g_params, ema_decay)
   return state.replace(step=state.step + 1, g_params=g_params, g_batch_stats=g_stats,
                        g_opt_state=g_opt, d_params=d_params, d_batch_stats=d_stats,
-                       d_opt_state=d_opt)
+                       d_opt_state=d_opt, g_ema_params=g_ema)
 
 
 def make_train_step(model: GANModel, g_tx: optax.GradientTransformation,
                     d_tx: optax.GradientTransformation, *, mesh: Mesh,
                     batch_size: int, latent_dim: int, aux_loss_on_fake: bool = True,
                     noise_std: float = 0.0, noise_anneal_steps: int = 1,
-                    num_examples: Optional[int] = None) -> Callable:
+                    num_examples: Optional[int] = None, diffaug_policy: str = '',
+                    ema_decay: float = 0.0) -> Callable:
   """Returns the un-jitted pure step `(state, images_u8, labels) -> (state, metrics)`.
 
   For a per-class model the data are `stack_by_class`'s (images [C, N, ...],
@@ -255,9 +281,12 @@ def make_train_step(model: GANModel, g_tx: optax.GradientTransformation,
   `noise_std > 0` adds Gaussian instance noise to everything D sees in training,
   annealed linearly to 0 over `noise_anneal_steps`. `num_examples` is the true
   size of the example axis when the stored data are padded beyond it (see
-  `sharding.put_examples`); default: the stored size.
+  `sharding.put_examples`); default: the stored size. `diffaug_policy` (e.g.
+  'color,translation,cutout') turns DiffAugment on; `ema_decay > 0` updates
+  `g_ema_params` after every step (the state must have them: `with_ema`).
   """
-  update = _make_update(model, g_tx, d_tx, aux_loss_on_fake, noise_std > 0)
+  update = _make_update(model, g_tx, d_tx, aux_loss_on_fake, noise_std > 0,
+                        diffaug.parse_policy(diffaug_policy))
   num_classes = model.num_classes
 
   def conditional_step(state: GANState, images: jax.Array,
@@ -275,7 +304,7 @@ def make_train_step(model: GANModel, g_tx: optax.GradientTransformation,
     std = instance_noise_std(state.step, noise_std, noise_anneal_steps)
     parts, metrics = update(_parts(state), real, real_labels, z, fake_labels,
                             update_key, std)
-    return _with_parts(state, parts), metrics
+    return _with_parts(state, parts, ema_decay), metrics
 
   def per_class_step(state: GANState, images: jax.Array,
                      counts: jax.Array) -> Tuple[GANState, Metrics]:
@@ -298,9 +327,14 @@ def make_train_step(model: GANModel, g_tx: optax.GradientTransformation,
         _parts(state), real, labels, z, labels,
         jax.random.split(update_key, num_classes), std)
     metrics = {k: v.mean() for k, v in metrics.items()}  # Averaged over classes.
-    return _with_parts(state, parts), metrics
+    return _with_parts(state, parts, ema_decay), metrics
 
   return per_class_step if model.per_class else conditional_step
+
+
+def synthesis_params(state: GANState) -> Any:
+  """The generator weights to sample with: the moving average when kept."""
+  return state.g_params if state.g_ema_params is None else state.g_ema_params
 
 
 def select_class(model: GANModel, tree: Any, label: jax.Array) -> Any:

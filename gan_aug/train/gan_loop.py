@@ -101,7 +101,7 @@ def _finite_parts(state: gan_lib.GANState) -> Dict[str, jax.Array]:
   return {name: jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in
                                    jax.tree.leaves(getattr(state, name))]))
           for name in ('g_params', 'd_params', 'g_batch_stats', 'd_batch_stats',
-                       'g_opt_state', 'd_opt_state')
+                       'g_opt_state', 'd_opt_state', 'g_ema_params')
           if jax.tree.leaves(getattr(state, name))}
 
 
@@ -187,8 +187,8 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
   replicated = sharding.replicated(mesh)
   init = jax.jit(functools.partial(
       gan_lib.init_state, model, g_tx, d_tx, seed=config.seed,
-      latent_dim=gan_cfg.latent_dim, image_shape=train.images.shape[1:]),
-                 out_shardings=replicated)
+      latent_dim=gan_cfg.latent_dim, image_shape=train.images.shape[1:],
+      with_ema=gan_cfg.get('ema_decay', 0.0) > 0), out_shardings=replicated)
   state = init()
 
   checkpointer = Checkpointer(os.path.join(stage_dir, 'checkpoints'),
@@ -221,7 +221,9 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
                       noise_std=noise_std,
                       noise_anneal_steps=(gan_cfg.get('instance_noise_anneal_steps', 0)
                                           or num_steps),
-                      num_examples=images_np.shape[example_axis]),
+                      num_examples=images_np.shape[example_axis],
+                      diffaug_policy=gan_cfg.get('diffaug', ''),
+                      ema_decay=gan_cfg.get('ema_decay', 0.0)),
       in_shardings=(replicated, images.sharding, labels.sharding),
       out_shardings=(replicated, replicated), donate_argnums=(0,))
   sampler = jax.jit(gan_lib.make_sampler(model))
@@ -233,8 +235,9 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
                     gan_cfg.samples_per_class)
 
   def save_samples(step: int) -> str:
-    fake = np.asarray(sampler(state.g_params, state.g_batch_stats, sample_z,
-                              sample_labels))
+    # With an EMA generator the grids show the weights synthesis will use.
+    fake = np.asarray(sampler(gan_lib.synthesis_params(state), state.g_batch_stats,
+                              sample_z, sample_labels))
     rows = np.split(visualize.to_uint8(fake), dataset.num_classes)
     path = os.path.join(stage_dir, 'samples', f'step_{step:07d}.png')
     if writes_files:

@@ -1,0 +1,92 @@
+"""Feature vectors for the generative metrics, and the metrics of one synthetic set.
+
+The always-available extractor is a classifier trained on the real training data:
+an image's feature vector is what its last dense layer receives (the
+penultimate layer), taken in inference mode. It works for every classifier in
+the project, whatever its layer names, because it intercepts the input of the
+last `nn.Dense` call rather than naming a layer.
+
+`synthetic_set_report` compares accepted fakes with real held-out images in that
+space - FID, KID (mean and std over subsets), precision/recall, overall and per
+class - and checks memorisation: each fake's distance to its nearest real
+training image beside real held-out images' distances to theirs.
+"""
+
+from typing import Dict, List, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gan_aug.metrics import generative
+
+# Fewer images than this in a set (per class) and only KID and the nearest-
+# neighbour numbers are reported: FID's covariance and k-NN radii mean little.
+MIN_IMAGES_FOR_FID = 20
+
+
+def penultimate(model: nn.Module, variables: Dict, x: jax.Array) -> jax.Array:
+  """The input of `model`'s last dense layer for inputs `x`, as [N, D] (inference)."""
+  captured: List[jax.Array] = []
+
+  def interceptor(next_fun, args, kwargs, context):
+    if isinstance(context.module, nn.Dense) and context.method_name == '__call__':
+      captured.append(args[0])
+    return next_fun(*args, **kwargs)
+
+  with nn.intercept_methods(interceptor):
+    model.apply(variables, x, train=False)
+  if not captured:
+    raise ValueError(f'{type(model).__name__} has no dense layer whose input could '
+                     'serve as a feature vector.')
+  return captured[-1].reshape(x.shape[0], -1).astype(jnp.float32)
+
+
+def _set_metrics(real: np.ndarray, fake: np.ndarray, seed: int) -> Dict:
+  kid = generative.kernel_inception_distance(real, fake, num_subsets=100,
+                                             subset_size=1000, seed=seed)
+  out = {'real_images': len(real), 'fake_images': len(fake),
+         'kid': kid['mean'], 'kid_std': kid['std'], 'kid_subset_size': kid['subset_size']}
+  if min(len(real), len(fake)) >= MIN_IMAGES_FOR_FID:
+    out['fid'] = generative.frechet_distance(real, fake)
+    out.update(generative.precision_recall(real, fake, k=3))
+  return out
+
+
+def synthetic_set_report(train_features: np.ndarray, train_labels: np.ndarray,
+                         heldout_features: np.ndarray, heldout_labels: np.ndarray,
+                         fake_features: np.ndarray, fake_labels: np.ndarray,
+                         class_names: Sequence[str], seed: int = 0) -> Dict:
+  """Generative quality and memorisation of one accepted synthetic set.
+
+  `overall` and `per_class.<name>`: KID (+ std), and FID and precision/recall
+  where both sets hold >= MIN_IMAGES_FOR_FID images, fakes against real held-out
+  images. `memorisation`: `generative.memorisation_summary` of fake-to-nearest-
+  training distances against held-out-to-nearest-training distances (threshold:
+  their 1 % quantile), plus the indices of the closest fake/training pairs.
+  """
+  if len(fake_features) < 2:
+    return {'skipped': f'{len(fake_features)} accepted synthetic image(s): too few '
+                       'to compare.'}
+  report = {'feature_dim': int(train_features.shape[1]),
+            'overall': _set_metrics(heldout_features, fake_features, seed),
+            'per_class': {}}
+  for label, name in enumerate(class_names):
+    real = heldout_features[heldout_labels == label]
+    fake = fake_features[fake_labels == label]
+    if min(len(real), len(fake)) >= 2:
+      report['per_class'][name] = _set_metrics(real, fake, seed)
+  fake_to_real, nearest = generative.nearest_real_distances(fake_features,
+                                                            train_features)
+  real_to_real = generative.real_to_real_nearest(train_features, heldout_features,
+                                                 same_set=False)
+  closest = np.argsort(fake_to_real)[:8]
+  report['memorisation'] = {
+      **generative.memorisation_summary(fake_to_real, real_to_real, quantile=0.01),
+      'closest_pairs': [{'fake_index': int(i), 'train_index': int(nearest[i]),
+                         'distance': float(fake_to_real[i]),
+                         'same_class': bool(fake_labels[i] ==
+                                            train_labels[nearest[i]])}
+                        for i in closest]}
+  return report

@@ -1,0 +1,30 @@
+"""Exponential moving average (EMA) of a parameter pytree.
+
+`ema <- decay * ema + (1 - decay) * new`, leaf by leaf. Each leaf keeps its
+dtype; low-precision leaves (bfloat16, float16) are blended in float32 and
+rounded back once. `decay` may be a Python float or a traced scalar, so the
+update can sit inside a jitted step with a decay that depends on the step.
+"""
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+
+def init(params: Any) -> Any:
+  """The initial average: a copy of `params` (the same structure and dtypes)."""
+  return jax.tree.map(jnp.array, params)
+
+
+def update(ema_params: Any, new_params: Any, decay: Any) -> Any:
+  """`decay * ema_params + (1 - decay) * new_params`, leafwise, in each leaf's dtype."""
+
+  def blend(ema: jax.Array, new: jax.Array) -> jax.Array:
+    ema, new = jnp.asarray(ema), jnp.asarray(new)
+    dtype = jnp.promote_types(ema.dtype, jnp.float32)
+    rate = jnp.asarray(decay, dtype)
+    mixed = rate * ema.astype(dtype) + (1 - rate) * new.astype(dtype)
+    return mixed.astype(ema.dtype)
+
+  return jax.tree.map(blend, ema_params, new_params)
