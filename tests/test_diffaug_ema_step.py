@@ -81,13 +81,14 @@ def test_diffaug_changes_the_step_and_stays_deterministic_and_differentiable():
 
 def test_ema_generator_is_updated_exactly_and_used_for_synthesis():
   model, tx, state, images, labels = _setup(with_ema=True)
-  decay = 0.9
-  step = _step(model, tx, ema_decay=decay)
+  step = _step(model, tx, ema_decay=0.9)
   first, _ = step(state, images, labels)
   second, _ = step(first, images, labels)
+  # Warm-up: the decays after steps 0 and 1 are min(0.9, 1/10) and min(0.9, 2/11).
+  d0, d1 = 0.1, 2 / 11
   expected = jax.tree.map(
-      lambda init, g1, g2: decay * (decay * np.float64(init) + (1 - decay) * g1)
-      + (1 - decay) * np.float64(g2),
+      lambda init, g1, g2: d1 * (d0 * np.float64(init) + (1 - d0) * g1)
+      + (1 - d1) * np.float64(g2),
       state.g_params, first.g_params, second.g_params)
   for got, want in zip(jax.tree.leaves(second.g_ema_params), jax.tree.leaves(expected)):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)

@@ -80,3 +80,12 @@ def test_ema_init_copies_the_tree():
   for a, p in zip(jax.tree.leaves(average), jax.tree.leaves(params)):
     assert a is not p and a.dtype == p.dtype
     np.testing.assert_array_equal(np.asarray(a, np.float32), np.asarray(p, np.float32))
+
+
+def test_ema_warm_up_caps_the_decay_early_and_reaches_it_later():
+  from gan_aug.train.ema import warmed_up_decay  # pylint: disable=import-outside-toplevel
+  assert float(warmed_up_decay(0.999, 0)) == pytest.approx(0.1)
+  assert float(warmed_up_decay(0.999, 90)) == pytest.approx(91 / 100)
+  assert float(warmed_up_decay(0.999, 10 ** 6)) == pytest.approx(0.999)
+  assert float(warmed_up_decay(0.5, 5)) == pytest.approx(6 / 15)
+  assert float(warmed_up_decay(0.5, 50)) == pytest.approx(0.5)

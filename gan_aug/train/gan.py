@@ -260,7 +260,7 @@ def _with_parts(state: GANState, parts, ema_decay: float) -> GANState:
     if g_ema is None:
       raise ValueError('ema_decay > 0 needs a state made with init_state(..., '
                        'with_ema=True).')
-    g_ema = ema.update(g_ema, g_params, ema_decay)
+    g_ema = ema.update(g_ema, g_params, ema.warmed_up_decay(ema_decay, state.step))
   return state.replace(step=state.step + 1, g_params=g_params, g_batch_stats=g_stats,
                        g_opt_state=g_opt, d_params=d_params, d_batch_stats=d_stats,
                        d_opt_state=d_opt, g_ema_params=g_ema)
@@ -283,7 +283,8 @@ def make_train_step(model: GANModel, g_tx: optax.GradientTransformation,
   size of the example axis when the stored data are padded beyond it (see
   `sharding.put_examples`); default: the stored size. `diffaug_policy` (e.g.
   'color,translation,cutout') turns DiffAugment on; `ema_decay > 0` updates
-  `g_ema_params` after every step (the state must have them: `with_ema`).
+  `g_ema_params` after every step with `ema.warmed_up_decay` (the state must
+  have them: `with_ema`).
   """
   update = _make_update(model, g_tx, d_tx, aux_loss_on_fake, noise_std > 0,
                         diffaug.parse_policy(diffaug_policy))
