@@ -14,6 +14,12 @@ validation split - and tested on every real test image. Arms:
   gan            real + accepted synthetic images
   gan_classical  both
   gan_only       synthetic images only, tested on real ones (GAN-train)
+  borders_only   a shortcut control: real images with the central field blanked
+                 out (a frame of `experiment.borders_only_frame` of each side kept),
+                 in training, validation and test alike. Accuracy well above the
+                 majority-class rate means the classes can be told apart without
+                 the lungs - by source, scanner or text marks (DeGrave et al. 2021)
+                 - and the other arms' comparison may rest on such shortcuts.
 GAN-test (the `real` classifier's accuracy on the accepted fakes) is reported
 whenever a GAN arm runs, and so are the accepted fakes' KID (+ std over subsets),
 FID and precision/recall against the real test images, overall and per class,
@@ -57,7 +63,7 @@ from gan_aug.models import classifiers
 from gan_aug.train import classifier as classifier_lib
 from gan_aug.train import sharding
 
-ARMS = ('real', 'classical', 'gan', 'gan_classical', 'gan_only')
+ARMS = ('real', 'classical', 'gan', 'gan_classical', 'gan_only', 'borders_only')
 _GAN_ARMS = ('gan', 'gan_classical', 'gan_only')
 _CLASSICAL_ARMS = ('classical', 'gan_classical')
 # Paired comparisons reported when both arms ran: (a, b) -> a - b.
@@ -76,6 +82,9 @@ def experiment_defaults(**values) -> ml_collections.ConfigDict:
       'seeds': 3,
       'fractions': (1.0,),
       'classical': augment.classical_config(),
+      # borders_only arm: the share of each side kept as a frame around the
+      # blanked centre (0.15: the central 70 % x 70 % is zeroed).
+      'borders_only_frame': 0.15,
       # name -> overrides of config.gan: the whole experiment runs once per
       # variant (workdir/<name>/) and variants.md compares them. Empty: one run.
       'gan_variants': {},
@@ -106,6 +115,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise config_validation.ConfigError(
         f'config.experiment.seeds={seeds!r} is not allowed: an integer >= 1 (3 or '
         'more for an interval that means something).')
+  frame = exp.get('borders_only_frame', 0.15)
+  if not isinstance(frame, (int, float)) or not 0 < frame < 0.5:
+    raise config_validation.ConfigError(
+        f'config.experiment.borders_only_frame={frame!r} is not allowed: a number in '
+        '(0, 0.5), the share of each side kept around the blanked centre.')
   fractions = tuple(exp.fractions)
   if not fractions or any(not 0 < float(f) <= 1 for f in fractions):
     raise config_validation.ConfigError(
@@ -116,6 +130,15 @@ def validate(config: ml_collections.ConfigDict) -> None:
 def fraction_key(fraction: float) -> str:
   """A fraction as experiment.json names it: '0.1', '1.0'."""
   return repr(float(fraction))
+
+
+def blank_centre(images: np.ndarray, frame: float) -> np.ndarray:
+  """A copy of [N, H, W, C] `images` with all but a frame of `frame` x each side zeroed."""
+  out = np.array(images, copy=True)
+  height, width = out.shape[1:3]
+  top, left = int(round(height * frame)), int(round(width * frame))
+  out[:, top:height - top, left:width - left] = 0
+  return out
 
 
 def _test_metrics(labels: np.ndarray, probs: np.ndarray,
@@ -155,7 +178,7 @@ def train_and_test_arms(config: ml_collections.ConfigDict, dataset: data_lib.Dat
   with_synth = (np.concatenate([real_x, synth_x]), np.concatenate([real_y, synth_y]))
   data = {'real': (real_x, real_y), 'classical': (real_x, real_y),
           'gan': with_synth, 'gan_classical': with_synth, 'gan_only': (synth_x, synth_y)}
-  arm_data = {a: data[a] for a in arms if len(data[a][0])}
+  arm_data = {a: data[a] for a in arms if a in data and len(data[a][0])}
   classical = augment.make_classical_augment(config.experiment.classical)
   augmenters = {a: classical for a in arm_data if a in _CLASSICAL_ARMS}
   steps_per_epoch = cfg.steps_per_epoch or len(train) // cfg.batch_size
@@ -183,6 +206,11 @@ def train_and_test_arms(config: ml_collections.ConfigDict, dataset: data_lib.Dat
     }
     logging.info('arm %-14s test accuracy %.4f  macro-F1 %.4f', arm,
                  results[arm]['test']['accuracy'], results[arm]['test']['macro_f1'])
+  if 'borders_only' in arms:
+    results['borders_only'] = _borders_only_arm(
+        config, model, mesh, variables, trainable, (real_x, real_y),
+        (compare.prepare(val.images, resolution), val.labels), (test_x, test.labels),
+        steps_per_epoch, dataset.class_names, stage_dir)
   gan_test, quality = None, None
   if len(synth_x) and 'real' in trained:
     fake_probs = classifier_lib.predict_probs(
@@ -195,6 +223,33 @@ def train_and_test_arms(config: ml_collections.ConfigDict, dataset: data_lib.Dat
                                  config.seed)
   return {'arms': results, 'gan_test_accuracy': gan_test, 'synthetic_quality': quality,
           'synthetic_images': int(len(synth_x)), 'real_images': int(len(real_x))}
+
+
+def _borders_only_arm(config, model, mesh, variables, trainable, train, val, test,
+                      steps_per_epoch: int, class_names: List[str],
+                      stage_dir: str) -> Dict:
+  """The shortcut control: the same classifier, steps and initial weights, trained,
+  validated and tested on images whose centre is blanked out."""
+  cfg, frame = config.classifier, config.experiment.borders_only_frame
+  blank = lambda images: blank_centre(images, frame)
+  run = classifier_lib.train_arms(
+      cfg, model, {'borders_only': (blank(train[0]), train[1])},
+      (blank(val[0]), val[1]), steps_per_epoch, config.seed, mesh, variables,
+      trainable, checkpoint_dir=os.path.join(stage_dir, 'checkpoints_borders_only'),
+  )['borders_only']
+  probs = classifier_lib.predict_probs(classifier_lib.make_predict(model, mesh),
+                                       run['params'], run['batch_stats'],
+                                       blank(test[0]), cfg.eval_batch_size)
+  labels = np.asarray(test[1])
+  result = {'test': _test_metrics(labels, probs, class_names),
+            'test_correct': (np.argmax(probs, -1) == labels).astype(int).tolist(),
+            'steps': run['steps'], 'best_step': run['best_step'],
+            'train_images': run['num_train_images'], 'frame': frame,
+            'majority_class_rate': float(np.bincount(labels).max() / len(labels))}
+  logging.info('arm %-14s test accuracy %.4f (majority class %.4f): centre blanked, '
+               'frame %.2f of each side.', 'borders_only', result['test']['accuracy'],
+               result['majority_class_rate'], frame)
+  return result
 
 
 def _synthetic_quality(model, mesh, real_run: Dict, batch_size: int, train, heldout,
@@ -251,6 +306,8 @@ def _run_one(config: ml_collections.ConfigDict, full: data_lib.Dataset,
   key = {'stage': 'arms', 'data_fingerprint': data_fp, 'synthesis_stage': synth_fp,
          'seed': trial_config.seed, 'arms': list(config.experiment.arms),
          'classical': config.experiment.classical.to_dict(),
+         **({'borders_only_frame': config.experiment.borders_only_frame}
+            if 'borders_only' in config.experiment.arms else {}),
          'classifier': pipeline.classifier_stage_key(trial_config, '')['classifier']}
   result, stage_dir = pipeline.run_stage(
       workdir, 'arms', key, lambda stage_dir: train_and_test_arms(

@@ -62,6 +62,19 @@ def markdown(result: Dict) -> str:
         label = name.replace('_minus_', ' − ')
         lines.append(f'| {label} | ' + ' | '.join(
             _signed(by_fraction[fkey][m]) for m in metrics) + ' |')
+    control = result['arms'].get('borders_only', {}).get(fkey)
+    if control:
+      majority = max(r['arms']['borders_only']['majority_class_rate']
+                     for r in _runs_by_fraction(result, fkey))
+      accuracy = control['accuracy']
+      verdict = ('**well above the majority-class rate: the classes can be told '
+                 'apart without the lungs, so the comparison above may rest on '
+                 'shortcuts (source, scanner, text marks)**'
+                 if accuracy['mean'] - (accuracy['ci95'] or 0) > majority + 0.05 else
+                 'not clearly above the majority-class rate')
+      lines += ['', f'Shortcut control (`borders_only`: centre blanked, only a frame '
+                f'seen in training and test): accuracy {_cell(accuracy)} against a '
+                f'majority-class rate of {majority:.3f} - {verdict}.']
     tests = result['mcnemar'].get('gan_vs_real', {}).get(fkey)
     if tests:
       lines += ['', 'McNemar (gan vs real, test images right by one arm only): ' +

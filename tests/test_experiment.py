@@ -64,6 +64,15 @@ def test_classical_augmentation_is_per_image_and_exact_when_off():
   assert not np.allclose(varied, images)
 
 
+def test_blank_centre_keeps_only_the_frame():
+  images = np.full((2, 20, 10, 1), 7, np.uint8)
+  out = experiment.blank_centre(images, 0.2)
+  assert out[:, 4:16, 2:8].max() == 0  # The centre: rows 4-15, columns 2-7.
+  frame = np.ones((20, 10), bool)
+  frame[4:16, 2:8] = False
+  assert (out[:, frame] == 7).all() and (images == 7).all()  # Input untouched.
+
+
 def test_bad_experiment_block_is_refused():
   config = pneumonia_lowdata.get_config('smoke')
   config.experiment.arms = ('classical', 'gan')
@@ -76,12 +85,17 @@ def test_bad_experiment_block_is_refused():
   config.experiment.fractions = (0.0,)
   with pytest.raises(ValueError, match='fractions'):
     experiment.validate(config)
+  config.experiment.fractions = (1.0,)
+  config.experiment.borders_only_frame = 0.6
+  with pytest.raises(ValueError, match='borders_only_frame=0.6'):
+    experiment.validate(config)
 
 
 @pytest.mark.slow
 def test_smoke_experiment_writes_the_documented_layout(data_dir, tmp_path):
   config = pneumonia_lowdata.get_config('smoke')
   config.data.path = os.path.join(data_dir, 'pneumoniamnist.npz')
+  config.experiment.arms = tuple(config.experiment.arms) + ('borders_only',)
   workdir = str(tmp_path / 'exp')
   result = experiment.run_experiment(config, workdir)
   with open(os.path.join(workdir, 'experiment.json')) as f:
@@ -122,6 +136,10 @@ def test_smoke_experiment_writes_the_documented_layout(data_dir, tmp_path):
   with open(os.path.join(workdir, 'experiment.md')) as f:
     text = f.read()
   assert '## Training fraction 0.05' in text and 'gan − real' in text
+  assert 'Shortcut control (`borders_only`' in text
+  control = saved['runs'][0]['arms']['borders_only']
+  assert control['frame'] == 0.15 and control['majority_class_rate'] == 390 / 624
+  assert len(saved['arms']['borders_only']['0.05']['accuracy']['values']) == 2
   assert os.path.exists(result['figures']['arms'])
   # A rerun finds every stage done.
   again = experiment.run_experiment(config, workdir)
