@@ -315,8 +315,22 @@ def _run_one(config: ml_collections.ConfigDict, full: data_lib.Dataset,
   return {**result, 'seed': trial_config.seed, 'fraction': fraction,
           'train_images': len(dataset.splits['train']), 'stage': stage_dir,
           'synthesis': None if synth_summary is None else {
-              k: synth_summary[k] for k in ('accepted', 'requested', 'generated',
-                                            'acceptance_rate', 'threshold')}}
+              **{k: synth_summary[k] for k in ('accepted', 'requested', 'generated',
+                                               'passed', 'acceptance_rate',
+                                               'threshold')},
+              'real_scores': _real_scores(synth_summary)}}
+
+
+def _real_scores(synth_summary: Dict) -> Dict:
+  """D's scores of real validation and test images, beside the filter's threshold."""
+  out = {}
+  for split, dist in synth_summary.get('real_score_distribution', {}).items():
+    if split in ('val', 'test'):
+      q = dist['realness_quantiles']
+      out[split] = {'median': q['0.5'], 'q05': q['0.05'], 'q95': q['0.95'],
+                    'fraction_at_least_threshold':
+                        dist['fraction_realness_at_least_threshold']}
+  return out
 
 
 def summarise(runs: List[Dict], arms, fractions) -> Dict:

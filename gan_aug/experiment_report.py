@@ -83,6 +83,15 @@ def markdown(result: Dict) -> str:
     if fkey in result['gan_test']:
       lines += ['', f'GAN-test (real classifier on accepted fakes): '
                     f'{_cell(result["gan_test"][fkey])}.']
+    filtered = [(r['seed'], r['synthesis']) for r in _runs_by_fraction(result, fkey)
+                if (r.get('synthesis') or {}).get('real_scores', {}).get('test')]
+    if filtered:
+      lines += ['', 'Filter (D scores un-augmented images): ' + '; '.join(
+          f'seed {seed}: threshold {s["threshold"]:.3f}, real test images scored '
+          f'median {t["median"]:.3f} (5-95 %: {t["q05"]:.3f}-{t["q95"]:.3f}, '
+          f'{t["fraction_at_least_threshold"]:.0%} at or above it); '
+          f'{s["passed"]} of {s["generated"]} fakes passed'
+          for seed, s in filtered for t in [s['real_scores']['test']]) + '.']
     quality = result.get('synthetic_quality', {}).get(fkey)
     if quality:
       lines += ['', 'Accepted fakes against the real test images, in the feature '

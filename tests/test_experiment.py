@@ -16,6 +16,8 @@ from gan_aug.metrics import intervals
 from helpers import REPO_ROOT
 
 sys.path.insert(0, os.path.join(REPO_ROOT, 'configs'))
+import covid_experiment  # pylint: disable=g-import-not-at-top,wrong-import-position
+import gan_small_data  # pylint: disable=g-import-not-at-top,wrong-import-position
 import pneumonia_lowdata  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
@@ -71,6 +73,27 @@ def test_blank_centre_keeps_only_the_frame():
   frame = np.ones((20, 10), bool)
   frame[4:16, 2:8] = False
   assert (out[:, frame] == 7).all() and (images == 7).all()  # Input untouched.
+
+
+@pytest.mark.parametrize('module,variant', [
+    (gan_small_data, 'pneumonia'), (gan_small_data, 'covid'),
+    (gan_small_data, 'covid,smoke'), (covid_experiment, 'paper'),
+    (covid_experiment, 'smoke')])
+def test_experiment_configs_and_their_gan_variants_validate(module, variant):
+  config = module.get_config(variant)
+  experiment.validate(config)
+  for name in config.experiment.gan_variants:
+    variant_config = experiment.variant_config(config, name)
+    experiment.validate(variant_config)
+    for field, value in config.experiment.gan_variants[name].items():
+      assert variant_config.gan[field] == value
+
+
+def test_gan_variant_with_an_unknown_field_is_refused():
+  config = gan_small_data.get_config('pneumonia')
+  config.experiment.gan_variants = {'typo': {'diffaugment': 'color'}}
+  with pytest.raises(ValueError, match=r"gan_variants.typo sets \['diffaugment'\]"):
+    experiment.variant_config(config, 'typo')
 
 
 def test_bad_experiment_block_is_refused():
@@ -137,6 +160,7 @@ def test_smoke_experiment_writes_the_documented_layout(data_dir, tmp_path):
     text = f.read()
   assert '## Training fraction 0.05' in text and 'gan − real' in text
   assert 'Shortcut control (`borders_only`' in text
+  assert 'Filter (D scores un-augmented images): seed 0: threshold' in text
   control = saved['runs'][0]['arms']['borders_only']
   assert control['frame'] == 0.15 and control['majority_class_rate'] == 390 / 624
   assert len(saved['arms']['borders_only']['0.05']['accuracy']['values']) == 2
