@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-imp
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from gan_aug import atomic_files  # pylint: disable=g-import-not-at-top,wrong-import-position
+from gan_aug.metrics import intervals  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 _HEADLINE = ('accuracy', 'macro_f1', 'auc')
 
@@ -155,7 +156,6 @@ def variant_comparison(results: Dict[str, Dict], overrides: Dict[str, Dict]) -> 
   """variants.json: per GAN variant and fraction, the synthetic set's KID (mean of
   the seeds' KIDs, and of their subset stds), the accepted fraction of generated
   fakes, and the gan / gan_classical arms' macro-F1, each {mean, ci95, values}."""
-  from gan_aug.metrics import intervals  # pylint: disable=import-outside-toplevel
   out = {'variants': {}, 'overrides': overrides}
   for name, result in results.items():
     rows = {}
