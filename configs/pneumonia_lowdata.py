@@ -33,9 +33,26 @@ from gan_aug import config_defaults as defaults
 from gan_aug import experiment
 
 
+# The filter study: from no filter at all to the papers' fixed D(G(z)) >= 0.76,
+# through quantiles of D's scores of real validation images.
+FILTER_SWEEP = {
+    'none': {'threshold_mode': 'fixed', 'threshold': 0.0,
+             'require_class_agreement': False},
+    'class_head': {'threshold_mode': 'fixed', 'threshold': 0.0,
+                   'require_class_agreement': True},
+    'q05': {'threshold_mode': 'real_quantile', 'real_quantile': 0.05,
+            'require_class_agreement': True},
+    'q50': {'threshold_mode': 'real_quantile', 'real_quantile': 0.5,
+            'require_class_agreement': True},
+    'fixed076': {'threshold_mode': 'fixed', 'threshold': 0.76,
+                   'require_class_agreement': True},
+}
+
+
 def get_config(arg: str = None):
   """Returns the experiment config; `arg` is a comma-separated list of variants."""
-  variants = defaults.parse_variants(arg, ('paper', 'smoke'), 'pneumonia_lowdata')
+  variants = defaults.parse_variants(arg, ('paper', 'filter_sweep', 'smoke'),
+                                    'pneumonia_lowdata')
   config = defaults.config(
       seed=0,
       data=defaults.data(name='npz',
@@ -56,6 +73,10 @@ def get_config(arg: str = None):
   config.experiment = experiment.experiment_defaults(
       arms=('real', 'classical', 'gan', 'gan_classical'), seeds=3,
       fractions=(0.1, 1.0))
+  if 'filter_sweep' in variants:
+    config.experiment.arms = ('real', 'gan')
+    config.experiment.fractions = (0.1,)
+    config.experiment.filter_sweep = FILTER_SWEEP
   if 'smoke' in variants:
     defaults.make_smoke(config)
     config.gan.batch_size = 16

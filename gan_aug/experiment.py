@@ -31,7 +31,14 @@ seeds (ci95 = half-width of the 95 % Student-t interval),
 `paired.<a>_minus_<b>.<fraction>.<metric>` -> {mean, ci95, values} of per-seed
 differences, `mcnemar.gan_vs_real.<fraction>` -> McNemar's exact test per seed on
 the test images, `synthetic_quality.<fraction>.<kid|kid_std|fid|precision|recall|
-fraction_suspicious>` -> {mean, ci95, values} (per seed and class in `runs`). `experiment.md` has the tables, `figures/` the bars.
+fraction_suspicious>` -> {mean, ci95, values} (per seed and class in `runs`), and
+with `experiment.inception_weights` set the same in Inception-v3's pool3 space as
+`synthetic_quality_inception`. `experiment.md` has the tables, `figures/` the bars
+(and, with several fractions, the per-fraction curves).
+
+`experiment.filter_sweep` (name -> config.synthesis overrides) runs the experiment
+once per filter setting on the same GANs and writes `filter_sweep.json` / `.md`:
+downstream metrics against the threshold, "no filter" included.
 Every (fraction, seed) is a stage folder of its own: a rerun resumes or skips.
 """
 
@@ -58,8 +65,10 @@ from gan_aug import report
 from gan_aug import synth
 from gan_aug import visualize
 from gan_aug.metrics import features as features_lib
+from gan_aug.metrics import inception_features
 from gan_aug.metrics import intervals
 from gan_aug.models import classifiers
+from gan_aug.models.backbones import inception_fid
 from gan_aug.train import classifier as classifier_lib
 from gan_aug.train import sharding
 
@@ -88,6 +97,15 @@ def experiment_defaults(**values) -> ml_collections.ConfigDict:
       # name -> overrides of config.gan: the whole experiment runs once per
       # variant (workdir/<name>/) and variants.md compares them. Empty: one run.
       'gan_variants': {},
+      # name -> overrides of config.synthesis (the filter): the experiment runs
+      # once per setting on the same GANs (workdir/filter_sweep/<name>/) and
+      # filter_sweep.md gives downstream metrics against the filter. Empty: none.
+      'filter_sweep': {},
+      # Converted pytorch-fid Inception weights (scripts/convert_inception_fid.py):
+      # when set, the synthetic set's metrics are also computed in its pool3
+      # feature space, at inception_image_size px (299 for FID as published).
+      'inception_weights': '',
+      'inception_image_size': 299,
   })
   cfg.update(values)
   return cfg
@@ -125,6 +143,22 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise config_validation.ConfigError(
         f'config.experiment.fractions={fractions!r} is not allowed: numbers in '
         '(0, 1].')
+  weights = exp.get('inception_weights', '')
+  if weights and not os.path.isfile(weights):
+    raise config_validation.ConfigError(
+        f'config.experiment.inception_weights={weights!r}: no such file. Make it from '
+        f'pytorch-fid\'s {inception_features.PTH_NAME} with '
+        'scripts/convert_inception_fid.py, or set it to \'\' for the classifier\'s '
+        'feature space only.')
+  size = exp.get('inception_image_size', 299)
+  if not isinstance(size, int) or size < inception_fid.FIDInceptionV3.min_resolution:
+    raise config_validation.ConfigError(
+        f'config.experiment.inception_image_size={size!r} is not allowed: an integer '
+        f'>= {inception_fid.FIDInceptionV3.min_resolution} (299 for FID as published).')
+  if exp.get('gan_variants') and exp.get('filter_sweep'):
+    raise config_validation.ConfigError(
+        'config.experiment.gan_variants and config.experiment.filter_sweep are both '
+        'set: sweep the filter for one GAN recipe at a time (set one of them to {}).')
 
 
 def fraction_key(fraction: float) -> str:
@@ -221,8 +255,35 @@ def train_and_test_arms(config: ml_collections.ConfigDict, dataset: data_lib.Dat
                                  (real_x, real_y), (test_x, test.labels),
                                  (synth_x, synth_y), dataset.class_names, stage_dir,
                                  config.seed)
+  inception_quality = None
+  if len(synth_x) and config.experiment.get('inception_weights'):
+    inception_quality = inception_set_report(
+        config.experiment, (train.images, real_y), (test.images, test.labels),
+        (synth_images, synth_y), dataset.class_names, config.seed)
   return {'arms': results, 'gan_test_accuracy': gan_test, 'synthetic_quality': quality,
+          **({'synthetic_quality_inception': inception_quality}
+             if inception_quality is not None else {}),
           'synthetic_images': int(len(synth_x)), 'real_images': int(len(real_x))}
+
+
+def inception_set_report(exp: ml_collections.ConfigDict, train, heldout, fakes,
+                         class_names: List[str], seed: int) -> Dict:
+  """`features_lib.synthetic_set_report` of (images, labels) sets in the pool3
+  space of pytorch-fid's Inception-v3 (weights: exp.inception_weights)."""
+  extract = inception_features.make_extractor(
+      inception_features.load_inception(exp.inception_weights),
+      image_size=exp.inception_image_size)
+  logging.info('Inception features of %d training, %d held-out and %d synthetic '
+               'images at %d px.', len(train[0]), len(heldout[0]), len(fakes[0]),
+               exp.inception_image_size)
+  feats = [extract(images) for images, _ in (train, heldout, fakes)]
+  quality = features_lib.synthetic_set_report(
+      feats[0], np.asarray(train[1]), feats[1], np.asarray(heldout[1]), feats[2],
+      np.asarray(fakes[1]), class_names, seed=seed)
+  quality['feature_space'] = (f'pool3 of pytorch-fid\'s Inception-v3 at '
+                              f'{exp.inception_image_size} px')
+  quality['heldout'] = 'real test images'
+  return quality
 
 
 def _borders_only_arm(config, model, mesh, variables, trainable, train, val, test,
@@ -308,6 +369,9 @@ def _run_one(config: ml_collections.ConfigDict, full: data_lib.Dataset,
          'classical': config.experiment.classical.to_dict(),
          **({'borders_only_frame': config.experiment.borders_only_frame}
             if 'borders_only' in config.experiment.arms else {}),
+         **({'inception': [config.experiment.inception_weights,
+                           config.experiment.inception_image_size]}
+            if config.experiment.get('inception_weights') else {}),
          'classifier': pipeline.classifier_stage_key(trial_config, '')['classifier']}
   result, stage_dir = pipeline.run_stage(
       workdir, 'arms', key, lambda stage_dir: train_and_test_arms(
@@ -363,20 +427,27 @@ def summarise(runs: List[Dict], arms, fractions) -> Dict:
                  if r['gan_test_accuracy'] is not None]
     if gan_tests:
       out['gan_test'][fkey] = intervals.mean_ci95(gan_tests)
-    qualities = [r.get('synthetic_quality') or {} for r in mine]
-    if qualities and all('overall' in q for q in qualities):
-      out['synthetic_quality'][fkey] = {
-          **{m: intervals.mean_ci95([q['overall'][m] for q in qualities])
-             for m in QUALITY_METRICS if all(m in q['overall'] for q in qualities)},
-          'fraction_suspicious': intervals.mean_ci95(
-              [q['memorisation']['fraction_suspicious'] for q in qualities])}
+    for name in ('synthetic_quality', 'synthetic_quality_inception'):
+      qualities = [r.get(name) or {} for r in mine]
+      if qualities and all('overall' in q for q in qualities):
+        out.setdefault(name, {})[fkey] = {
+            **{m: intervals.mean_ci95([q['overall'][m] for q in qualities])
+               for m in QUALITY_METRICS if all(m in q['overall'] for q in qualities)},
+            'fraction_suspicious': intervals.mean_ci95(
+                [q['memorisation']['fraction_suspicious'] for q in qualities])}
   return out
 
 
-def run_experiment(config: ml_collections.ConfigDict, workdir: str) -> Dict:
-  """Runs every (fraction, seed) and writes experiment.json / .md and figures."""
+def run_experiment(config: ml_collections.ConfigDict, workdir: str,
+                   stages_workdir: Optional[str] = None) -> Dict:
+  """Runs every (fraction, seed) and writes experiment.json / .md and figures.
+
+  Stage folders go under `stages_workdir` (default `workdir`): experiments that
+  share it reuse each other's GAN and synthesis stages where their keys match.
+  """
   validate(config)
   os.makedirs(workdir, exist_ok=True)
+  stages_workdir = stages_workdir or workdir
   report.write_json(os.path.join(workdir, 'config.json'), config.to_dict())
   full = data_lib.load_dataset(config.data, config.seed)
   exp = config.experiment
@@ -384,7 +455,7 @@ def run_experiment(config: ml_collections.ConfigDict, workdir: str) -> Dict:
   runs = []
   for fraction in fractions:
     for seed_index in range(exp.seeds):
-      runs.append(_run_one(config, full, fraction, seed_index, workdir))
+      runs.append(_run_one(config, full, fraction, seed_index, stages_workdir))
   result = {
       'dataset': {**full.summary(), 'test_images': len(full.splits['test'])},
       'arms_run': list(exp.arms), 'seeds': [r['seed'] for r in runs
@@ -408,19 +479,33 @@ def run_experiment(config: ml_collections.ConfigDict, workdir: str) -> Dict:
   return result
 
 
+def _with_overrides(config: ml_collections.ConfigDict, block: str, sweep: str,
+                    name: str) -> ml_collections.ConfigDict:
+  """`config` with config.experiment.<sweep>[name]'s overrides of config.<block>,
+  and no sweep left in it."""
+  overrides = config.experiment[sweep][name]
+  unknown = sorted(set(overrides) - set(config[block]))
+  if unknown:
+    raise config_validation.ConfigError(
+        f'config.experiment.{sweep}.{name} sets {unknown}, which config.{block} '
+        'does not have.')
+  out = ml_collections.ConfigDict(config.to_dict())
+  out[block].update(dict(overrides))
+  out.experiment.gan_variants = {}
+  out.experiment.filter_sweep = {}
+  return out
+
+
 def variant_config(config: ml_collections.ConfigDict,
                    name: str) -> ml_collections.ConfigDict:
   """`config` with GAN variant `name`'s overrides of config.gan applied."""
-  overrides = config.experiment.gan_variants[name]
-  unknown = sorted(set(overrides) - set(config.gan))
-  if unknown:
-    raise config_validation.ConfigError(
-        f'config.experiment.gan_variants.{name} sets {unknown}, which config.gan '
-        'does not have.')
-  out = ml_collections.ConfigDict(config.to_dict())
-  out.gan.update(dict(overrides))
-  out.experiment.gan_variants = {}
-  return out
+  return _with_overrides(config, 'gan', 'gan_variants', name)
+
+
+def filter_config(config: ml_collections.ConfigDict,
+                  name: str) -> ml_collections.ConfigDict:
+  """`config` with filter setting `name`'s overrides of config.synthesis applied."""
+  return _with_overrides(config, 'synthesis', 'filter_sweep', name)
 
 
 def run_variants(config: ml_collections.ConfigDict, workdir: str,
@@ -459,11 +544,57 @@ def run_variants(config: ml_collections.ConfigDict, workdir: str,
   return comparison
 
 
+def _mean_threshold(result: Dict) -> float:
+  thresholds = [r['synthesis']['threshold'] for r in result['runs']
+                if r.get('synthesis')]
+  return float(np.mean(thresholds)) if thresholds else 0.0
+
+
+def run_filter_sweep(config: ml_collections.ConfigDict, workdir: str) -> Dict:
+  """The experiment once per filter setting of config.experiment.filter_sweep, on
+  the same GANs, then `filter_sweep.json` / `.md` and `figures/filter_sweep.png`.
+
+  Every setting's stages live in `workdir/stages`, so the GAN of each (fraction,
+  seed) is trained once, and a setting equal to config.synthesis reuses the plain
+  experiment's stages run in the same workdir.
+  """
+  names = list(config.experiment.filter_sweep)
+  configs = {name: filter_config(config, name) for name in names}
+  for setting in configs.values():
+    validate(setting)
+  results = {}
+  for name in names:
+    logging.info('Filter setting %s: config.synthesis overrides %s', name,
+                 dict(config.experiment.filter_sweep[name]))
+    results[name] = run_experiment(
+        configs[name], os.path.join(workdir, 'filter_sweep', name),
+        stages_workdir=workdir)
+  # From the most permissive setting to the strictest (config keys are sorted
+  # alphabetically, which means nothing here).
+  names.sort(key=lambda n: (_mean_threshold(results[n]),
+                            configs[n].synthesis.require_class_agreement))
+  sweep = experiment_report.filter_sweep_summary(
+      {n: results[n] for n in names},
+      {n: dict(config.experiment.filter_sweep[n]) for n in names})
+  sweep['figure'] = experiment_report.write_filter_sweep_figure(
+      os.path.join(workdir, 'figures'), sweep)
+  report.write_json(os.path.join(workdir, 'filter_sweep.json'), sweep)
+  report.write_text(os.path.join(workdir, 'filter_sweep.md'),
+                    experiment_report.filter_sweep_markdown(sweep))
+  logging.info('Filter sweep: %s (and filter_sweep.md).',
+               os.path.join(workdir, 'filter_sweep.json'))
+  return sweep
+
+
 def run(config: ml_collections.ConfigDict, workdir: str,
         only_variants: Optional[List[str]] = None) -> Dict:
-  """run_variants when config.experiment.gan_variants is set, else run_experiment."""
+  """run_variants when config.experiment.gan_variants is set, run_filter_sweep
+  when config.experiment.filter_sweep is, else run_experiment."""
   if config.experiment.get('gan_variants'):
     return run_variants(config, workdir, only_variants)
+  if config.experiment.get('filter_sweep'):
+    validate(config)
+    return run_filter_sweep(config, workdir)
   return run_experiment(config, workdir)
 
 
@@ -475,6 +606,8 @@ def main(argv):
                            flags.FLAGS.variants)
   if 'variants' in result:
     print(experiment_report.variants_markdown(result))
+  elif 'settings' in result:
+    print(experiment_report.filter_sweep_markdown(result))
   else:
     print(experiment_report.summary_line(result))
 

@@ -104,6 +104,13 @@ def markdown(result: Dict) -> str:
                 f'{_cell(quality["fraction_suspicious"])} of the fakes lie closer to '
                 'a training image than 99 % of real test images do to theirs '
                 '(closest pairs: `closest_pairs.png` in each arms stage).']
+    inception = result.get('synthetic_quality_inception', {}).get(fkey)
+    if inception:
+      lines += ['', 'The same in the pool3 space of pytorch-fid\'s Inception-v3: ' +
+                ', '.join(f'{name} {_cell(inception[name])}' for name in
+                          ('kid', 'kid_std', 'fid', 'precision', 'recall')
+                          if name in inception) +
+                f'; memorisation share {_cell(inception["fraction_suspicious"])}.']
     lines.append('')
   lines += ['## Figures', ''] + [f'- `{os.path.basename(p)}`'
                                  for p in result.get('figures', {}).values()]
@@ -111,7 +118,8 @@ def markdown(result: Dict) -> str:
 
 
 def write_figures(figures_dir: str, result: Dict) -> Dict[str, str]:
-  """Per-arm bars with 95 % intervals, one panel per fraction; {name: path}."""
+  """Per-arm bars with 95 % intervals, one panel per fraction, and with several
+  fractions the per-fraction curves; {name: path}."""
   os.makedirs(figures_dir, exist_ok=True)
   metrics = [m for m in _metrics(result) if m in ('accuracy', 'macro_f1', 'auc')]
   fractions = result['fractions']
@@ -135,7 +143,37 @@ def write_figures(figures_dir: str, result: Dict) -> Dict[str, str]:
   path = os.path.join(figures_dir, 'arms.png')
   atomic_files.save_figure(fig, path, dpi=100)
   plt.close(fig)
-  return {'arms': path}
+  paths = {'arms': path}
+  if len(fractions) > 1:
+    paths['fractions'] = _write_fraction_curves(figures_dir, result, metrics)
+  return paths
+
+
+def _write_fraction_curves(figures_dir: str, result: Dict, metrics: List[str]) -> str:
+  """One panel per metric: each arm's mean and 95 % interval against the training
+  fraction (log scale), as in a low-data study."""
+  fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.5),
+                           squeeze=False)
+  for ax, metric in zip(axes[0], metrics):
+    for arm, by_fraction in result['arms'].items():
+      fkeys = sorted(by_fraction, key=float)
+      means = np.array([by_fraction[f][metric]['mean'] for f in fkeys])
+      half = np.array([by_fraction[f][metric]['ci95'] or 0.0 for f in fkeys])
+      xs = [float(f) for f in fkeys]
+      ax.plot(xs, means, marker='o', label=arm)
+      ax.fill_between(xs, means - half, means + half, alpha=0.15)
+    ax.set_xscale('log')
+    ax.set_xticks([float(f) for f in result['fractions']], result['fractions'])
+    ax.set_xlabel('training fraction')
+    ax.set_title(metric)
+  axes[0][0].legend(fontsize=8)
+  fig.suptitle(f'{result["dataset"]["name"]}: test metrics against the training '
+               'fraction, mean and 95 % interval over seeds', fontsize=10)
+  fig.tight_layout()
+  path = os.path.join(figures_dir, 'fractions.png')
+  atomic_files.save_figure(fig, path, dpi=100)
+  plt.close(fig)
+  return path
 
 
 def summary_line(result: Dict) -> str:
@@ -211,3 +249,102 @@ def variants_markdown(comparison: Dict) -> str:
       lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
     lines.append('')
   return '\n'.join(lines) + '\n'
+
+
+_SWEEP_METRICS = ('macro_f1', 'accuracy')
+
+
+def filter_sweep_summary(results: Dict[str, Dict], overrides: Dict[str, Dict]) -> Dict:
+  """filter_sweep.json: per filter setting and fraction, the threshold D's score
+  had to reach, how many fakes were kept, GAN-test, and every arm's macro-F1 and
+  accuracy with the paired differences against `real`, each {mean, ci95, values}
+  over seeds: `settings.<name>.<fraction>.<entry>`."""
+  out = {'settings': {}, 'overrides': overrides}
+  for name, result in results.items():
+    rows = {}
+    for fkey in result['fractions']:
+      syntheses = [r['synthesis'] for r in _runs_by_fraction(result, fkey)
+                   if r.get('synthesis')]
+      row = {}
+      if syntheses:
+        for entry in ('threshold', 'accepted', 'acceptance_rate'):
+          values = [s[entry] for s in syntheses if s[entry] is not None]
+          if values:
+            row[entry] = intervals.mean_ci95(values)
+      if fkey in result['gan_test']:
+        row['gan_test'] = result['gan_test'][fkey]
+      for arm, by_fraction in result['arms'].items():
+        for metric in _SWEEP_METRICS:
+          if fkey in by_fraction:
+            row[f'{arm}_{metric}'] = by_fraction[fkey][metric]
+      for pair, by_fraction in result['paired'].items():
+        if pair.endswith('_minus_real') and fkey in by_fraction:
+          for metric in _SWEEP_METRICS:
+            row[f'{pair}_{metric}'] = by_fraction[fkey][metric]
+      rows[fkey] = row
+    out['settings'][name] = rows
+  return out
+
+
+def filter_sweep_markdown(sweep: Dict) -> str:
+  """The filter settings side by side, one table per training fraction."""
+  lines = ['# Filter sweep', '',
+           'The same GANs (one per fraction and seed); each setting is the experiment '
+           'with these config.synthesis overrides: ' +
+           '; '.join(f'`{n}` {o or "(none)"}' for n, o in sweep['overrides'].items()) +
+           '. Values: mean ± 95 % interval over seeds; threshold: the realness D\'s '
+           'score had to reach; accepted: fakes kept in all.', '']
+  fractions = sorted({f for rows in sweep['settings'].values() for f in rows},
+                     key=float)
+  for fkey in fractions:
+    columns = []
+    for rows in sweep['settings'].values():
+      columns += [c for c in rows.get(fkey, {}) if c not in columns]
+    lines += [f'## Training fraction {fkey}', '',
+              '| setting | ' + ' | '.join(columns) + ' |',
+              '|---|' + '---|' * len(columns)]
+    for name, rows in sweep['settings'].items():
+      row = rows.get(fkey, {})
+      cells = [('' if c not in row else _signed(row[c]) if '_minus_' in c
+                else _cell(row[c])) for c in columns]
+      lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+    lines.append('')
+  return '\n'.join(lines) + '\n'
+
+
+def write_filter_sweep_figure(figures_dir: str, sweep: Dict) -> str:
+  """Macro-F1 of every arm, and of each arm minus `real`, against the filter
+  setting (in the config's order), one column of panels per fraction."""
+  os.makedirs(figures_dir, exist_ok=True)
+  names = list(sweep['settings'])
+  fractions = sorted({f for rows in sweep['settings'].values() for f in rows},
+                     key=float)
+  fig, axes = plt.subplots(2, len(fractions), figsize=(1.2 * len(names) + 3,
+                                                       6.5), squeeze=False)
+  for column, fkey in enumerate(fractions):
+    rows = [sweep['settings'][n].get(fkey, {}) for n in names]
+    for panel, suffix in ((0, 'macro_f1'), (1, 'minus_real_macro_f1')):
+      ax = axes[panel][column]
+      series = sorted({c for row in rows for c in row if c.endswith(suffix)
+                       and (panel == 1 or '_minus_' not in c)})
+      for i, label in enumerate(series):
+        xs = [j + 0.08 * (i - (len(series) - 1) / 2) for j, row in enumerate(rows)
+              if label in row]
+        entries = [row[label] for row in rows if label in row]
+        ax.errorbar(xs, [e['mean'] for e in entries],
+                    yerr=[e['ci95'] or 0.0 for e in entries], marker='o',
+                    capsize=3, linestyle='-', label=label.replace(
+                        '_macro_f1', '').replace('_minus_', ' − '))
+      ax.set_xticks(range(len(names)), names, rotation=20)
+      ax.set_ylabel('macro-F1' if panel == 0 else 'macro-F1 difference')
+      if panel == 1:
+        ax.axhline(0.0, color='grey', linewidth=0.8)
+      ax.legend(fontsize=8)
+      ax.set_title(f'training fraction {fkey}', fontsize=9)
+  fig.suptitle('Downstream macro-F1 against the synthesis filter, mean and 95 % '
+               'interval over seeds', fontsize=10)
+  fig.tight_layout()
+  path = os.path.join(figures_dir, 'filter_sweep.png')
+  atomic_files.save_figure(fig, path, dpi=100)
+  plt.close(fig)
+  return path

@@ -12,6 +12,7 @@ from scipy import stats
 
 from gan_aug import augment
 from gan_aug import experiment
+from gan_aug import experiment_report
 from gan_aug.metrics import intervals
 from helpers import REPO_ROOT
 
@@ -165,6 +166,69 @@ def test_smoke_experiment_writes_the_documented_layout(data_dir, tmp_path):
   assert control['frame'] == 0.15 and control['majority_class_rate'] == 390 / 624
   assert len(saved['arms']['borders_only']['0.05']['accuracy']['values']) == 2
   assert os.path.exists(result['figures']['arms'])
+  assert 'fractions' not in result['figures']  # One fraction: no curves.
   # A rerun finds every stage done.
   again = experiment.run_experiment(config, workdir)
   assert again['arms'] == result['arms']
+
+  # The filter sweep in the same workdir trains no GAN again.
+  gan_stages = sorted(os.listdir(os.path.join(workdir, 'stages')))
+  config.experiment.arms = ('real', 'gan')
+  config.experiment.filter_sweep = {
+      'none': {'threshold_mode': 'fixed', 'threshold': 0.0,
+               'require_class_agreement': False},
+      'high': {'threshold_mode': 'real_quantile', 'real_quantile': 0.9}}
+  sweep = experiment.run(config, workdir)
+  stages = sorted(os.listdir(os.path.join(workdir, 'stages')))
+  assert ([s for s in stages if s.startswith('gan-')] ==
+          [s for s in gan_stages if s.startswith('gan-')])
+  with open(os.path.join(workdir, 'filter_sweep.json')) as f:
+    saved_sweep = json.load(f)
+  assert saved_sweep['settings'] == json.loads(json.dumps(sweep['settings']))
+  assert list(saved_sweep['settings']) == ['none', 'high']  # By threshold.
+  for name in ('none', 'high'):
+    with open(os.path.join(workdir, 'filter_sweep', name, 'experiment.json')) as f:
+      setting = json.load(f)
+    row = saved_sweep['settings'][name]['0.05']
+    assert row['gan_macro_f1'] == setting['arms']['gan']['0.05']['macro_f1']
+    assert row['gan_minus_real_macro_f1']['values'] == pytest.approx(
+        np.subtract(setting['arms']['gan']['0.05']['macro_f1']['values'],
+                    setting['arms']['real']['0.05']['macro_f1']['values']))
+    assert row['threshold']['values'] == [r['synthesis']['threshold']
+                                          for r in setting['runs']]
+    if name == 'none':
+      assert row['threshold']['values'] == [0.0, 0.0]
+      assert row['acceptance_rate']['values'] == [1.0, 1.0]
+  assert (saved_sweep['settings']['high']['0.05']['threshold']['mean'] >
+          saved_sweep['settings']['none']['0.05']['threshold']['mean'])
+  with open(os.path.join(workdir, 'filter_sweep.md')) as f:
+    sweep_text = f.read()
+  assert '| none |' in sweep_text and '| high |' in sweep_text
+  assert os.path.exists(saved_sweep['figure'])
+
+
+def test_fraction_curves_are_drawn_for_several_fractions(tmp_path):
+  entry = lambda m: {'mean': m, 'ci95': 0.02, 'values': [m - 0.01, m + 0.01]}
+  result = {
+      'dataset': {'name': 'x'}, 'fractions': ['0.1', '1.0'],
+      'arms': {arm: {f: {'accuracy': entry(0.7 + d), 'macro_f1': entry(0.6 + d)}
+                     for f, d in (('0.1', 0.0), ('1.0', 0.1))}
+               for arm in ('real', 'gan')}}
+  paths = experiment_report.write_figures(str(tmp_path), result)
+  assert set(paths) == {'arms', 'fractions'}
+  assert os.path.getsize(paths['fractions']) > 1000
+
+
+def test_filter_sweep_and_gan_variants_together_are_refused():
+  config = pneumonia_lowdata.get_config('filter_sweep')
+  experiment.validate(config)
+  assert {'none', 'q05', 'fixed076'} <= set(config.experiment.filter_sweep)
+  for name in config.experiment.filter_sweep:
+    experiment.validate(experiment.filter_config(config, name))
+  config.experiment.gan_variants = {'paper': {}}
+  with pytest.raises(ValueError, match='both set'):
+    experiment.validate(config)
+  config.experiment.gan_variants = {}
+  config.experiment.filter_sweep = {'typo': {'treshold': 0.5}}
+  with pytest.raises(ValueError, match=r"filter_sweep.typo sets \['treshold'\]"):
+    experiment.filter_config(config, 'typo')

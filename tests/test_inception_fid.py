@@ -1,0 +1,266 @@
+"""The FID Inception port against a plain-torch pytorch-fid reference, and its input pipeline.
+
+The reference (tests/torch_inception_fid_reference.py) has pytorch-fid's
+state-dict keys; its random weights and batch-norm statistics go through
+scripts/convert_inception_fid.py, and `make_extractor` must give its pool3
+features. A small input (139 px: 3x3 maps in Mixed_7) keeps it fast.
+"""
+
+import ast
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+torch = pytest.importorskip('torch')
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import jax
+import numpy as np
+from PIL import Image
+
+from gan_aug.metrics import inception_features
+from gan_aug.models import torch_convert
+from gan_aug.models.backbones import inception_fid
+import torch_inception_fid_reference
+# pylint: enable=g-import-not-at-top,wrong-import-position
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MIN_SIDE = inception_fid.FIDInceptionV3.min_resolution
+# Mixed_7b and 7c then see 3x3 maps, where their pooling branches (average
+# without the padding, max) differ from one another and from the identity.
+SIDE = 139
+TOLERANCE = 1e-4
+# torchvision's Inception3 without AuxLogits and fc, which the FID blocks keep.
+PARAMETER_COUNT = 21_785_568
+
+
+@pytest.fixture(scope='module', autouse=True)
+def _one_torch_thread():
+  threads = torch.get_num_threads()
+  torch.set_num_threads(1)
+  yield
+  torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope='module')
+def reference():
+  """The torch reference in eval mode, random weights and statistics (built on 'meta')."""
+  with torch.device('meta'):
+    model = torch_inception_fid_reference.FIDInception3()
+  model = model.to_empty(device='cpu')
+  generator = torch.Generator().manual_seed(0)
+  with torch.no_grad():
+    for module in model.modules():
+      if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+        module.weight.normal_(0, (2 / module.weight[0].numel()) ** 0.5, generator=generator)
+        if module.bias is not None:
+          module.bias.uniform_(-0.1, 0.1, generator=generator)
+      elif isinstance(module, torch.nn.BatchNorm2d):
+        module.weight.uniform_(0.5, 1.5, generator=generator)
+        module.bias.uniform_(-0.2, 0.2, generator=generator)
+        module.running_mean.uniform_(-0.2, 0.2, generator=generator)
+        module.running_var.uniform_(0.5, 1.5, generator=generator)
+        module.num_batches_tracked.zero_()
+  return model.eval()
+
+
+@pytest.fixture(scope='module')
+def state(reference):
+  return {key: value.numpy() for key, value in reference.state_dict().items()}
+
+
+def test_converted_features_match_torch(reference, tmp_path):
+  pth = tmp_path / inception_features.PTH_NAME
+  torch.save(reference.state_dict(), pth)
+  out = tmp_path / 'weights' / 'inception_fid.msgpack'
+  result = subprocess.run(
+      [sys.executable, 'scripts/convert_inception_fid.py', f'--pth={pth}', f'--out={out}'],
+      cwd=REPO_ROOT, check=True, capture_output=True, text=True)
+  assert result.stdout.startswith(f'FID Inception: {PARAMETER_COUNT:,} parameters, '
+                                  '188 batch-norm statistics arrays')
+  variables = inception_features.load_inception(str(out))
+
+  # Three images in batches of two: the last one is padded.
+  images = np.random.default_rng(0).uniform(size=(3, SIDE, SIDE, 3)).astype(np.float32)
+  extract = inception_features.make_extractor(variables, batch_size=2, image_size=SIDE)
+  features = extract(images)
+  assert features.shape == (3, inception_fid.FEATURE_DIM) and features.dtype == np.float64
+  with torch.no_grad():
+    x = torch.from_numpy(inception_features.preprocess(images, SIDE).transpose(0, 3, 1, 2))
+    expected = reference.pool3(x).numpy()
+  error = np.abs(features - expected).max() / np.abs(expected).max()
+  print(f'largest |flax - torch| / max|torch| = {error:.2e}')
+  assert error <= TOLERANCE
+  assert np.abs(expected).max() > 0.1 and expected.std(axis=0).max() > 0.01  # Not degenerate.
+  assert extract(images[:0]).shape == (0, inception_fid.FEATURE_DIM)
+
+
+def test_converter_ignores_fc_and_num_batches_tracked(state):
+  kept = {key: value for key, value in state.items()
+          if not key.startswith('fc.') and not key.endswith('.num_batches_tracked')}
+  assert len(kept) < len(state)
+  variables = inception_features.convert_state_dict(state)
+  assert jax.tree.map(np.shape, variables) == jax.tree.map(
+      np.shape, inception_features.convert_state_dict(kept))
+  assert set(variables) == {'params', 'batch_stats'}
+  kernel = variables['params']['Mixed_6b']['branch7x7_2']['conv']['kernel']
+  np.testing.assert_array_equal(
+      kernel, state['Mixed_6b.branch7x7_2.conv.weight'].transpose(2, 3, 1, 0))
+  np.testing.assert_array_equal(variables['batch_stats']['Mixed_7c']['branch_pool']['bn']['var'],
+                                state['Mixed_7c.branch_pool.bn.running_var'])
+
+
+def test_converter_names_missing_unexpected_and_misshapen_keys(state):
+  convert = inception_features.convert_state_dict
+  error = torch_convert.StateDictMismatchError
+  missing = dict(state)
+  del missing['Mixed_6c.branch7x7dbl_4.bn.running_var']
+  with pytest.raises(error, match=re.escape(
+      "missing 1 key(s): 'Mixed_6c.branch7x7dbl_4.bn.running_var'")):
+    convert(missing)
+
+  unexpected = dict(state, **{'AuxLogits.conv0.conv.weight': np.zeros((128, 768, 1, 1))})
+  with pytest.raises(error, match=re.escape(
+      "unexpected key(s): 'AuxLogits.conv0.conv.weight' (AuxLogits belong to torchvision")):
+    convert(unexpected)
+
+  misshapen = dict(state, **{'Mixed_7b.branch3x3_2a.conv.weight': np.zeros((384, 384, 3, 1))})
+  with pytest.raises(error, match=re.escape(
+      "'Mixed_7b.branch3x3_2a.conv.weight' has shape (384, 384, 3, 1); "
+      'expected (384, 384, 1, 3)')):
+    convert(misshapen)
+
+  imagenet_head = dict(state, **{'fc.weight': np.zeros((1000, 2048)),
+                                 'fc.bias': np.zeros(1000)})
+  with pytest.raises(error, match=re.escape("'fc.weight' has shape (1000, 2048)")):
+    convert(imagenet_head)
+
+
+def _pil_bicubic(image: np.ndarray, size: int) -> np.ndarray:
+  """PIL's own uint8 bicubic resize of one image, in [0, 1]."""
+  pil = Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image)
+  resized = np.asarray(pil.resize((size, size), Image.Resampling.BICUBIC), np.float32) / 255
+  return resized[..., None] if resized.ndim == 2 else resized
+
+
+def test_preprocess_is_pil_bicubic_scaled_to_minus_one_one():
+  rows, cols = np.mgrid[0:40, 0:57]
+  smooth = (np.sin(cols / 5) + np.cos(rows / 7)) * 60 + 128
+  images = np.stack([np.stack([smooth, 255 - smooth, smooth / 2], -1),
+                     np.stack([smooth[::-1], smooth / 3 + 40, 200 - smooth / 2], -1)])
+  images = np.round(images).astype(np.uint8)
+  out = inception_features.preprocess(images)
+  assert out.shape == (2, 299, 299, 3) and out.dtype == np.float32
+  expected = np.stack([_pil_bicubic(image, 299) for image in images]) * 2 - 1
+  # PIL's uint8 path rounds to 8 bits after each pass; the float path does not.
+  np.testing.assert_allclose(out, expected, atol=1.5 * 2 / 255)
+  # Floats in [0, 1] give the same as the uint8 images they equal.
+  np.testing.assert_allclose(inception_features.preprocess(images / 255.0), out, atol=1e-6)
+
+  # Overshooting bicubic ringing is clipped; black and white land on -1 and 1.
+  noise = np.random.default_rng(0).integers(0, 256, (1, 20, 30, 3), np.uint8)
+  noise[0, :5], noise[0, 5:10] = 0, 255
+  out = inception_features.preprocess(noise, 100)
+  assert out.min() == -1 and out.max() == 1
+  np.testing.assert_array_equal(out[0, :10], -1)
+  # At the output size there is no resampling.
+  at_size = np.random.default_rng(1).integers(0, 256, (1, 99, 99, 3), np.uint8)
+  np.testing.assert_allclose(inception_features.preprocess(at_size, 99),
+                             at_size / 255 * 2 - 1, atol=1e-6)
+
+
+def test_preprocess_repeats_grey_to_rgb():
+  grey = np.random.default_rng(2).uniform(size=(2, 31, 45, 1))
+  out = inception_features.preprocess(grey, 80)
+  assert out.shape == (2, 80, 80, 3)
+  np.testing.assert_array_equal(out[..., 0], out[..., 1])
+  np.testing.assert_array_equal(out[..., 0], out[..., 2])
+  np.testing.assert_array_equal(out, inception_features.preprocess(np.repeat(grey, 3, -1), 80))
+  smooth = np.round(np.linspace(0, 255, 31 * 45).reshape(1, 31, 45, 1)).astype(np.uint8)
+  np.testing.assert_allclose(inception_features.preprocess(smooth, 80)[..., :1],
+                             _pil_bicubic(smooth[0], 80)[None] * 2 - 1, atol=1.5 * 2 / 255)
+
+
+def test_preprocess_refuses_other_inputs():
+  with pytest.raises(ValueError, match=r'float images in \[0, 1\]; got values in \[-1.0, 1.0\]'):
+    inception_features.preprocess(np.linspace(-1, 1, 2 * 8 * 8 * 3).reshape(2, 8, 8, 3))
+  with pytest.raises(ValueError, match='C 1 or 3; got shape'):
+    inception_features.preprocess(np.zeros((2, 8, 8, 4), np.uint8))
+  with pytest.raises(ValueError, match='C 1 or 3; got shape'):
+    inception_features.preprocess(np.zeros((8, 8, 3), np.uint8))
+  with pytest.raises(ValueError, match='dtype int64'):
+    inception_features.preprocess(np.zeros((2, 8, 8, 3), np.int64))
+  with pytest.raises(ValueError, match='at least 75'):
+    inception_features.make_extractor({}, image_size=MIN_SIDE - 1)
+  with pytest.raises(ValueError, match='at least 75 per side'):
+    jax.eval_shape(lambda: inception_fid.FIDInceptionV3().init(
+        jax.random.PRNGKey(0), np.zeros((1, MIN_SIDE, MIN_SIDE - 1, 3), np.float32)))
+
+
+def test_missing_weights_say_where_and_how(tmp_path):
+  path = str(tmp_path / 'weights' / 'inception_fid.msgpack')
+  with pytest.raises(FileNotFoundError) as info:
+    inception_features.load_inception(path)
+  message = str(info.value)
+  assert os.path.abspath(path) in message
+  assert 'scripts/convert_inception_fid.py' in message and f'--out={path}' in message
+  assert inception_features.PTH_NAME in message
+
+  foreign = str(tmp_path / 'resnet.msgpack')
+  torch_convert.save_variables(foreign, {'params': {'fc': {'bias': np.zeros(3)}}})
+  with pytest.raises(ValueError, match='does not hold FID Inception variables'):
+    inception_features.load_inception(foreign)
+
+
+def test_new_modules_do_not_import_torch():
+  for module in (inception_features, inception_fid):
+    tree = ast.parse(open(module.__file__, encoding='utf-8').read())
+    imported = {alias.name.split('.')[0] for node in ast.walk(tree)
+                if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {(node.module or '').split('.')[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom)}
+    assert 'torch' not in imported, module.__name__
+
+
+def test_experiment_reports_the_synthetic_set_in_inception_space(state, tmp_path):
+  from gan_aug import experiment  # pylint: disable=g-import-not-at-top
+  from gan_aug.metrics import features  # pylint: disable=g-import-not-at-top
+  path = str(tmp_path / 'inception.msgpack')
+  torch_convert.save_variables(path, inception_features.convert_state_dict(state))
+  exp = experiment.experiment_defaults(inception_weights=path, inception_image_size=75)
+  rng = np.random.default_rng(0)
+  sets = [(rng.integers(0, 256, (n, 28, 28, 1), dtype=np.uint8),
+           np.arange(n) % 2) for n in (24, 19, 17)]  # Under 20: no 2048-d FID (slow).
+  quality = experiment.inception_set_report(exp, *sets, ['a', 'b'], seed=0)
+  assert quality['feature_dim'] == inception_features.FEATURE_DIM
+  extract = inception_features.make_extractor(
+      inception_features.load_inception(path), image_size=75)
+  by_hand = features.synthetic_set_report(
+      *[x for images, labels in sets for x in (extract(images), labels)], ['a', 'b'],
+      seed=0)
+  assert quality['overall'] == pytest.approx(by_hand['overall'])
+  assert set(quality['per_class']) == {'a', 'b'}
+  summary = experiment.summarise(
+      [{'fraction': 1.0, 'seed': s, 'gan_test_accuracy': None,
+        'arms': {'real': {'test': {'accuracy': 0.5}, 'test_correct': [1]}},
+        'synthetic_quality_inception': quality} for s in (0, 1)], ('real',), [1.0])
+  assert summary['synthetic_quality_inception']['1.0']['kid']['values'] == [
+      quality['overall']['kid']] * 2
+
+
+def test_experiment_config_refuses_missing_inception_weights(tmp_path):
+  from gan_aug import experiment  # pylint: disable=g-import-not-at-top
+  sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+      os.path.abspath(__file__))), 'configs'))
+  import pneumonia_lowdata  # pylint: disable=g-import-not-at-top
+  config = pneumonia_lowdata.get_config('smoke')
+  config.experiment.inception_weights = str(tmp_path / 'absent.msgpack')
+  with pytest.raises(ValueError, match=r"absent.msgpack': no such file.*convert_inception"):
+    experiment.validate(config)
+  config.experiment.inception_weights = ''
+  config.experiment.inception_image_size = 64
+  with pytest.raises(ValueError, match='inception_image_size=64'):
+    experiment.validate(config)
