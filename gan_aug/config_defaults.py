@@ -97,6 +97,9 @@ def classifier(**values) -> ml_collections.ConfigDict:
       'optimizer': 'adam',        # adam | sgd
       'momentum': 0.0,            # sgd only; 0 = plain SGD
       'learning_rate': 1e-4,
+      # custom_cnn / gmd_cnn convolutions: auto (matmul on CPU, lax elsewhere)
+      # | lax | matmul; the same layers and outputs either way.
+      'conv_impl': 'auto',
       'conv_dropout': 0.25,       # custom_cnn
       'dense_dropout': 0.5,       # custom_cnn and the transfer heads
       'max_epochs': 100,

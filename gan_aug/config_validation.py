@@ -11,6 +11,7 @@ from gan_aug import models
 from gan_aug.data.image_folder import BAD_FILE_POLICIES
 from gan_aug import synth
 from gan_aug.models import backbones
+from gan_aug.models import dcgan
 from gan_aug.models import classifiers
 from gan_aug.models import transfer
 from gan_aug.train import classifier as classifier_lib
@@ -159,6 +160,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
     classifiers.CLASSIFIERS.get(name, 'config.classifier.name/other_models')
   low = max(classifiers.MIN_RESOLUTION[name] for name in names)
   _int_at_least(config, 'classifier.resolution', low)
+  conv_impl = clf.get('conv_impl', 'auto')
+  _check(conv_impl in ('auto',) + dcgan.CONV_IMPLS, 'classifier.conv_impl', conv_impl,
+         f'one of {("auto",) + dcgan.CONV_IMPLS}')
   if 'optimizer' in clf:
     _check(clf.optimizer in classifier_lib.OPTIMIZERS, 'classifier.optimizer',
            clf.optimizer, f'one of {classifier_lib.OPTIMIZERS}')

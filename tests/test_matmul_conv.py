@@ -1,5 +1,7 @@
 """The DCGAN's matrix-product layers equal Flax's convolutions, values and gradients."""
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -108,4 +110,79 @@ def test_conv_impl_auto_picks_matmul_on_cpu_and_bad_name_is_refused():
   assert models.build_gan(config, 2).discriminator.conv_impl == 'lax'
   config.gan.conv_impl = 'fft'
   with pytest.raises(config_validation.ConfigError, match='gan.conv_impl'):
+    config_validation.validate(config)
+
+
+# (input shape, kernel side, output channels, padding): both formulations of the
+# stride-1 layer (fewer and more than 8 input channels), non-square inputs.
+STRIDE1_CASES = [
+    ((2, 7, 5, 1), 3, 6, 'SAME'),
+    ((2, 6, 9, 10), 3, 4, 'SAME'),
+    ((3, 8, 6, 9), 3, 5, 'VALID'),
+    ((2, 9, 7, 3), 5, 4, 'VALID'),
+    ((1, 6, 6, 12), 5, 3, 'SAME'),
+]
+
+
+@pytest.mark.parametrize('shape,side,features,padding', STRIDE1_CASES)
+def test_matmul_stride1_conv_equals_flax_in_float64(shape, side, features, padding):
+  rng = np.random.default_rng(2)
+  with jax.enable_x64(True):
+    x = jnp.asarray(rng.normal(size=shape))
+    flax_conv = nn.Conv(features, (side, side), padding=padding)
+    mm_conv = matmul_conv.MatmulConv(features, (side, side), padding=padding)
+    assert (jax.tree.map(jnp.shape, jax.eval_shape(mm_conv.init, jax.random.PRNGKey(0), x))
+            == jax.tree.map(jnp.shape, jax.eval_shape(flax_conv.init,
+                                                      jax.random.PRNGKey(0), x)))
+    params = {'kernel': jnp.asarray(rng.normal(size=(side, side, shape[-1], features))),
+              'bias': jnp.asarray(rng.normal(size=(features,)))}
+    expected = flax_conv.apply({'params': params}, x)
+    cotangent = jnp.asarray(rng.normal(size=expected.shape))
+    value_and_grads = jax.jit(_value_and_grads, static_argnums=0)
+    for got, want in zip(
+        value_and_grads(lambda x, p: mm_conv.apply({'params': p}, x), x, params,
+                        cotangent),
+        value_and_grads(lambda x, p: flax_conv.apply({'params': p}, x), x, params,
+                        cotangent)):
+      for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+        assert a.dtype == jnp.float64 and a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-10 * float(jnp.abs(b).max()))
+
+
+@pytest.mark.parametrize('name,resolution', [('custom_cnn', 28), ('gmd_cnn', 48)])
+def test_matmul_classifier_equals_lax_classifier_with_gradients(name, resolution):
+  from gan_aug import config_defaults  # pylint: disable=g-import-not-at-top
+  from gan_aug.models import classifiers  # pylint: disable=g-import-not-at-top
+  cfg = config_defaults.classifier(name=name)
+  models_by_impl = {}
+  for impl in ('lax', 'matmul'):
+    cfg.conv_impl = impl
+    models_by_impl[impl] = classifiers.build_classifier(cfg, 3)
+  assert models_by_impl['matmul'].conv_impl == 'matmul'
+  with jax.enable_x64(True):
+    x = jnp.asarray(np.random.default_rng(3).uniform(size=(2, resolution, resolution, 1)))
+    init = lambda impl: jax.jit(functools.partial(
+        models_by_impl[impl].init, train=False))(jax.random.PRNGKey(0), x)
+    variables = init('lax')
+    assert jax.tree.structure(init('matmul')) == jax.tree.structure(variables)
+
+    def loss_and_grads(model):
+      def loss(params):
+        logits = model.apply({**variables, 'params': params}, x, train=False)
+        return jnp.sum(logits * jnp.arange(logits.size).reshape(logits.shape))
+      return jax.jit(jax.value_and_grad(loss))(variables['params'])
+
+    (loss_mm, grads_mm), (loss_lax, grads_lax) = (
+        loss_and_grads(models_by_impl[i]) for i in ('matmul', 'lax'))
+    np.testing.assert_allclose(loss_mm, loss_lax, rtol=1e-10)
+    for a, b in zip(jax.tree.leaves(grads_mm), jax.tree.leaves(grads_lax)):
+      np.testing.assert_allclose(a, b, rtol=0, atol=1e-10 * float(jnp.abs(b).max()))
+
+
+def test_classifier_conv_impl_auto_is_matmul_on_cpu_and_bad_name_is_refused():
+  from gan_aug.models import classifiers  # pylint: disable=g-import-not-at-top
+  config = tiny_config()
+  assert classifiers.build_classifier(config.classifier, 2).conv_impl == 'matmul'
+  config.classifier.conv_impl = 'winograd'
+  with pytest.raises(config_validation.ConfigError, match='classifier.conv_impl'):
     config_validation.validate(config)

@@ -55,17 +55,17 @@ def num_doublings(resolution: int) -> int:
 CONV_IMPLS = ('lax', 'matmul')
 
 
-def _check_conv_impl(conv_impl: str) -> None:
+def _check_conv_impl(conv_impl: str, field: str = 'config.gan.conv_impl') -> None:
   if conv_impl not in CONV_IMPLS:
-    raise ValueError(f'config.gan.conv_impl={conv_impl!r} is not one of '
+    raise ValueError(f'{field}={conv_impl!r} is not one of '
                      f'auto, {", ".join(CONV_IMPLS)}.')
 
 
-def resolve_conv_impl(conv_impl: str) -> str:
+def resolve_conv_impl(conv_impl: str, field: str = 'config.gan.conv_impl') -> str:
   """'auto' -> 'matmul' on CPU, 'lax' on other backends; checks the name."""
   if conv_impl == 'auto':
     return 'matmul' if jax.default_backend() == 'cpu' else 'lax'
-  _check_conv_impl(conv_impl)
+  _check_conv_impl(conv_impl, field)
   return conv_impl
 
 
