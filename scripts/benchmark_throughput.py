@@ -64,7 +64,8 @@ _DTYPES = flags.DEFINE_list('dtypes', ['float32'],
                            'GAN compute dtypes to time (config.gan.compute_dtype): '
                            'float32, bfloat16 (mixed precision; classifiers: float32).')
 _CONV_IMPL = flags.DEFINE_string('conv_impl', 'auto',
-                                 'DCGAN layers: auto, lax or matmul.')
+                                 'DCGAN layers and the custom_cnn / gmd_cnn '
+                                 'convolutions: auto, lax or matmul.')
 
 # name -> (GAN family, resolution, channels, gan config fields).
 GAN_MODELS = {
@@ -192,7 +193,7 @@ def benchmark_gan(name: str, dtype: str) -> List[Dict]:
 def benchmark_classifier(name: str) -> List[Dict]:
   """The train record of one classifier (random init, Adam, real-size inputs)."""
   cfg = config_defaults.classifier(name=name, resolution=_CLASSIFIER_RESOLUTION.value,
-                                   batch_size=_BATCH.value)
+                                   batch_size=_BATCH.value, conv_impl=_CONV_IMPL.value)
   model = classifiers.build_classifier(cfg, _NUM_CLASSES)
   mesh = sharding.make_mesh(jax.local_devices())
   replicated = sharding.replicated(mesh)
