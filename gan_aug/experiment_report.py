@@ -319,8 +319,9 @@ def write_filter_sweep_figure(figures_dir: str, sweep: Dict) -> str:
   names = list(sweep['settings'])
   fractions = sorted({f for rows in sweep['settings'].values() for f in rows},
                      key=float)
-  fig, axes = plt.subplots(2, len(fractions), figsize=(1.2 * len(names) + 3,
-                                                       6.5), squeeze=False)
+  width = max(6.5, 1.2 * len(names) + 3)
+  fig, axes = plt.subplots(2, len(fractions), figsize=(width * len(fractions), 6.5),
+                           squeeze=False)
   for column, fkey in enumerate(fractions):
     rows = [sweep['settings'][n].get(fkey, {}) for n in names]
     for panel, suffix in ((0, 'macro_f1'), (1, 'minus_real_macro_f1')):
@@ -341,8 +342,8 @@ def write_filter_sweep_figure(figures_dir: str, sweep: Dict) -> str:
         ax.axhline(0.0, color='grey', linewidth=0.8)
       ax.legend(fontsize=8)
       ax.set_title(f'training fraction {fkey}', fontsize=9)
-  fig.suptitle('Downstream macro-F1 against the synthesis filter, mean and 95 % '
-               'interval over seeds', fontsize=10)
+  fig.suptitle('Downstream macro-F1 against the synthesis filter\n(mean and 95 % '
+               'interval over seeds)', fontsize=10)
   fig.tight_layout()
   path = os.path.join(figures_dir, 'filter_sweep.png')
   atomic_files.save_figure(fig, path, dpi=100)
