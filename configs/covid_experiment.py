@@ -43,7 +43,7 @@ def get_config(arg: str = None):
                                    target_value=1.0, batch_size=256),
       classifier=defaults.classifier(name='custom_cnn', resolution=64, batch_size=32,
                                      eval_batch_size=64, learning_rate=1e-3,
-                                     steps_per_epoch=50, max_epochs=30, patience=5))
+                                     steps_per_epoch=25, max_epochs=16, patience=6))
   config.experiment = experiment.experiment_defaults(
       arms=('real', 'classical', 'gan', 'gan_classical', 'borders_only'), seeds=3,
       fractions=(1.0,))

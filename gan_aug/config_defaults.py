@@ -97,6 +97,11 @@ def classifier(**values) -> ml_collections.ConfigDict:
       'optimizer': 'adam',        # adam | sgd
       'momentum': 0.0,            # sgd only; 0 = plain SGD
       'learning_rate': 1e-4,
+      # constant | cosine (decayed to 0 over max_epochs * steps_per_epoch steps)
+      'lr_schedule': 'constant',
+      # none | balanced: each class weighs the same in the training loss (and in
+      # the validation loss early stopping watches), whatever its share.
+      'class_weighting': 'none',
       # custom_cnn / gmd_cnn convolutions: auto (matmul on CPU, lax elsewhere)
       # | lax | matmul; the same layers and outputs either way.
       'conv_impl': 'auto',

@@ -163,6 +163,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
   conv_impl = clf.get('conv_impl', 'auto')
   _check(conv_impl in ('auto',) + dcgan.CONV_IMPLS, 'classifier.conv_impl', conv_impl,
          f'one of {("auto",) + dcgan.CONV_IMPLS}')
+  weighting = clf.get('class_weighting', 'none')
+  _check(weighting in classifier_lib.CLASS_WEIGHTINGS, 'classifier.class_weighting',
+         weighting, f'one of {classifier_lib.CLASS_WEIGHTINGS}')
+  schedule = clf.get('lr_schedule', 'constant')
+  _check(schedule in classifier_lib.LR_SCHEDULES, 'classifier.lr_schedule', schedule,
+         f'one of {classifier_lib.LR_SCHEDULES}')
   if 'optimizer' in clf:
     _check(clf.optimizer in classifier_lib.OPTIMIZERS, 'classifier.optimizer',
            clf.optimizer, f'one of {classifier_lib.OPTIMIZERS}')

@@ -76,3 +76,90 @@ def test_map_in_batches_pads_one_shape_and_drops_the_padding():
   np.testing.assert_array_equal(sums, images.sum(axis=1))
   with pytest.raises(ValueError, match='at least one'):
     sharding.map_in_batches(double, images[:0], 4)
+
+
+@pytest.mark.parametrize('optimizer', ['adam', 'sgd'])
+def test_cosine_schedule_starts_at_the_learning_rate_and_ends_at_zero(optimizer):
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  cfg = tiny_config().classifier
+  cfg.optimizer, cfg.learning_rate, cfg.lr_schedule = optimizer, 0.1, 'cosine'
+  tx = classifier_lib.make_optimizer(cfg, total_steps=10)
+  params = {'w': jnp.zeros(3)}
+  state = tx.init(params)
+  grads = {'w': jnp.ones(3)}
+  steps = []
+  for _ in range(11):
+    updates, state = tx.update(grads, state, params)
+    steps.append(float(updates['w'][0]))
+  # Adam's first update and SGD's are -lr times a unit gradient; the schedule
+  # then follows lr * (1 + cos(pi t / 10)) / 2 down to 0 at t = 10.
+  assert steps[0] == pytest.approx(-0.1, rel=1e-4)
+  assert steps[5] == pytest.approx(-0.05, rel=1e-3)
+  assert steps[10] == 0.0
+  assert all(a <= b for a, b in zip(steps, steps[1:]))
+  constant = classifier_lib.make_optimizer(tiny_config().classifier)
+  assert constant.init(params)  # The default stays a constant rate.
+
+
+def test_unknown_schedule_is_refused_by_validation():
+  from gan_aug import config_validation  # pylint: disable=g-import-not-at-top
+  config = tiny_config()
+  config.classifier.lr_schedule = 'linear'
+  with pytest.raises(config_validation.ConfigError,
+                     match=r"config.classifier.lr_schedule='linear' is not allowed"):
+    config_validation.validate(config)
+
+
+def test_balanced_class_weights_make_every_class_weigh_the_same():
+  labels = np.array([0] * 10 + [1] * 30)
+  weights = classifier_lib.class_weights(labels, 2, 'balanced')
+  np.testing.assert_allclose(weights, [40 / 20, 40 / 60])
+  np.testing.assert_allclose(np.bincount(labels) * weights, [20, 20])
+  assert classifier_lib.class_weights(labels, 2, 'none') is None
+  with pytest.raises(ValueError, match=r'counts per class: \[10, 30, 0\]'):
+    classifier_lib.class_weights(labels, 3, 'balanced')
+  probs = np.array([[0.8, 0.2], [0.4, 0.6], [0.5, 0.5]])
+  y = np.array([0, 1, 1])
+  nll = -np.log([0.8, 0.6, 0.5])
+  assert classifier_lib.cross_entropy(probs, y) == pytest.approx(nll.mean())
+  assert classifier_lib.cross_entropy(probs, y, np.array([2.0, 0.5])) == pytest.approx(
+      np.mean(nll * [2.0, 0.5, 0.5]))
+
+
+def test_weighted_train_step_loss_is_the_weighted_cross_entropy():
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import optax  # pylint: disable=g-import-not-at-top
+  cfg = tiny_config().classifier
+  cfg.resolution, cfg.conv_dropout, cfg.dense_dropout = 16, 0.0, 0.0
+  model = classifiers.CLASSIFIERS.get(cfg.name)(cfg, num_classes=2)
+  rng = np.random.default_rng(0)
+  images = rng.integers(0, 256, (8, 16, 16, 1), dtype=np.uint8)
+  labels = np.array([0, 1, 1, 1, 0, 1, 1, 1], np.int32)
+  tx = optax.sgd(0.0)
+  state = classifier_lib.init_state(model, tx, 0, (16, 16, 1))
+  # Without dropout, and with all 8 images in the batch (batch statistics of
+  # the same set), each image's loss does not depend on the batch order.
+  logits, _ = model.apply({'params': state.params, 'batch_stats': state.batch_stats},
+                          images.astype(np.float32) / 255.0, train=True,
+                          mutable=['batch_stats'])
+  per_image = np.asarray(optax.softmax_cross_entropy_with_integer_labels(
+      logits, labels))
+  weights = classifier_lib.class_weights(labels, 2, 'balanced')
+  for w, expected in ((None, per_image.mean()),
+                      (weights, np.mean(per_image * weights[labels]))):
+    step = jax.jit(classifier_lib.make_train_step(model, tx, sharding.make_mesh(), 8,
+                                                  weights=w))
+    _, metrics = step(state, jnp.asarray(images), jnp.asarray(labels))
+    assert float(metrics['loss']) == pytest.approx(expected, rel=1e-5)
+  assert np.mean(per_image * weights[labels]) != pytest.approx(per_image.mean(),
+                                                               rel=1e-3)
+
+
+def test_unknown_class_weighting_is_refused_by_validation():
+  from gan_aug import config_validation  # pylint: disable=g-import-not-at-top
+  config = tiny_config()
+  config.classifier.class_weighting = 'inverse'
+  with pytest.raises(config_validation.ConfigError,
+                     match=r"config.classifier.class_weighting='inverse' is not"):
+    config_validation.validate(config)

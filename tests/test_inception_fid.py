@@ -25,6 +25,7 @@ from gan_aug.metrics import inception_features
 from gan_aug.models import torch_convert
 from gan_aug.models.backbones import inception_fid
 import torch_inception_fid_reference
+import torch_random_init
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -47,24 +48,8 @@ def _one_torch_thread():
 
 @pytest.fixture(scope='module')
 def reference():
-  """The torch reference in eval mode, random weights and statistics (built on 'meta')."""
-  with torch.device('meta'):
-    model = torch_inception_fid_reference.FIDInception3()
-  model = model.to_empty(device='cpu')
-  generator = torch.Generator().manual_seed(0)
-  with torch.no_grad():
-    for module in model.modules():
-      if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
-        module.weight.normal_(0, (2 / module.weight[0].numel()) ** 0.5, generator=generator)
-        if module.bias is not None:
-          module.bias.uniform_(-0.1, 0.1, generator=generator)
-      elif isinstance(module, torch.nn.BatchNorm2d):
-        module.weight.uniform_(0.5, 1.5, generator=generator)
-        module.bias.uniform_(-0.2, 0.2, generator=generator)
-        module.running_mean.uniform_(-0.2, 0.2, generator=generator)
-        module.running_var.uniform_(0.5, 1.5, generator=generator)
-        module.num_batches_tracked.zero_()
-  return model.eval()
+  """The torch reference in eval mode, random weights and statistics."""
+  return torch_random_init.randomized(torch_inception_fid_reference.FIDInception3)
 
 
 @pytest.fixture(scope='module')

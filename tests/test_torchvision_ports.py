@@ -25,6 +25,7 @@ from torch.nn import functional as F
 
 from gan_aug.models import torch_convert
 from gan_aug.models.backbones import BACKBONES, layers
+import torch_random_init
 import torch_reference
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
@@ -53,31 +54,10 @@ def _relative_error(actual, expected) -> float:
   return float(np.abs(np.asarray(actual) - expected).max() / np.abs(expected).max())
 
 
-def _randomize(model, seed: int = 0):
-  """Random weights of a size that keeps activations O(1), and non-identity batch norms."""
-  generator = torch.Generator().manual_seed(seed)
-  with torch.no_grad():
-    for module in model.modules():
-      if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
-        fan_in = module.weight[0].numel()
-        module.weight.normal_(0, (2 / fan_in) ** 0.5, generator=generator)
-        if module.bias is not None:
-          module.bias.uniform_(-0.1, 0.1, generator=generator)
-      elif isinstance(module, torch.nn.BatchNorm2d):
-        module.weight.uniform_(0.5, 1.5, generator=generator)
-        module.bias.uniform_(-0.2, 0.2, generator=generator)
-        module.running_mean.uniform_(-0.2, 0.2, generator=generator)
-        module.running_var.uniform_(0.5, 1.5, generator=generator)
-        module.num_batches_tracked.zero_()
-
-
 def _reference(arch: str, **kwargs):
-  """The randomized torch reference in eval mode (built on 'meta' to skip torch's init)."""
-  with torch.device('meta'):
-    model = torch_reference.BUILDERS[arch](**kwargs)
-  model = model.to_empty(device='cpu')
-  _randomize(model)
-  return model.eval()
+  """The randomized torch reference in eval mode."""
+  return torch_random_init.randomized(
+      functools.partial(torch_reference.BUILDERS[arch], **kwargs))
 
 
 def _numpy_state(model):

@@ -46,20 +46,35 @@ def _scale(images_u8: jax.Array) -> jax.Array:
 
 
 OPTIMIZERS = ('adam', 'sgd')
+LR_SCHEDULES = ('constant', 'cosine')
+CLASS_WEIGHTINGS = ('none', 'balanced')
 _AUGMENT_SALT = 0x0A06_0000  # Augmentation keys apart from batch-order keys.
 
 
 def make_optimizer(cfg: ml_collections.ConfigDict,
-                   trainable: Optional[Any] = None) -> optax.GradientTransformation:
-  """Adam, or SGD with `cfg.momentum` (0 = plain SGD), at a constant learning rate.
+                   trainable: Optional[Any] = None,
+                   total_steps: Optional[int] = None) -> optax.GradientTransformation:
+  """Adam, or SGD with `cfg.momentum` (0 = plain SGD), at `cfg.learning_rate`:
+  constant, or with `cfg.lr_schedule='cosine'` decayed to 0 over `total_steps`
+  (the most steps early stopping allows).
 
   `trainable` (a tree of bools over the params) freezes the False leaves.
   """
+  schedule = cfg.get('lr_schedule', 'constant')
+  if schedule == 'constant':
+    learning_rate = cfg.learning_rate
+  elif schedule == 'cosine':
+    if not total_steps:
+      raise ValueError("classifier.lr_schedule='cosine' needs the number of steps.")
+    learning_rate = optax.cosine_decay_schedule(cfg.learning_rate, total_steps)
+  else:
+    raise ValueError(f'Unknown learning-rate schedule {schedule!r}; valid: '
+                     f'{LR_SCHEDULES}.')
   name = cfg.get('optimizer', 'adam')
   if name == 'adam':
-    tx = optax.adam(cfg.learning_rate)
+    tx = optax.adam(learning_rate)
   elif name == 'sgd':
-    tx = optax.sgd(cfg.learning_rate, momentum=cfg.get('momentum', 0.0) or None)
+    tx = optax.sgd(learning_rate, momentum=cfg.get('momentum', 0.0) or None)
   else:
     raise ValueError(f'Unknown optimizer {name!r}; valid: {OPTIMIZERS}.')
   if trainable is None:
@@ -92,12 +107,31 @@ def init_state(model, tx: optax.GradientTransformation, seed: int,
                          opt_state=tx.init(variables['params']))
 
 
+def class_weights(labels: np.ndarray, num_classes: int,
+                  weighting: str = 'none') -> Optional[np.ndarray]:
+  """Per-class loss weights: None for 'none'; for 'balanced' n / (k * n_c) over the
+  training labels (scikit-learn's 'balanced'), so every class weighs the same in
+  the loss whatever its share of the training set."""
+  if weighting == 'none':
+    return None
+  if weighting != 'balanced':
+    raise ValueError(f'Unknown class weighting {weighting!r}; valid: '
+                     f'{CLASS_WEIGHTINGS}.')
+  counts = np.bincount(np.asarray(labels), minlength=num_classes)
+  if (counts == 0).any():
+    raise ValueError(f'Balanced class weights need every class in the training '
+                     f'labels; counts per class: {counts.tolist()}.')
+  return (len(labels) / (num_classes * counts)).astype(np.float32)
+
+
 def make_train_step(model, tx: optax.GradientTransformation, mesh: Mesh,
-                    batch_size: int, augment: Optional[Callable] = None) -> Callable:
+                    batch_size: int, augment: Optional[Callable] = None,
+                    weights: Optional[np.ndarray] = None) -> Callable:
   """Pure `(state, images_u8, labels) -> (state, {'loss', 'accuracy'})`.
 
   `augment(key, images)` (e.g. `gan_aug.augment.make_classical_augment`) transforms
   each batch on device before the forward pass, with a key of its own per step.
+  `weights` (per class, `class_weights`) weigh each example's cross-entropy.
   """
 
   def train_step(state: ClassifierState, images, labels):
@@ -115,8 +149,10 @@ def make_train_step(model, tx: optax.GradientTransformation, mesh: Mesh,
           {'params': params, 'batch_stats': state.batch_stats}, x, train=True,
           rngs={'dropout': jax.random.fold_in(dropout_key, state.step)},
           mutable=['batch_stats'])
-      loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-      return loss, (updates['batch_stats'], logits)
+      losses = optax.softmax_cross_entropy_with_integer_labels(logits, y)
+      if weights is not None:
+        losses = losses * jnp.asarray(weights)[y]
+      return losses.mean(), (updates['batch_stats'], logits)
 
     (loss, (batch_stats, logits)), grads = jax.value_and_grad(
         loss_fn, has_aux=True)(state.params)
@@ -168,10 +204,15 @@ def predict_probs(predict: Callable, params, batch_stats, images: np.ndarray,
       lambda chunk: predict(params, batch_stats, chunk), images, batch_size)
 
 
-def cross_entropy(probs: np.ndarray, labels: np.ndarray) -> float:
-  """Mean negative log-likelihood of the true labels."""
+def cross_entropy(probs: np.ndarray, labels: np.ndarray,
+                  weights: Optional[np.ndarray] = None) -> float:
+  """Mean negative log-likelihood of the true labels, each weighted by its class's
+  `weights` if given (the training loss's weighting)."""
   picked = probs[np.arange(len(labels)), labels]
-  return float(-np.mean(np.log(np.clip(picked, 1e-12, 1.0))))
+  nll = -np.log(np.clip(picked, 1e-12, 1.0))
+  if weights is not None:
+    nll = nll * weights[labels]
+  return float(np.mean(nll))
 
 
 def _progress_meta(runs: Dict[str, Dict], epoch: int) -> Dict:
@@ -218,7 +259,7 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
   rerun continues after the newest saved epoch with the same result as an
   uninterrupted run. `augment` maps arm names to on-device augmentations.
   """
-  tx = make_optimizer(cfg, trainable)
+  tx = make_optimizer(cfg, trainable, total_steps=steps_per_epoch * cfg.max_epochs)
   batch_size = cfg.batch_size
   replicated = sharding.replicated(mesh)
   image_shape = val[0].shape[1:]
@@ -227,19 +268,26 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
                     out_shardings=replicated)
   init = lambda: init_fn(variables)
   augment = augment or {}
+  num_classes = 1 + int(max([np.max(labels) for _, labels in arms.values()] +
+                            [np.max(val[1])]))
   step_fns = {}
-  for augment_fn in [None] + list(augment.values()):
-    if augment_fn not in step_fns:
-      step_fns[augment_fn] = jax.jit(
-          make_train_step(model, tx, mesh, batch_size, augment_fn),
+
+  def step_fn(augment_fn, weights):
+    key = (augment_fn, None if weights is None else tuple(weights.tolist()))
+    if key not in step_fns:
+      step_fns[key] = jax.jit(
+          make_train_step(model, tx, mesh, batch_size, augment_fn, weights),
           in_shardings=(replicated, replicated, replicated),
           out_shardings=(replicated, replicated), donate_argnums=(0,))
+    return step_fns[key]
+
   predict = make_predict(model, mesh)
   eval_batch = cfg.eval_batch_size
 
   runs = {}
   for name, (images, labels) in arms.items():
     state = init()
+    weights = class_weights(labels, num_classes, cfg.get('class_weighting', 'none'))
     runs[name] = {
         'state': state,
         'images': jax.device_put(images, replicated),
@@ -248,7 +296,8 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
         # Until an epoch improves on it, the "best" is the initial model.
         'best': jax.tree.map(jnp.copy, (state.params, state.batch_stats)),
         'num_train': int(len(images)),
-        'step_fn': step_fns[augment.get(name)],
+        'class_weights': weights,
+        'step_fn': step_fn(augment.get(name), weights),
     }
   checkpointer = (Checkpointer(checkpoint_dir, max_to_keep=1) if checkpoint_dir
                   else None)
@@ -297,7 +346,7 @@ def _train_epochs(cfg, runs: Dict[str, Dict], val: Arrays, steps_per_epoch: int,
       state = run['state']
       probs = predict_probs(predict, state.params, state.batch_stats, val[0],
                             eval_batch)
-      val_loss = cross_entropy(probs, val[1])
+      val_loss = cross_entropy(probs, val[1], run['class_weights'])
       val_acc = float(np.mean(np.argmax(probs, -1) == val[1]))
       if not np.isfinite(val_loss) or not np.isfinite(train_metrics['loss']):
         raise FloatingPointError(
