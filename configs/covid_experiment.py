@@ -14,10 +14,19 @@ shape (ACGAN, paper 003) at 56x56 grey with G/D widths 64/16, batch 32, 1200
 steps, trained on the training split it augments; synthesis keeps as many fakes
 per class as real images, D's score at least the 5 % quantile of its scores of
 real validation images and D's class head agreeing; paper 003's custom CNN at
-64x64, Adam 1e-3, at most 30 epochs of 50 steps, patience 5, the same steps and
+64x64, Adam 1e-3, at most 16 epochs of 25 steps, patience 6, the same steps and
 initial weights for every arm. Training fraction 1.0 only: 10 % of this folder
 is 21 images, 7 per class, too few to train a GAN on.
 Variant `smoke`: a few steps, 2 seeds (checks the wiring; the numbers mean nothing).
+
+Measured (the command above, 2 CPU cores, nothing else running): 44.9 min wall;
+209 training images, test accuracy over seeds 0-2 on the 66 test images (one image
+is 1.5 points), mean ± 95 % interval: real 0.869 ± 0.057, classical 0.874 ± 0.057,
+gan 0.848 ± 0.065, gan_classical 0.793 ± 0.078, borders_only 0.773 ± 0.000
+(majority class 0.394). Paired gan - real -0.020 ± 0.078, gan_classical - real
+-0.076 ± 0.038: the GAN's images did not help and, with classical augmentation,
+hurt. The borders-only control is far above chance: the image's frame alone tells
+the classes apart here, so every arm's accuracy may rest partly on shortcuts.
 """
 
 import os
