@@ -31,6 +31,10 @@ def _check(ok: bool, field: str, value, allowed: str) -> None:
     raise ConfigError(f'config.{field}={value!r} is not allowed: {allowed}.')
 
 
+def _one_of(value, field: str, allowed) -> None:
+  _check(value in tuple(allowed), field, value, f'one of {tuple(allowed)}')
+
+
 def _int_at_least(config, field: str, low: int) -> None:
   value = config
   for part in field.split('.'):
@@ -74,8 +78,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   data.DATASETS.get(data_cfg.name, 'config.data.name')
   models.GANS.get(gan.name, 'config.gan.name')
   dtype = gan.get('compute_dtype', 'float32')
-  _check(dtype in models.COMPUTE_DTYPES, 'gan.compute_dtype', dtype,
-         f'one of {tuple(models.COMPUTE_DTYPES)}')
+  _one_of(dtype, 'gan.compute_dtype', models.COMPUTE_DTYPES)
   _check(data_cfg.channels in (1, 3), 'data.channels', data_cfg.channels, '1 or 3')
   try:
     gan_model = models.build_gan(config, num_classes=2)
@@ -84,8 +87,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   except ValueError as e:
     raise ConfigError(str(e)) from e
   _int_at_least(config, 'data.resolution', 1)
-  _check(data_cfg.bad_file_policy in BAD_FILE_POLICIES, 'data.bad_file_policy',
-         data_cfg.bad_file_policy, f'one of {BAD_FILE_POLICIES}')
+  _one_of(data_cfg.bad_file_policy, 'data.bad_file_policy', BAD_FILE_POLICIES)
   for split in ('train', 'val', 'test'):
     _int_at_least(config, f'data.phantom_per_class.{split}', 1)
   _number_in(config, 'data.val_fraction', 0.0, 0.5)
@@ -127,8 +129,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _number_in(config, 'gan.leaky_slope', 0.0, 1.0, closed_low=True)
 
   syn = config.synthesis
-  _check(syn.threshold_mode in synth.THRESHOLD_MODES, 'synthesis.threshold_mode',
-         syn.threshold_mode, f'one of {synth.THRESHOLD_MODES}')
+  _one_of(syn.threshold_mode, 'synthesis.threshold_mode', synth.THRESHOLD_MODES)
   _number_in(config, 'synthesis.threshold', 0.0, 1.0, closed_low=True,
              closed_high=True)
   _number_in(config, 'synthesis.real_quantile', 0.0, 1.0, closed_low=True,
@@ -139,8 +140,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(gan_model.has_class_head or not syn.require_class_agreement,
          'synthesis.require_class_agreement', syn.require_class_agreement,
          f'False for GAN {gan.name!r}, whose discriminator has no class head')
-  _check(syn.target in synth.TARGET_MODES, 'synthesis.target', syn.target,
-         f'one of {synth.TARGET_MODES}')
+  _one_of(syn.target, 'synthesis.target', synth.TARGET_MODES)
   _number_in(config, 'synthesis.target_value', 0.0, 1e7, closed_low=True)
   _number_in(config, 'synthesis.max_attempts_multiple', 0.0, 1e6)
   for field in ('num_checkpoints', 'batch_size', 'grid_per_class'):
@@ -161,17 +161,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
   low = max(classifiers.MIN_RESOLUTION[name] for name in names)
   _int_at_least(config, 'classifier.resolution', low)
   conv_impl = clf.get('conv_impl', 'auto')
-  _check(conv_impl in ('auto',) + dcgan.CONV_IMPLS, 'classifier.conv_impl', conv_impl,
-         f'one of {("auto",) + dcgan.CONV_IMPLS}')
+  _one_of(conv_impl, 'classifier.conv_impl', ('auto',) + dcgan.CONV_IMPLS)
   weighting = clf.get('class_weighting', 'none')
-  _check(weighting in classifier_lib.CLASS_WEIGHTINGS, 'classifier.class_weighting',
-         weighting, f'one of {classifier_lib.CLASS_WEIGHTINGS}')
+  _one_of(weighting, 'classifier.class_weighting', classifier_lib.CLASS_WEIGHTINGS)
   schedule = clf.get('lr_schedule', 'constant')
-  _check(schedule in classifier_lib.LR_SCHEDULES, 'classifier.lr_schedule', schedule,
-         f'one of {classifier_lib.LR_SCHEDULES}')
+  _one_of(schedule, 'classifier.lr_schedule', classifier_lib.LR_SCHEDULES)
   if 'optimizer' in clf:
-    _check(clf.optimizer in classifier_lib.OPTIMIZERS, 'classifier.optimizer',
-           clf.optimizer, f'one of {classifier_lib.OPTIMIZERS}')
+    _one_of(clf.optimizer, 'classifier.optimizer', classifier_lib.OPTIMIZERS)
     _number_in(config, 'classifier.momentum', 0.0, 1.0, closed_low=True)
   if clf.get('pretrained_dir'):
     for name in names:

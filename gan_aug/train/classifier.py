@@ -125,16 +125,16 @@ def class_weights(labels: np.ndarray, num_classes: int,
 
 
 def make_train_step(model, tx: optax.GradientTransformation, mesh: Mesh,
-                    batch_size: int, augment: Optional[Callable] = None,
-                    weights: Optional[np.ndarray] = None) -> Callable:
-  """Pure `(state, images_u8, labels) -> (state, {'loss', 'accuracy'})`.
+                    batch_size: int, augment: Optional[Callable] = None) -> Callable:
+  """Pure `(state, images_u8, labels, weights) -> (state, {'loss', 'accuracy'})`.
 
   `augment(key, images)` (e.g. `gan_aug.augment.make_classical_augment`) transforms
   each batch on device before the forward pass, with a key of its own per step.
-  `weights` (per class, `class_weights`) weigh each example's cross-entropy.
+  `weights` (per class, `class_weights`; None for none) weigh each example's
+  cross-entropy; as an argument, arms with different weights share one compile.
   """
 
-  def train_step(state: ClassifierState, images, labels):
+  def train_step(state: ClassifierState, images, labels, weights=None):
     data_key, dropout_key = jax.random.split(state.rng)
     index = sharding.shard_batch(
         gan_lib.batch_indices(data_key, state.step, images.shape[0], batch_size), mesh)
@@ -151,7 +151,7 @@ def make_train_step(model, tx: optax.GradientTransformation, mesh: Mesh,
           mutable=['batch_stats'])
       losses = optax.softmax_cross_entropy_with_integer_labels(logits, y)
       if weights is not None:
-        losses = losses * jnp.asarray(weights)[y]
+        losses = losses * weights[y]
       return losses.mean(), (updates['batch_stats'], logits)
 
     (loss, (batch_stats, logits)), grads = jax.value_and_grad(
@@ -268,18 +268,16 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
                     out_shardings=replicated)
   init = lambda: init_fn(variables)
   augment = augment or {}
-  num_classes = 1 + int(max([np.max(labels) for _, labels in arms.values()] +
-                            [np.max(val[1])]))
+  num_classes = model.num_classes
   step_fns = {}
 
-  def step_fn(augment_fn, weights):
-    key = (augment_fn, None if weights is None else tuple(weights.tolist()))
-    if key not in step_fns:
-      step_fns[key] = jax.jit(
-          make_train_step(model, tx, mesh, batch_size, augment_fn, weights),
-          in_shardings=(replicated, replicated, replicated),
+  def step_fn(augment_fn):
+    if augment_fn not in step_fns:
+      step_fns[augment_fn] = jax.jit(
+          make_train_step(model, tx, mesh, batch_size, augment_fn),
+          in_shardings=(replicated,) * 4,
           out_shardings=(replicated, replicated), donate_argnums=(0,))
-    return step_fns[key]
+    return step_fns[augment_fn]
 
   predict = make_predict(model, mesh)
   eval_batch = cfg.eval_batch_size
@@ -297,7 +295,9 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
         'best': jax.tree.map(jnp.copy, (state.params, state.batch_stats)),
         'num_train': int(len(images)),
         'class_weights': weights,
-        'step_fn': step_fn(augment.get(name), weights),
+        'device_weights': (None if weights is None
+                           else jax.device_put(weights, replicated)),
+        'step_fn': step_fn(augment.get(name)),
     }
   checkpointer = (Checkpointer(checkpoint_dir, max_to_keep=1) if checkpoint_dir
                   else None)
@@ -339,7 +339,7 @@ def _train_epochs(cfg, runs: Dict[str, Dict], val: Arrays, steps_per_epoch: int,
       totals = None
       for _ in range(steps_per_epoch):
         run['state'], metrics = run['step_fn'](run['state'], run['images'],
-                                               run['labels'])
+                                               run['labels'], run['device_weights'])
         totals = metrics if totals is None else jax.tree.map(jnp.add, totals, metrics)
       train_metrics = {k: float(v) / steps_per_epoch
                        for k, v in jax.device_get(totals).items()}
