@@ -14,6 +14,10 @@ runs data-parallel over all local devices (batch split over a 1-D mesh). For eac
 record: compile time (separately), warm-up steps, then the median of timed
 windows, images/s and the FLOP/s achieved by XLA's own FLOP count of the step.
 
+`--profile` also traces a few steps of each train record with `jax.profiler` and
+adds `op_time_by_kind`: XLA's op time per step summed by the kind of op (numbered
+instances merged, e.g. every matrix product `ynn_fusion.N` on CPU), largest first.
+
 With --torch-ref and PyTorch importable, the classic PyTorch DCGAN loop (the
 PyTorch DCGAN example that papers 000/002 print: one D update on a real and a
 fake batch, then one G update through a fresh D forward; BN, BCE, Adam 2e-4,
@@ -24,12 +28,16 @@ in mixed precision (config.gan.compute_dtype: bf16 compute, float32 parameters,
 optimizer state and losses).
 """
 
+import collections
+import glob
 import json
 import os
 import platform
+import re
 import statistics
 import sys
 import time
+import tempfile
 from typing import Callable, Dict, List
 
 from absl import app, flags
@@ -63,6 +71,8 @@ _STAGES = flags.DEFINE_list('stages', ['train', 'synthesis'],
 _DTYPES = flags.DEFINE_list('dtypes', ['float32'],
                            'GAN compute dtypes to time (config.gan.compute_dtype): '
                            'float32, bfloat16 (mixed precision; classifiers: float32).')
+_PROFILE = flags.DEFINE_bool('profile', False, 'Trace train steps and report XLA '
+                              'op time by kind of op.')
 _CONV_IMPL = flags.DEFINE_string('conv_impl', 'auto',
                                  'DCGAN layers and the custom_cnn / gmd_cnn '
                                  'convolutions: auto, lax or matmul.')
@@ -102,6 +112,33 @@ def _time_steps(run_step: Callable[[], object],
           'window_min_s': min(windows), 'window_max_s': max(windows)}
 
 
+def _op_time_by_kind(run_step: Callable[[], object], steps: int = 3,
+                     top: int = 12) -> List[Dict]:
+  """Op time per step by kind of XLA op over `steps` traced steps: [{kind, ms, share}].
+
+  Events of the XLA executor's own bookkeeping are left out; names that differ only
+  in their instance number (`add_fusion.3`, `add_fusion.7`) count as one kind.
+  """
+  trace_dir = tempfile.mkdtemp(prefix='gan_aug_profile_')
+  jax.profiler.start_trace(trace_dir)
+  for _ in range(steps):
+    out = run_step()
+  jax.block_until_ready(out)
+  jax.profiler.stop_trace()
+  paths = glob.glob(os.path.join(trace_dir, '**', '*.xplane.pb'), recursive=True)
+  kinds = collections.Counter()
+  for plane in jax.profiler.ProfileData.from_file(paths[0]).planes:
+    for line in plane.lines:
+      if not line.name.startswith('tf_XLAEigen') and 'Stream' not in line.name:
+        continue  # Host-side Python and client threads, not XLA ops.
+      for event in line.events:
+        if not event.name.startswith(('ThunkExecutor', 'end: ')):
+          kinds[re.sub(r'\.\d+$', '', event.name)] += event.duration_ns
+  total = sum(kinds.values()) or 1
+  return [{'kind': kind, 'ms': ns / steps / 1e6, 'share': ns / total}
+          for kind, ns in kinds.most_common(top)]
+
+
 def _compile(jitted, *args):
   """(compiled, seconds to compile, XLA's FLOP count of one call)."""
   start = time.perf_counter()
@@ -126,6 +163,8 @@ def _time_train_step(step, state, images, labels, mesh):
     return metrics
 
   timing = _time_steps(run_step)
+  if _PROFILE.value:
+    timing['op_time_by_kind'] = _op_time_by_kind(run_step)
   return compile_s, flops, timing, holder['state']
 
 
@@ -294,6 +333,11 @@ def _print_table(records: List[Dict], env: Dict) -> None:
           f"{r['seconds_per_step'] * 1e3:>10.1f}{r['images_per_sec']:>10.1f}"
           f"{r['achieved_gflops']:>9.1f}"
           + (f"{torch_ips:>13.1f}{r['ratio']:>7.2f}" if torch_ips else ''))
+  for r in records:
+    if r.get('op_time_by_kind'):
+      print(f"\n{r['model']} {r['stage']} ({r['dtype']}): XLA op time per step by kind")
+      for entry in r['op_time_by_kind']:
+        print(f"  {entry['ms']:9.1f} ms {100 * entry['share']:5.1f} %  {entry['kind']}")
 
 
 def main(argv):
