@@ -36,8 +36,8 @@ import platform
 import re
 import statistics
 import sys
-import time
 import tempfile
+import time
 from typing import Callable, Dict, List
 
 from absl import app, flags
@@ -119,15 +119,15 @@ def _op_time_by_kind(run_step: Callable[[], object], steps: int = 3,
   Events of the XLA executor's own bookkeeping are left out; names that differ only
   in their instance number (`add_fusion.3`, `add_fusion.7`) count as one kind.
   """
-  trace_dir = tempfile.mkdtemp(prefix='gan_aug_profile_')
-  jax.profiler.start_trace(trace_dir)
-  for _ in range(steps):
-    out = run_step()
-  jax.block_until_ready(out)
-  jax.profiler.stop_trace()
-  paths = glob.glob(os.path.join(trace_dir, '**', '*.xplane.pb'), recursive=True)
+  with tempfile.TemporaryDirectory(prefix='gan_aug_profile_') as trace_dir:
+    with jax.profiler.trace(trace_dir):
+      for _ in range(steps):
+        out = run_step()
+      jax.block_until_ready(out)
+    paths = glob.glob(os.path.join(trace_dir, '**', '*.xplane.pb'), recursive=True)
+    profile = jax.profiler.ProfileData.from_file(paths[0])
   kinds = collections.Counter()
-  for plane in jax.profiler.ProfileData.from_file(paths[0]).planes:
+  for plane in profile.planes:
     for line in plane.lines:
       if not line.name.startswith('tf_XLAEigen') and 'Stream' not in line.name:
         continue  # Host-side Python and client threads, not XLA ops.
