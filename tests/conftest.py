@@ -15,10 +15,16 @@ import jax  # pylint: disable=g-import-not-at-top
 import pytest  # pylint: disable=g-import-not-at-top
 
 # Tests build the same small programs many times (one train_gan per test);
-# JAX's persistent cache compiles each distinct program once per session.
-_CACHE_DIR = tempfile.mkdtemp(prefix='gan_aug_test_jax_cache_')
-atexit.register(shutil.rmtree, _CACHE_DIR, ignore_errors=True)
-jax.config.update('jax_compilation_cache_dir', _CACHE_DIR)
+# JAX's persistent cache compiles each distinct program once per test session.
+# The pytest-xdist workers of one session share the folder (its run id names it),
+# so a program one worker compiled is read, not compiled, by the other; the
+# controlling process (or a run without xdist) removes it at exit.
+_RUN_ID = os.environ.get('PYTEST_XDIST_TESTRUNUID', f'pid{os.getpid()}')
+CACHE_DIR = os.path.join(tempfile.gettempdir(), f'gan_aug_test_jax_cache_{_RUN_ID}')
+os.makedirs(CACHE_DIR, exist_ok=True)
+if 'PYTEST_XDIST_WORKER' not in os.environ:
+  atexit.register(shutil.rmtree, CACHE_DIR, ignore_errors=True)
+jax.config.update('jax_compilation_cache_dir', CACHE_DIR)
 jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
 jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
 

@@ -1,7 +1,8 @@
 """Runs a paper config's `:smoke` variant as a user does, and checks its report.
 
-Each run is the command line on one CPU device; runs share a JAX compilation
-cache, so trials and reruns compile each program once.
+Each run is the command line on one CPU device; runs share the test session's
+JAX compilation cache (tests/conftest.py), so trials, reruns and the other
+worker's runs compile each program once.
 """
 
 import importlib
@@ -9,18 +10,16 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 
+from conftest import CACHE_DIR
 from helpers import REPO_ROOT
-
-_CACHE = tempfile.mkdtemp(prefix='gan_aug_test_cli_cache_')
 
 
 def run_config(name, variants, tmp_path, **overrides):
   """Runs configs/<name>.py:<variants> with `--config.<field>=<value>` overrides;
   returns (report.json's content, the config without overrides)."""
   workdir = str(tmp_path / name)
-  env = dict(os.environ, XLA_FLAGS='', JAX_COMPILATION_CACHE_DIR=_CACHE,
+  env = dict(os.environ, XLA_FLAGS='', JAX_COMPILATION_CACHE_DIR=CACHE_DIR,
              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0',
              JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES='0')
   args = [f'--config=configs/{name}.py:{variants}', f'--workdir={workdir}'] + [

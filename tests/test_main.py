@@ -7,11 +7,15 @@ import sys
 
 import pytest
 
+from conftest import CACHE_DIR
 from helpers import REPO_ROOT
 
 
 def _main(*args, timeout=600):
-  env = dict(os.environ, XLA_FLAGS='', PYTHONUNBUFFERED='1')
+  env = dict(os.environ, XLA_FLAGS='', PYTHONUNBUFFERED='1',
+             JAX_COMPILATION_CACHE_DIR=CACHE_DIR,
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0',
+             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES='0')
   return subprocess.run([sys.executable, '-m', 'gan_aug.main', *args], cwd=REPO_ROOT,
                         env=env, capture_output=True, text=True, timeout=timeout)
 
