@@ -1,4 +1,5 @@
-"""What the command-line entry points share: the errors a person can fix, and quiet logs."""
+"""What the command-line entry points share: exit statuses for the errors a person
+can fix (`gan_aug.errors`), and quiet logs."""
 
 import logging as std_logging
 import sys
@@ -6,16 +7,7 @@ from typing import Any, Callable
 
 from absl import logging
 
-from gan_aug import config_validation
-from gan_aug import data as data_lib
-from gan_aug import registry
-from gan_aug import synth
-from gan_aug.train import gan_loop
-
-# Problems a person can fix: a message and exit status 2, no traceback.
-USER_ERRORS = (data_lib.DatasetNotFoundError, data_lib.DatasetError,
-               config_validation.ConfigError, registry.UnknownComponentError,
-               synth.SynthesisError)
+from gan_aug import errors
 
 
 def _quiet_library_info(record) -> bool:
@@ -32,14 +24,14 @@ def set_up_logging(level: int = logging.INFO) -> None:
 
 
 def run_or_exit(fn: Callable[..., Any], *args, who: str = '') -> Any:
-  """`fn(*args)`, or a one-line message and exit status 3 (diverged GAN) or 2
-  (a problem the user can fix) instead of a traceback."""
+  """`fn(*args)`, or a one-line message and the exit status `errors.exit_status`
+  gives (3: diverged GAN, 2: a problem the user can fix) instead of a traceback."""
   prefix = f'error{f" ({who})" if who else ""}: '
   try:
     return fn(*args)
-  except gan_loop.GANDivergedError as e:
+  except Exception as e:  # pylint: disable=broad-except
+    status = errors.exit_status(e)
+    if status is None:
+      raise
     print(prefix + str(e), file=sys.stderr)
-    sys.exit(3)
-  except USER_ERRORS as e:
-    print(prefix + str(e), file=sys.stderr)
-    sys.exit(2)
+    sys.exit(status)

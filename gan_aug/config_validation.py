@@ -10,6 +10,7 @@ from gan_aug import diffaug
 from gan_aug import models
 from gan_aug.data.image_folder import BAD_FILE_POLICIES
 from gan_aug import synth
+from gan_aug.errors import ConfigError
 from gan_aug.models import backbones
 from gan_aug.models import dcgan
 from gan_aug.models import classifiers
@@ -20,10 +21,6 @@ from gan_aug.train import sharding
 # Global batch sizes: each is split over every device of the 1-D data mesh.
 GLOBAL_BATCH_FIELDS = ('gan.batch_size', 'classifier.batch_size',
                        'classifier.eval_batch_size', 'synthesis.batch_size')
-
-
-class ConfigError(ValueError):
-  """A config value is out of its allowed range."""
 
 
 def _check(ok: bool, field: str, value, allowed: str) -> None:

@@ -58,6 +58,7 @@ from gan_aug import cli
 from gan_aug import compare
 from gan_aug import config_validation
 from gan_aug import data as data_lib
+from gan_aug import errors
 from gan_aug import experiment_report
 from gan_aug import pipeline
 from gan_aug import provenance
@@ -116,47 +117,47 @@ def validate(config: ml_collections.ConfigDict) -> None:
   config_validation.validate(config)
   exp = config.get('experiment')
   if exp is None:
-    raise config_validation.ConfigError(
+    raise errors.ConfigError(
         'config.experiment is missing: an experiment config needs arms, seeds and '
         'fractions (see gan_aug.experiment.experiment_defaults).')
   arms = tuple(exp.arms)
   unknown = [a for a in arms if a not in ARMS]
   if unknown or not arms or len(set(arms)) != len(arms):
-    raise config_validation.ConfigError(
+    raise errors.ConfigError(
         f'config.experiment.arms={arms!r} is not allowed: distinct names from '
         f'{ARMS}.')
   if 'real' not in arms:
-    raise config_validation.ConfigError(
+    raise errors.ConfigError(
         'config.experiment.arms must include real: every comparison is against it.')
   seeds = exp.seeds
   if not isinstance(seeds, int) or seeds < 1:
-    raise config_validation.ConfigError(
+    raise errors.ConfigError(
         f'config.experiment.seeds={seeds!r} is not allowed: an integer >= 1 (3 or '
         'more for an interval that means something).')
   frame = exp.get('borders_only_frame', 0.15)
   if not isinstance(frame, (int, float)) or not 0 < frame < 0.5:
-    raise config_validation.ConfigError(
+    raise errors.ConfigError(
         f'config.experiment.borders_only_frame={frame!r} is not allowed: a number in '
         '(0, 0.5), the share of each side kept around the blanked centre.')
   fractions = tuple(exp.fractions)
   if not fractions or any(not 0 < float(f) <= 1 for f in fractions):
-    raise config_validation.ConfigError(
+    raise errors.ConfigError(
         f'config.experiment.fractions={fractions!r} is not allowed: numbers in '
         '(0, 1].')
   weights = exp.get('inception_weights', '')
   if weights and not os.path.isfile(weights):
-    raise config_validation.ConfigError(
+    raise errors.ConfigError(
         f'config.experiment.inception_weights={weights!r}: no such file. Make it from '
         f'pytorch-fid\'s {inception_features.PTH_NAME} with '
         'scripts/convert_inception_fid.py, or set it to \'\' for the classifier\'s '
         'feature space only.')
   size = exp.get('inception_image_size', 299)
   if not isinstance(size, int) or size < inception_fid.FIDInceptionV3.min_resolution:
-    raise config_validation.ConfigError(
+    raise errors.ConfigError(
         f'config.experiment.inception_image_size={size!r} is not allowed: an integer '
         f'>= {inception_fid.FIDInceptionV3.min_resolution} (299 for FID as published).')
   if exp.get('gan_variants') and exp.get('filter_sweep'):
-    raise config_validation.ConfigError(
+    raise errors.ConfigError(
         'config.experiment.gan_variants and config.experiment.filter_sweep are both '
         'set: sweep the filter for one GAN recipe at a time (set one of them to {}).')
 
@@ -486,7 +487,7 @@ def _with_overrides(config: ml_collections.ConfigDict, block: str, sweep: str,
   overrides = config.experiment[sweep][name]
   unknown = sorted(set(overrides) - set(config[block]))
   if unknown:
-    raise config_validation.ConfigError(
+    raise errors.ConfigError(
         f'config.experiment.{sweep}.{name} sets {unknown}, which config.{block} '
         'does not have.')
   out = ml_collections.ConfigDict(config.to_dict())
@@ -522,7 +523,7 @@ def run_variants(config: ml_collections.ConfigDict, workdir: str,
   if only:
     unknown = sorted(set(only) - set(names))
     if unknown:
-      raise config_validation.ConfigError(
+      raise errors.ConfigError(
           f'--variants={",".join(only)}: {unknown} not in '
           f'config.experiment.gan_variants ({", ".join(names)}).')
     names = [n for n in names if n in only]

@@ -29,6 +29,7 @@ from absl import logging
 from gan_aug import compare
 from gan_aug import config_validation
 from gan_aug import data as data_lib
+from gan_aug import errors
 from gan_aug import provenance
 from gan_aug import report
 from gan_aug import synth
@@ -123,13 +124,13 @@ def check_batch_sizes(config: ml_collections.ConfigDict, num_train: int) -> None
     section, name = field.split('.')
     value = config[section][name]
     if name == 'batch_size' and section != 'synthesis' and value > num_train:
-      raise config_validation.ConfigError(
+      raise errors.ConfigError(
           f'config.{field}={value} is larger than the {num_train} training images; '
           'lower it.')
     try:
       sharding.check_divisible(value, mesh, field)
     except ValueError as e:
-      raise config_validation.ConfigError(str(e)) from e
+      raise errors.ConfigError(str(e)) from e
 
 
 def _log_dataset(summary: Dict) -> None:

@@ -3,14 +3,9 @@
 import difflib
 from typing import Any, Callable, Dict, Generic, TypeVar
 
+from gan_aug.errors import UnknownComponentError
+
 T = TypeVar('T')
-
-
-class UnknownComponentError(KeyError):
-  """Raised when a config names a component that is not registered."""
-
-  def __str__(self) -> str:  # KeyError would otherwise quote the message.
-    return str(self.args[0])
 
 
 class Registry(Generic[T]):

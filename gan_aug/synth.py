@@ -35,6 +35,7 @@ from jax.sharding import Mesh
 from PIL import Image
 
 from gan_aug import atomic_files
+from gan_aug.errors import SynthesisError
 from gan_aug import models
 from gan_aug.data import Dataset
 from gan_aug.train import gan as gan_lib
@@ -46,10 +47,6 @@ THRESHOLD_MODES = ('fixed', 'real_quantile')
 SET_LINK = 'synthetic'
 _SALT = 0x5A17  # Separates synthesis latents from the training run's keys.
 _QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
-
-
-class SynthesisError(RuntimeError):
-  """The synthesis stage cannot run (e.g. no checkpoint to restore)."""
 
 
 def class_targets(mode: str, value: float, real_counts: Sequence[int]) -> List[int]:

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_aug import config_validation, pipeline, registry
+from gan_aug import config_validation, pipeline
+from gan_aug import errors
 from gan_aug.data import DatasetError, images, load_image_folder, load_npz
 from helpers import covid_acgan
 import covid_dcgan  # pylint: disable=g-bad-import-order
@@ -335,7 +336,7 @@ def test_unknown_names_list_the_valid_ones(field, value, valid):
   config = covid_acgan.get_config()
   section, name = field.split('.')
   config[section][name] = value
-  with pytest.raises(registry.UnknownComponentError) as info:
+  with pytest.raises(errors.UnknownComponentError) as info:
     config_validation.validate(config)
   message = str(info.value)
   assert f"'{value}' (config field config.{field}" in message
@@ -352,7 +353,7 @@ def test_zero_or_negative_rate_or_batch_is_refused(field, value):
   section, name = field.split('.')
   config[section][name] = float(value) if 'rate' in name else value
   allowed = 'a number in (0.0, 1.0)' if 'rate' in name else 'an integer >= 1'
-  with pytest.raises(config_validation.ConfigError) as info:
+  with pytest.raises(errors.ConfigError) as info:
     config_validation.validate(config)
   assert str(info.value).startswith(f'config.{field}={config[section][name]!r}')
   assert allowed in str(info.value)
@@ -366,7 +367,7 @@ def test_batch_not_divisible_by_the_devices_is_refused_by_validation(field):
   config = covid_acgan.get_config()
   section, name = field.split('.')
   config[section][name] = 12
-  with pytest.raises(config_validation.ConfigError,
+  with pytest.raises(errors.ConfigError,
                      match=f'config.{field}=12 does not split evenly over 8 '
                            'devices; use a multiple of 8'):
     config_validation.validate(config)
@@ -383,7 +384,7 @@ def test_resolution_the_generator_cannot_make_is_a_config_error(get_config, allo
                                                                resolution):
   config = get_config()
   config.data.resolution = resolution
-  with pytest.raises(config_validation.ConfigError) as info:
+  with pytest.raises(errors.ConfigError) as info:
     config_validation.validate(config)
   assert f'config.data.resolution={resolution} cannot be produced' in str(info.value)
   assert allowed in str(info.value)
@@ -393,6 +394,6 @@ def test_bad_resolution_stops_the_pipeline_before_any_work(tmp_path):
   config = covid_acgan.get_config('phantom,smoke')
   config.data.resolution = 30
   workdir = tmp_path / 'run'
-  with pytest.raises(config_validation.ConfigError, match='use one of 14, 28'):
+  with pytest.raises(errors.ConfigError, match='use one of 14, 28'):
     pipeline.run(config, str(workdir))
   assert not workdir.exists()

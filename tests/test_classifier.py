@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from gan_aug import data as data_lib
+from gan_aug import errors
 from gan_aug.models import classifiers
 from gan_aug.models.classifiers import max_pool_2x2
 from gan_aug.train import classifier as classifier_lib
@@ -155,6 +156,6 @@ def test_unknown_schedule_or_weighting_is_refused_by_validation(field, value):
   from gan_aug import config_validation  # pylint: disable=g-import-not-at-top
   config = tiny_config()
   config.classifier[field] = value
-  with pytest.raises(config_validation.ConfigError,
+  with pytest.raises(errors.ConfigError,
                      match=rf"config.classifier.{field}='{value}' is not allowed"):
     config_validation.validate(config)

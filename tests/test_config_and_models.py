@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import pytest
 
 from gan_aug import config_validation, data, models, pipeline, registry
+from gan_aug import errors
 from gan_aug.models import acgan
 from helpers import covid_acgan, tiny_config
 
@@ -37,18 +38,18 @@ def test_bad_config_values_name_the_field(field, value, message):
   config = covid_acgan.get_config()
   section, name = field.split('.')
   config[section][name] = value
-  with pytest.raises(config_validation.ConfigError, match=message):
+  with pytest.raises(errors.ConfigError, match=message):
     config_validation.validate(config)
 
 
 def test_unknown_component_names_list_the_valid_ones():
   config = covid_acgan.get_config()
   config.gan.name = 'stylegan9'
-  with pytest.raises(registry.UnknownComponentError,
+  with pytest.raises(errors.UnknownComponentError,
                      match=r"Unknown GAN 'stylegan9' \(config field config.gan.name\)"
                            r".*Valid names: acgan"):
     config_validation.validate(config)
-  with pytest.raises(registry.UnknownComponentError,
+  with pytest.raises(errors.UnknownComponentError,
                      match='Valid names: image_folder, npz, phantom'):
     data.DATASETS.get('imagenet')
 
@@ -109,5 +110,5 @@ def test_resolution_the_generator_cannot_make_is_rejected():
     (12, 'does not split evenly over 8 devices'),
 ])
 def test_batch_size_the_data_or_devices_cannot_take(tmp_path, batch_size, message):
-  with pytest.raises(config_validation.ConfigError, match=message):
+  with pytest.raises(errors.ConfigError, match=message):
     pipeline.run(tiny_config(batch_size=batch_size), str(tmp_path / 'w'))

@@ -7,6 +7,7 @@ import pytest
 
 from configs import covid_acgan
 from gan_aug import config_defaults
+from gan_aug import errors
 from gan_aug import config_validation
 from gan_aug import diffaug
 from gan_aug import models
@@ -110,5 +111,5 @@ def test_ema_decay_without_an_ema_state_is_refused():
 def test_diffaug_and_ema_config_values_are_checked(field, value, message):
   config = covid_acgan.get_config('phantom,smoke')
   config.gan[field] = value
-  with pytest.raises(config_validation.ConfigError, match=message):
+  with pytest.raises(errors.ConfigError, match=message):
     config_validation.validate(config)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from gan_aug import config_validation
+from gan_aug import errors
 from gan_aug import models
 from gan_aug.models import cgan
 from gan_aug.models import dcgan
@@ -46,7 +47,7 @@ def test_dcgan_refuses_a_resolution_it_cannot_make():
   config.gan.name = 'dcgan_per_class'
   config.synthesis.require_class_agreement = False
   config.data.resolution = 28
-  with pytest.raises(config_validation.ConfigError, match='4x4 map: use one of 8, 16, 32'):
+  with pytest.raises(errors.ConfigError, match='4x4 map: use one of 8, 16, 32'):
     config_validation.validate(config)
 
 
@@ -54,7 +55,7 @@ def test_class_agreement_needs_a_class_head():
   config = helpers.tiny_config()
   config.gan.name = 'dcgan_per_class'
   config.data.resolution = 32
-  with pytest.raises(config_validation.ConfigError, match='no class head'):
+  with pytest.raises(errors.ConfigError, match='no class head'):
     config_validation.validate(config)
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from gan_aug import config_validation
+from gan_aug import errors
 from gan_aug import models
 from gan_aug.models import dcgan
 from gan_aug.models import matmul_conv
@@ -109,7 +110,7 @@ def test_conv_impl_auto_picks_matmul_on_cpu_and_bad_name_is_refused():
   config.gan.conv_impl = 'lax'
   assert models.build_gan(config, 2).discriminator.conv_impl == 'lax'
   config.gan.conv_impl = 'fft'
-  with pytest.raises(config_validation.ConfigError, match='gan.conv_impl'):
+  with pytest.raises(errors.ConfigError, match='gan.conv_impl'):
     config_validation.validate(config)
 
 
@@ -184,5 +185,5 @@ def test_classifier_conv_impl_auto_is_matmul_on_cpu_and_bad_name_is_refused():
   config = tiny_config()
   assert classifiers.build_classifier(config.classifier, 2).conv_impl == 'matmul'
   config.classifier.conv_impl = 'winograd'
-  with pytest.raises(config_validation.ConfigError, match='classifier.conv_impl'):
+  with pytest.raises(errors.ConfigError, match='classifier.conv_impl'):
     config_validation.validate(config)

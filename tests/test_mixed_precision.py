@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from gan_aug import config_defaults
+from gan_aug import errors
 from gan_aug import config_validation
 from gan_aug import models
 from gan_aug.train import gan as gan_lib
@@ -98,6 +99,6 @@ def test_bfloat16_compute_runs_in_bf16_with_float32_parameters_and_outputs(famil
 
 def test_unknown_compute_dtype_is_refused():
   config = _config('acgan', 'float16')
-  with pytest.raises(config_validation.ConfigError,
+  with pytest.raises(errors.ConfigError,
                      match=r"config.gan.compute_dtype='float16' is not allowed"):
     config_validation.validate(config)

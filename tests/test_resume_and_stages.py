@@ -13,6 +13,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from gan_aug import data as data_lib
+from gan_aug import errors
 from gan_aug import pipeline
 from gan_aug.train import gan_loop
 from helpers import tiny_config
@@ -98,14 +99,14 @@ def test_diverged_run_stops_and_continues_with_a_lower_learning_rate(
     tmp_path, monkeypatch):
   workdir = str(tmp_path / 'w')
   _poison_d_loss_from_step_3(monkeypatch)
-  with pytest.raises(gan_loop.GANDivergedError) as info:
+  with pytest.raises(errors.GANDivergedError) as info:
     pipeline.run(tiny_config(num_steps=6), workdir)
   message = str(info.value)
   assert 'diverged by step 3' in message and 'd_loss' in message
   assert 'Last good checkpoint: step 2' in message
   assert '--config.gan.learning_rate=0.0001) continues from step 2' in message
   # Rerunning unchanged diverges again, from its own checkpoint.
-  with pytest.raises(gan_loop.GANDivergedError, match='diverged by step 3'):
+  with pytest.raises(errors.GANDivergedError, match='diverged by step 3'):
     pipeline.run(tiny_config(num_steps=6), workdir)
   monkeypatch.undo()
 
@@ -147,6 +148,6 @@ def test_nan_in_parameters_stops_training(tmp_path, monkeypatch):
     return step
 
   monkeypatch.setattr(gan_loop, 'make_train_step', nan_weights_from_step_3)
-  with pytest.raises(gan_loop.GANDivergedError) as info:
+  with pytest.raises(errors.GANDivergedError) as info:
     pipeline.run(tiny_config(num_steps=6), str(tmp_path / 'w'))
   assert 'diverged by step 3: g_params not finite' in str(info.value)

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from gan_aug import data as data_lib
+from gan_aug import errors
 from gan_aug import synth
 from gan_aug.train import gan_loop
 from gan_aug.train import sharding
@@ -140,5 +141,5 @@ def test_crash_while_writing_a_new_set_leaves_the_previous_one(trained, tmp_path
 
 def test_no_checkpoint_is_a_clear_error(trained, tmp_path):
   config, dataset, _ = trained
-  with pytest.raises(synth.SynthesisError, match='No GAN checkpoint'):
+  with pytest.raises(errors.SynthesisError, match='No GAN checkpoint'):
     synth.synthesize(config, dataset, str(tmp_path / 'empty'), str(tmp_path))

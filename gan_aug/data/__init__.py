@@ -5,8 +5,8 @@ from typing import Callable
 import ml_collections
 
 from gan_aug import registry
-from gan_aug.data.dataset import Dataset, DatasetError, Split, keep_training_fraction
-from gan_aug.data.errors import DatasetNotFoundError
+from gan_aug.data.dataset import Dataset, Split, keep_training_fraction
+from gan_aug.errors import DatasetError, DatasetNotFoundError
 from gan_aug.data.image_folder import load_image_folder
 from gan_aug.data.npz import load_npz
 from gan_aug.data.phantom import load_phantom

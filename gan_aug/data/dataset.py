@@ -18,11 +18,9 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from gan_aug.errors import DatasetError
+
 SPLITS = ('train', 'val', 'test')
-
-
-class DatasetError(ValueError):
-  """The data set is unusable as given (empty class, bad layout, ...)."""
 
 
 @dataclasses.dataclass

@@ -19,7 +19,7 @@ import numpy as np
 
 from gan_aug.data import dataset as dataset_lib
 from gan_aug.data import images as images_lib
-from gan_aug.data.errors import DatasetNotFoundError
+from gan_aug.errors import DatasetError, DatasetNotFoundError
 
 _SPLIT_ALIASES = {'train': 'train', 'training': 'train', 'val': 'val',
                   'valid': 'val', 'validation': 'val', 'test': 'test',
@@ -43,7 +43,7 @@ def _split_dirs(root: str) -> Dict[str, str]:
     split = _SPLIT_ALIASES.get(d.lower())
     if split:
       if split in found:
-        raise dataset_lib.DatasetError(
+        raise DatasetError(
             f'{root}: two folders name the {split!r} split: {found[split]!r} and {d!r}.')
       found[split] = d
   return {k: os.path.join(root, v) for k, v in found.items()}
@@ -69,11 +69,11 @@ def _check_classes(train_dir: str, class_names: List[str]) -> None:
     hint = (f'\n  It holds {len(loose)} image file(s) directly: point the config '
             'at the folder above it, or sort them into one folder per class.'
             if loose else '')
-    raise dataset_lib.DatasetError(
+    raise DatasetError(
         f'{train_dir}: no class folders found.{hint}\n'
         f'  Layout expected:\n{LAYOUT_HELP}')
   if len(class_names) < 2:
-    raise dataset_lib.DatasetError(
+    raise DatasetError(
         f'{train_dir}: only one class folder ({class_names[0]!r}) found; a '
         'classifier needs at least two classes to tell apart.\n'
         '  Add a folder of images for each other class beside it.\n'
@@ -86,7 +86,7 @@ def _check_classes(train_dir: str, class_names: List[str]) -> None:
     found = (f'it holds only {len(other)} file(s) of other types (e.g. '
              f'{os.path.basename(other[0])!r}); convert them to PNG'
              if other else 'the folder is empty')
-    raise dataset_lib.DatasetError(
+    raise DatasetError(
         f'class {name!r} has no training images: {class_dir} holds no '
         f'{"/".join(images_lib.IMAGE_EXTENSIONS)} files ({found}).\n'
         '  Add images to it, or remove the folder if the class is not wanted.')
@@ -135,7 +135,7 @@ def load_image_folder(root: str, *, channels: int, resolution: int,
                       name: Optional[str] = None) -> dataset_lib.Dataset:
   """Reads an image-folder data set into memory (see module docstring)."""
   if bad_file_policy not in BAD_FILE_POLICIES:
-    raise dataset_lib.DatasetError(
+    raise DatasetError(
         f'config.data.bad_file_policy must be one of {BAD_FILE_POLICIES}, got '
         f'{bad_file_policy!r}.')
   if not os.path.isdir(root):
@@ -148,7 +148,7 @@ def load_image_folder(root: str, *, channels: int, resolution: int,
   if not split_dirs:
     split_dirs = {'train': root}
   elif 'train' not in split_dirs:
-    raise dataset_lib.DatasetError(
+    raise DatasetError(
         f'{root}: split folders {sorted(split_dirs)} found but no train/ folder.\n'
         f'  Layout expected:\n{LAYOUT_HELP}')
   class_names = _subdirs(split_dirs['train'])
@@ -157,7 +157,7 @@ def load_image_folder(root: str, *, channels: int, resolution: int,
              for s, d in split_dirs.items() if s != 'train'}
   unknown = {s: c for s, c in unknown.items() if c}
   if unknown:
-    raise dataset_lib.DatasetError(
+    raise DatasetError(
         f'{root}: class folders {unknown} are not in train/ (classes there: '
         f'{class_names}).')
 
@@ -168,7 +168,7 @@ def load_image_folder(root: str, *, channels: int, resolution: int,
             for s, d in split_dirs.items()}
   if bad_files and bad_file_policy == 'error':
     listing = '\n'.join(f'    {b["error"]}' for b in bad_files)
-    raise dataset_lib.DatasetError(
+    raise DatasetError(
         f'{root}: {len(bad_files)} unreadable image file(s) and '
         "config.data.bad_file_policy='error'; nothing was trained.\n"
         f'{listing}\n  Remove or fix them, or set --config.data.bad_file_policy=skip '

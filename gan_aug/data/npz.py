@@ -9,7 +9,7 @@ from PIL import Image
 
 from gan_aug.data import dataset as dataset_lib
 from gan_aug.data import images as images_lib
-from gan_aug.data.errors import DatasetNotFoundError
+from gan_aug.errors import DatasetError, DatasetNotFoundError
 
 LAYOUT_HELP = ('    one .npz file with arrays train_images [N, H, W] or [N, H, W, C] '
                '(uint8) and train_labels [N] or [N, 1];\n'
@@ -25,7 +25,7 @@ def _read_arrays(path: str) -> Dict[str, np.ndarray]:
     with data:
       return {k: data[k] for k in data.files}
   except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-    raise dataset_lib.DatasetError(
+    raise DatasetError(
         f'{path}: not a readable .npz file ({type(e).__name__}: {e}).\n'
         f'  Layout expected:\n{LAYOUT_HELP}') from e
 
@@ -34,16 +34,16 @@ def _check_images(path: str, images: np.ndarray, split: str) -> None:
   """Refuses image arrays that are not uint8 [N, H, W] or [N, H, W, 1|3|4]."""
   key = f'{split}_images'
   if images.dtype != np.uint8:
-    raise dataset_lib.DatasetError(
+    raise DatasetError(
         f'{path}: {key} must be uint8, got {images.dtype}; scale it to 0..255 '
         'and store it as uint8.')
   if images.ndim not in (3, 4) or (images.ndim == 4 and
                                    images.shape[-1] not in (1, 3, 4)):
-    raise dataset_lib.DatasetError(
+    raise DatasetError(
         f'{path}: {key} has shape {images.shape}; expected [N, H, W] or '
         '[N, H, W, C] with C in 1, 3, 4.')
   if not len(images):
-    raise dataset_lib.DatasetError(
+    raise DatasetError(
         f'{path}: {key} holds no images; leave the {split}_* arrays out instead.')
 
 
@@ -54,12 +54,12 @@ def _check_labels(path: str, labels: np.ndarray, num_images: int,
   labels = np.asarray(labels)
   if labels.ndim == 0 or len(labels) != num_images:
     count = 'a scalar' if labels.ndim == 0 else f'{len(labels)} labels'
-    raise dataset_lib.DatasetError(
+    raise DatasetError(
         f'{path}: {split}_images holds {num_images} images but {key} holds '
         f'{count}; every image needs exactly one label.')
   labels = labels.reshape(len(labels), -1)
   if labels.shape[1] != 1:
-    raise dataset_lib.DatasetError(
+    raise DatasetError(
         f'{path}: {key} must hold one label per image (multi-label data is not '
         f'supported), got shape {labels.shape}.')
   labels = labels[:, 0]
@@ -67,12 +67,12 @@ def _check_labels(path: str, labels: np.ndarray, num_images: int,
            (labels.dtype.kind == 'f' and np.all(np.isfinite(labels)) and
             np.all(labels == np.round(labels))))
   if not whole:
-    raise dataset_lib.DatasetError(
+    raise DatasetError(
         f'{path}: {key} must hold whole-number class indices, got dtype '
         f'{labels.dtype}.')
   if (labels < 0).any():
     first = int(np.flatnonzero(labels < 0)[0])
-    raise dataset_lib.DatasetError(
+    raise DatasetError(
         f'{path}: {key}[{first}] = {labels[first]} is negative; labels must be '
         'class indices 0, 1, 2, ...')
   return labels.astype(np.int32)
@@ -98,7 +98,7 @@ def _class_names(path: str, splits: Dict[str, dataset_lib.Split],
   """config.data.class_names, or class_0..class_K-1 from the largest label."""
   num_classes = int(max(s.labels.max() for s in splits.values())) + 1
   if not class_names and num_classes < 2:
-    raise dataset_lib.DatasetError(
+    raise DatasetError(
         f'{path}: every label is 0, so the file holds a single class; a '
         'classifier needs at least two classes to tell apart. Add images of '
         'the other classes with labels 1, 2, ...')
@@ -106,7 +106,7 @@ def _class_names(path: str, splits: Dict[str, dataset_lib.Split],
     return [f'class_{i}' for i in range(num_classes)]
   if len(class_names) < num_classes:
     split = next(k for k, s in splits.items() if s.labels.max() == num_classes - 1)
-    raise dataset_lib.DatasetError(
+    raise DatasetError(
         f'{path}: {split}_labels go up to {num_classes - 1} but '
         f'config.data.class_names has {len(class_names)} names '
         f'{list(class_names)}; labels must be below {len(class_names)}. Fix the '
@@ -126,7 +126,7 @@ def load_npz(path: str, *, channels: int, resolution: int, val_fraction: float,
         'downloaded by you from the MedMNIST release.', LAYOUT_HELP)
   arrays = _read_arrays(path)
   if 'train_images' not in arrays:
-    raise dataset_lib.DatasetError(
+    raise DatasetError(
         f'{path}: no train_images array (found {sorted(arrays)}).\n'
         f'  Layout expected:\n{LAYOUT_HELP}')
   splits = {}
@@ -136,7 +136,7 @@ def load_npz(path: str, *, channels: int, resolution: int, val_fraction: float,
     if has_images != has_labels:
       present, missing = ((f'{split}_images', f'{split}_labels') if has_images
                           else (f'{split}_labels', f'{split}_images'))
-      raise dataset_lib.DatasetError(
+      raise DatasetError(
           f'{path}: {present} without {missing} (found {sorted(arrays)}); '
           'store both arrays of the split, or neither.')
     if has_images:

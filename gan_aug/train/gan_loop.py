@@ -19,7 +19,7 @@ from absl import logging
 from jax.sharding import Mesh
 
 from gan_aug import atomic_files
-from gan_aug import config_validation
+from gan_aug.errors import ConfigError, GANDivergedError
 from gan_aug import models
 from gan_aug import visualize
 from gan_aug.data import Dataset
@@ -29,10 +29,6 @@ from gan_aug.train.checkpoint import Checkpointer
 
 # Looked up through the module so that tests can wrap the step (e.g. to crash it).
 make_train_step = gan_lib.make_train_step
-
-
-class GANDivergedError(RuntimeError):
-  """A loss or score became NaN/inf; the message names the step and last checkpoint."""
 
 
 def total_steps(gan_cfg: ml_collections.ConfigDict, num_examples: int) -> int:
@@ -86,7 +82,7 @@ def _check_class_sizes(class_names, class_counts, batch_size: int) -> None:
   small = [f'{name} ({int(n)})' for name, n in zip(class_names, class_counts)
            if n < batch_size]
   if small:
-    raise config_validation.ConfigError(
+    raise ConfigError(
         f'config.gan.batch_size={batch_size} is larger than the training images of '
         f'class(es) {", ".join(small)}; a per-class GAN needs a full batch of its '
         'class: lower gan.batch_size.')
@@ -162,9 +158,9 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
   try:
     sharding.check_divisible(batch_size, mesh, 'gan.batch_size')
   except ValueError as e:
-    raise config_validation.ConfigError(str(e)) from e
+    raise ConfigError(str(e)) from e
   if len(train) < batch_size:
-    raise config_validation.ConfigError(
+    raise ConfigError(
         f'config.gan.batch_size={batch_size} is larger than the {len(train)} '
         'training images; lower it.')
   model = models.build_gan(config, dataset.num_classes)
