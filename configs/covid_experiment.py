@@ -1,6 +1,6 @@
 """covid19_3way as an experiment: arms x 3 seeds, with the shortcut control.
 
-  python -m gan_aug.experiment --config=configs/covid_experiment.py --workdir=DIR
+  python -m gan_aug.main --config=configs/covid_experiment.py --workdir=DIR
 
 The COVID-19 images of this folder come from many sources and file formats while
 the other two classes are uniform, so a classifier can learn the source instead
@@ -32,7 +32,6 @@ the classes apart here, so every arm's accuracy may rest partly on shortcuts.
 import os
 
 from gan_aug import config_defaults as defaults
-from gan_aug import experiment
 
 
 def get_config(arg: str = None):
@@ -53,7 +52,7 @@ def get_config(arg: str = None):
       classifier=defaults.classifier(name='custom_cnn', resolution=64, batch_size=32,
                                      eval_batch_size=64, learning_rate=1e-3,
                                      steps_per_epoch=25, max_epochs=16, patience=6))
-  config.experiment = experiment.experiment_defaults(
+  config.protocol = defaults.protocol(
       arms=('real', 'classical', 'gan', 'gan_classical', 'borders_only'), seeds=3,
       fractions=(1.0,))
   if 'smoke' in variants:
@@ -62,5 +61,5 @@ def get_config(arg: str = None):
     config.gan.g_base_width = 32
     config.gan.d_base_width = 8
     config.classifier.resolution = 32
-    config.experiment.seeds = 2
+    config.protocol.seeds = 2
   return config

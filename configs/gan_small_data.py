@@ -1,7 +1,7 @@
 """The small-data GAN study: the paper GAN vs + DiffAugment vs + DiffAugment + EMA.
 
-  python -m gan_aug.experiment --config=configs/gan_small_data.py:pneumonia --workdir=DIR
-  python -m gan_aug.experiment --config=configs/gan_small_data.py:covid --workdir=DIR
+  python -m gan_aug.main --config=configs/gan_small_data.py:pneumonia --workdir=DIR
+  python -m gan_aug.main --config=configs/gan_small_data.py:covid --workdir=DIR
 
 Each GAN variant runs the whole experiment (3 seeds; GAN, synthesis and the arms
 real, gan, gan_classical) in DIR/<variant>/, and DIR/variants.md compares the
@@ -24,7 +24,6 @@ import importlib.util
 import os
 
 from gan_aug import config_defaults as defaults
-from gan_aug import experiment
 
 GAN_VARIANTS = {
     'paper': {},
@@ -70,7 +69,7 @@ def get_config(arg: str = None):
   else:
     config = _pneumonia_lowdata_config()
     fractions = (0.1,)
-  config.experiment = experiment.experiment_defaults(
+  config.protocol = defaults.protocol(
       arms=('real', 'gan', 'gan_classical'), seeds=3, fractions=fractions,
       gan_variants=GAN_VARIANTS)
   if 'smoke' in variants:
@@ -82,7 +81,7 @@ def get_config(arg: str = None):
     config.synthesis.target = 'count'
     config.synthesis.target_value = 16
     config.classifier.resolution = 28
-    config.experiment.seeds = 2
+    config.protocol.seeds = 2
     if 'covid' not in variants:
-      config.experiment.fractions = (0.05,)
+      config.protocol.fractions = (0.05,)
   return config

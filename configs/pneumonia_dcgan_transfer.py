@@ -1,13 +1,13 @@
 """Paper 001 (Khalifa et al.): 10 % of the real data + 9x as many GAN images,
-four ImageNet transfer models, three trials.
+four ImageNet transfer models, three seeds.
 
 Command (GAN_AUG_DATA_DIR holds `pneumoniamnist.npz`, or pass --config.data.path):
   python -m gan_aug.main --config=configs/pneumonia_dcgan_transfer.py \
       --workdir=runs/pneumonia [--config.classifier.pretrained_dir=weights/]
 
 The paper's recipe:
-  * keep 10 % of the training data (`data.train_fraction`), three trials with
-    different subsets (`trials`), results averaged;
+  * keep 10 % of the training data (`protocol.fractions`), three seeds with
+    different subsets (`protocol.seeds`), results averaged;
   * GAN: 5 transposed 4x4 convolutions, 4 BN, 4 ReLU, tanh; D: 5 4x4 convolutions,
     4 LeakyReLU, 3 BN: the DCGAN at 64x64; it generates 9x the kept images
     (`synthesis.target` multiple 9), with no filter (threshold 0);
@@ -23,16 +23,16 @@ classifiers at 224x224, SGD momentum 0.9, learning rate 1e-3, batch 32, at most
 end (freeze_backbone False). Without converted ImageNet weights
 (`classifier.pretrained_dir`) they train from scratch, and the report says so.
 
-Variants: `smoke` (2 % of train, two trials, a few steps at 32x32, ResNet18 and
+Variants: `smoke` (2 % of train, two seeds, a few steps at 32x32, ResNet18 and
 SqueezeNet at 32x32); `cpu` (the protocol sized for 2 CPU cores, see below).
 
 Measured on 2 CPU cores (jax 0.10.2):
   * `python -m gan_aug.main --config=configs/pneumonia_dcgan_transfer.py:cpu --workdir=runs/p`
-    12 min wall (about 4 min per trial; GAN 8 steps/s). 469 real training images
-    per trial, 4221 fakes (9x), GAN-test 0.960. Test (624 images), mean and std
-    over the 3 trials, accuracy / macro-F1:
-      ResNet18    real 0.804 +- 0.021 / 0.762 +- 0.034, augmented 0.790 +- 0.007 / 0.745 +- 0.009
-      SqueezeNet  real 0.830 +- 0.043 / 0.804 +- 0.063, augmented 0.774 +- 0.045 / 0.721 +- 0.084
+    12 min wall (about 4 min per seed; GAN 8 steps/s). 469 real training images
+    per seed, 4221 fakes (9x), GAN-test 0.960. Test (624 images), mean and std
+    over the 3 seeds, accuracy / macro-F1:
+      ResNet18    real 0.804 +- 0.021 / 0.762 +- 0.034, gan 0.790 +- 0.007 / 0.745 +- 0.009
+      SqueezeNet  real 0.830 +- 0.043 / 0.804 +- 0.063, gan 0.774 +- 0.045 / 0.721 +- 0.084
     The 9x synthetic data did not help either model (from scratch, 100 steps).
 """
 
@@ -46,11 +46,12 @@ def get_config(arg: str = None):
   variants = defaults.parse_variants(arg, ('paper', 'smoke', 'cpu'),
                                      'pneumonia_dcgan_transfer')
   config = defaults.config(
-      seed=0, trials=3,
+      seed=0,
+      protocol=defaults.protocol(arms=('real', 'gan'), seeds=3, fractions=(0.1,)),
       data=defaults.data(name='npz',
                          path=os.path.join(defaults.data_root(), 'pneumoniamnist.npz'),
                          class_names=('normal', 'pneumonia'), channels=1,
-                         resolution=64, train_fraction=0.1),
+                         resolution=64),
       gan=defaults.gan(name='dcgan_per_class', latent_dim=100, g_base_width=64,
                        d_base_width=64, batch_size=64, num_epochs=500),
       synthesis=defaults.synthesis(threshold=0.0, target='multiple',
@@ -60,7 +61,7 @@ def get_config(arg: str = None):
           resolution=224, optimizer='sgd', momentum=0.9, learning_rate=1e-3,
           max_epochs=30, patience=5, freeze_backbone=False))
   if 'cpu' in variants:
-    # The protocol (10 %, 9x fakes, no filter, three trials) sized for 2 CPU
+    # The protocol (10 %, 9x fakes, no filter, three seeds) sized for 2 CPU
     # cores: GAN at 32x32 (ngf = ndf = 32, batch 32 per class, 500 steps);
     # ResNet18 and SqueezeNet 1.1 at 32x32, at most 5 epochs of 20 steps. At
     # 64x64 one ResNet18 step took 2 s here (84 minutes for the four models), and
@@ -80,8 +81,8 @@ def get_config(arg: str = None):
     config.classifier.patience = 3
   if 'smoke' in variants:
     defaults.make_smoke(config)
-    config.trials = 2
-    config.data.train_fraction = 0.02
+    config.protocol.seeds = 2
+    config.protocol.fractions = (0.02,)
     config.data.resolution = 32
     config.gan.g_base_width = 16
     config.gan.d_base_width = 16

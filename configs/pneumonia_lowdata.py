@@ -1,6 +1,6 @@
 """PneumoniaMNIST low-data experiment: real vs classical vs GAN augmentation, 3 seeds.
 
-    GAN_AUG_DATA_DIR=../shared/data python -m gan_aug.experiment \
+    GAN_AUG_DATA_DIR=../shared/data python -m gan_aug.main \
         --config=configs/pneumonia_lowdata.py --workdir=runs/pneumonia_lowdata
 
 Paper 001's question (does GAN augmentation help when little data is available?)
@@ -43,7 +43,6 @@ Without class weights (`--config.classifier.class_weighting=none`, 50.5 min): re
 import os
 
 from gan_aug import config_defaults as defaults
-from gan_aug import experiment
 
 
 # The filter study: no filter at all, D's score at least the 5 % quantile of its
@@ -81,13 +80,13 @@ def get_config(arg: str = None):
                                      eval_batch_size=256, learning_rate=1e-3,
                                      steps_per_epoch=40, max_epochs=15, patience=5,
                                      class_weighting='balanced'))
-  config.experiment = experiment.experiment_defaults(
+  config.protocol = defaults.protocol(
       arms=('real', 'classical', 'gan', 'gan_classical'), seeds=3,
       fractions=(0.1, 1.0))
   if 'filter_sweep' in variants:
-    config.experiment.arms = ('real', 'gan')
-    config.experiment.fractions = (0.1,)
-    config.experiment.filter_sweep = FILTER_SWEEP
+    config.protocol.arms = ('real', 'gan')
+    config.protocol.fractions = (0.1,)
+    config.protocol.filter_sweep = FILTER_SWEEP
   if 'smoke' in variants:
     defaults.make_smoke(config)
     config.gan.batch_size = 16
@@ -96,6 +95,6 @@ def get_config(arg: str = None):
     config.synthesis.require_class_agreement = False
     config.synthesis.target = 'count'
     config.synthesis.target_value = 16
-    config.experiment.seeds = 2
-    config.experiment.fractions = (0.05,)
+    config.protocol.seeds = 2
+    config.protocol.fractions = (0.05,)
   return config

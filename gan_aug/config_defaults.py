@@ -8,6 +8,8 @@ import os
 
 import ml_collections
 
+from gan_aug import augment
+
 
 def data_root() -> str:
   """Where the configs look for data sets: $GAN_AUG_DATA_DIR, else ./data."""
@@ -25,7 +27,6 @@ def data(**values) -> ml_collections.ConfigDict:
       'resolution': 64,
       'val_fraction': 0.15,     # carved from train when the data has no val split
       'test_fraction': 0.2,     # carved from train when the data has no test split
-      'train_fraction': 1.0,    # keep this stratified share of train (per trial)
       'bad_file_policy': 'skip',
       'phantom_per_class': {'train': 100, 'val': 20, 'test': 40},
   })
@@ -123,11 +124,42 @@ def classifier(**values) -> ml_collections.ConfigDict:
   return cfg
 
 
-def config(seed: int = 0, trials: int = 1, **blocks) -> ml_collections.ConfigDict:
-  """The top-level config from its blocks (data, gan, synthesis, classifier)."""
-  cfg = ml_collections.ConfigDict({'seed': seed, 'trials': trials})
+def protocol(**values) -> ml_collections.ConfigDict:
+  """config.protocol (`gan_aug.protocol`): arms x seeds x training fractions;
+  by default one seed of real vs gan on all of the training split."""
+  cfg = ml_collections.ConfigDict({
+      'arms': ('real', 'gan'),
+      'seeds': 1,
+      'fractions': (1.0,),
+      'classical': augment.classical_config(),
+      # borders_only arm: the share of each side kept as a frame around the
+      # blanked centre (0.15: the central 70 % x 70 % is zeroed).
+      'borders_only_frame': 0.15,
+      # name -> overrides of config.gan: the whole protocol runs once per variant
+      # (workdir/<name>/) and variants.md compares them. Empty: one run.
+      'gan_variants': {},
+      # name -> overrides of config.synthesis (the filter): the protocol runs
+      # once per setting on the same GANs (workdir/filter_sweep/<name>/) and
+      # filter_sweep.md gives downstream metrics against the filter. Empty: none.
+      'filter_sweep': {},
+      # Converted pytorch-fid Inception weights (scripts/convert_inception_fid.py):
+      # when set, the synthetic set's metrics are also computed in its pool3
+      # feature space, at inception_image_size px (299 for FID as published).
+      'inception_weights': '',
+      'inception_image_size': 299,
+  })
+  cfg.update(values)
+  return cfg
+
+
+def config(seed: int = 0, **blocks) -> ml_collections.ConfigDict:
+  """The top-level config from its blocks (data, gan, synthesis, classifier,
+  protocol; a missing protocol gets `protocol()`'s defaults)."""
+  cfg = ml_collections.ConfigDict({'seed': seed})
   for name, block in blocks.items():
     cfg[name] = block
+  if 'protocol' not in cfg:
+    cfg.protocol = protocol()
   return cfg
 
 

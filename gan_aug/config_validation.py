@@ -8,6 +8,7 @@ import ml_collections
 from gan_aug import data
 from gan_aug import diffaug
 from gan_aug import models
+from gan_aug import protocol
 from gan_aug.data.image_folder import BAD_FILE_POLICIES
 from gan_aug import synth
 from gan_aug.errors import ConfigError
@@ -63,6 +64,22 @@ def _check_batches_split_over_devices(config: ml_collections.ConfigDict) -> None
       raise ConfigError(str(e)) from e
 
 
+# Fields of earlier versions -> where the idea lives now.
+_RENAMED = {'experiment': 'config.protocol (arms, seeds, fractions, ...)',
+            'trials': 'config.protocol.seeds',
+            'data.train_fraction': 'config.protocol.fractions'}
+
+
+def _refuse_renamed_fields(config: ml_collections.ConfigDict) -> None:
+  for old, new in _RENAMED.items():
+    section, _, name = old.rpartition('.')
+    if name in (config[section] if section else config):
+      raise ConfigError(f'config.{old} is no longer read: use {new}.')
+  if 'protocol' not in config:
+    raise ConfigError('config.protocol is missing: start from '
+                      'gan_aug.config_defaults.config(), which adds one.')
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
   """Raises ConfigError for the first out-of-range value found.
 
@@ -71,6 +88,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   left to the pipeline, after loading.
   """
   _int_at_least(config, 'seed', 0)
+  _refuse_renamed_fields(config)
+  protocol.validate(config.protocol)
   data_cfg, gan = config.data, config.gan
   data.DATASETS.get(data_cfg.name, 'config.data.name')
   models.GANS.get(gan.name, 'config.gan.name')
@@ -173,10 +192,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
         _check(os.path.exists(path), 'classifier.pretrained_dir', clf.pretrained_dir,
                f'a folder holding {name}.msgpack (missing: {path}); write it with '
                'scripts/convert_torchvision.py')
-  if 'trials' in config:
-    _int_at_least(config, 'trials', 1)
-  if 'train_fraction' in config.data:
-    _number_in(config, 'data.train_fraction', 0.0, 1.0, closed_high=True)
   for field in ('batch_size', 'eval_batch_size', 'max_epochs', 'patience'):
     _int_at_least(config, f'classifier.{field}', 1)
   _int_at_least(config, 'classifier.steps_per_epoch', 0)

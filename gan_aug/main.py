@@ -1,9 +1,10 @@
 """Command line entry point: `python -m gan_aug.main --config=configs/X.py[:variant] --workdir=DIR`.
 
-Config fields can be overridden with `--config.section.field=value`. Problems a
-person can fix (missing data, bad config values, unknown component names, a
-diverged GAN) end the run with a message and a non-zero exit status instead of
-a traceback.
+Runs the config's protocol (`gan_aug.runner`). Config fields can be overridden
+with `--config.section.field=value`; `--variants=a,b` runs only those of
+config.protocol.gan_variants. Problems a person can fix (missing data, bad
+config values, unknown component names, a diverged GAN) end the run with a
+message and a non-zero exit status instead of a traceback.
 """
 
 import os
@@ -14,13 +15,16 @@ from absl import logging
 from ml_collections import config_flags
 
 from gan_aug import cli
-from gan_aug import pipeline
 from gan_aug import report
+from gan_aug import runner
+from gan_aug import sweep_report
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Path to a config file, optionally with :variant.',
     lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Folder for all outputs of the run.')
+_VARIANTS = flags.DEFINE_list('variants', None, 'Run only these of '
+                              'config.protocol.gan_variants (default: all).')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
@@ -28,9 +32,14 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   cli.set_up_logging()
-  result = cli.run_or_exit(pipeline.run, _CONFIG.value, _WORKDIR.value)
-  print(report.summary_line(result))
-  logging.info('Done. Report: %s', os.path.join(_WORKDIR.value, 'report.md'))
+  result = cli.run_or_exit(runner.run, _CONFIG.value, _WORKDIR.value, _VARIANTS.value)
+  if 'variants' in result:
+    print(sweep_report.variants_markdown(result))
+  elif 'settings' in result:
+    print(sweep_report.filter_sweep_markdown(result))
+  else:
+    print(report.summary_line(result))
+    logging.info('Done. Report: %s', os.path.join(_WORKDIR.value, 'report.md'))
 
 
 if __name__ == '__main__':

@@ -61,12 +61,12 @@ def main(argv):
   initialize()
   # Imported after initialize: importing them must not touch the JAX backend first.
   from gan_aug import cli  # pylint: disable=g-import-not-at-top
-  from gan_aug import pipeline  # pylint: disable=g-import-not-at-top
+  from gan_aug import runner  # pylint: disable=g-import-not-at-top
   cli.set_up_logging(logging.INFO if jax.process_index() == 0 else logging.WARNING)
   logging.info('Process %d of %d: %d local device(s), %d in all (%s).',
                jax.process_index(), jax.process_count(), jax.local_device_count(),
                jax.device_count(), jax.devices()[0].platform)
-  summary, stage_dir = cli.run_or_exit(pipeline.run_gan_only, _CONFIG.value,
+  summary, stage_dir = cli.run_or_exit(runner.run_gan_only, _CONFIG.value,
                                        _WORKDIR.value,
                                        who=f'process {jax.process_index()}')
   if jax.process_index() == 0:

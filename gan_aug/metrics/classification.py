@@ -4,15 +4,20 @@ Every class of the data set is reported, also one that is never predicted (its
 precision is then 0, as scikit-learn's `zero_division=0`), so tables of runs line up.
 """
 
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 from sklearn import metrics as sk_metrics
 
+HEADLINE = ('accuracy', 'macro_f1', 'auc', 'precision_macro', 'recall_macro')
+
 
 def classification_metrics(labels: Sequence[int], predictions: Sequence[int],
-                           class_names: Sequence[str]) -> Dict:
-  """Accuracy, macro precision/recall/F1, per-class scores and the confusion matrix.
+                           class_names: Sequence[str],
+                           probs: Optional[np.ndarray] = None) -> Dict:
+  """Accuracy, macro precision/recall/F1, per-class scores and the confusion matrix;
+  with the predicted class probabilities `probs` [N, 2] of a two-class problem
+  whose labels hold both classes, also the ROC AUC of class 1.
 
   The confusion matrix has rows = true class, columns = predicted class, in the
   order of `class_names`.
@@ -25,7 +30,7 @@ def classification_metrics(labels: Sequence[int], predictions: Sequence[int],
   classes = list(range(len(class_names)))
   precision, recall, f1, support = sk_metrics.precision_recall_fscore_support(
       labels, predictions, labels=classes, zero_division=0)
-  return {
+  result = {
       'num_examples': int(len(labels)),
       'accuracy': float(sk_metrics.accuracy_score(labels, predictions)),
       'macro_f1': float(np.mean(f1)),
@@ -38,3 +43,14 @@ def classification_metrics(labels: Sequence[int], predictions: Sequence[int],
       'confusion_matrix': sk_metrics.confusion_matrix(
           labels, predictions, labels=classes).tolist(),
   }
+  if probs is not None and len(class_names) == 2 and len(np.unique(labels)) == 2:
+    result['auc'] = float(sk_metrics.roc_auc_score(labels, np.asarray(probs)[:, 1]))
+  return result
+
+
+def scalar_metrics(metrics: Dict) -> Dict[str, float]:
+  """The numbers of `classification_metrics` that are averaged over seeds:
+  the headline ones and `recall_<class>` per class."""
+  out = {m: metrics[m] for m in HEADLINE if m in metrics}
+  out.update({f'recall_{name}': c['recall'] for name, c in metrics['per_class'].items()})
+  return out

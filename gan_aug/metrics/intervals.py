@@ -13,19 +13,21 @@ from scipy import stats
 
 
 def mean_ci95(values: Sequence[float]) -> Dict:
-  """{mean, ci95, values}: ci95 = t(0.975, n-1) x std / sqrt(n); None for n < 2."""
+  """{mean, std, ci95, values}: std is the sample standard deviation, ci95 =
+  t(0.975, n-1) x std / sqrt(n); both None for n < 2."""
   values = [float(v) for v in values]
   n = len(values)
   if not n:
     raise ValueError('mean_ci95 needs at least one value.')
-  half = None
+  std = half = None
   if n > 1:
-    half = float(stats.t.ppf(0.975, n - 1) * np.std(values, ddof=1) / np.sqrt(n))
-  return {'mean': float(np.mean(values)), 'ci95': half, 'values': values}
+    std = float(np.std(values, ddof=1))
+    half = float(stats.t.ppf(0.975, n - 1) * std / np.sqrt(n))
+  return {'mean': float(np.mean(values)), 'std': std, 'ci95': half, 'values': values}
 
 
 def paired_difference(a: Sequence[float], b: Sequence[float]) -> Dict:
-  """{mean, ci95, values} of a - b over the same seeds."""
+  """{mean, std, ci95, values} of a - b over the same seeds."""
   if len(a) != len(b):
     raise ValueError(f'Paired values need equal lengths, got {len(a)} and {len(b)}.')
   return mean_ci95([x - y for x, y in zip(a, b)])
