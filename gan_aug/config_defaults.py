@@ -181,7 +181,7 @@ def make_cpu_per_class_dcgan(cfg: ml_collections.ConfigDict) -> None:
   The filter threshold is the 5 % quantile of D's scores of real validation
   images: with the papers' fixed 0.76 no fake passed on covid19_3way (0 of 4352;
   D, in inference mode, scored the real validation X-rays 0.000-0.712, median
-  0.008), so the augmented arm would have been the real one. The GMD CNN runs at its smallest
+  0.008), so the gan arm would have been the real one. The GMD CNN runs at its smallest
   input (48x48), where one step of batch 32 took 2.3 s on 2 cores: the
   papers' plain SGD at 1e-3 barely moves the validation loss in the few hundred
   steps such a budget allows (measured: 1.093 -> 1.091 in 40 steps), so this

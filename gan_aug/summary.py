@@ -84,4 +84,4 @@ def summarise(runs: List[Dict], arm_names: Sequence[str], fractions: Sequence[fl
                for m in QUALITY_METRICS if all(m in q['overall'] for q in qualities)},
             'fraction_suspicious': intervals.mean_ci95(
                 [q['memorisation']['fraction_suspicious'] for q in qualities])}
-  return {k: v for k, v in out.items() if v}
+  return out

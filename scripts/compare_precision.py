@@ -54,16 +54,18 @@ def _curves(gan_dir: str) -> Dict[str, np.ndarray]:
 def _summary(workdir: str) -> Dict:
   with open(os.path.join(workdir, 'report.json')) as f:
     report = json.load(f)
-  curves = _curves(report['stages']['gan'])
+  run = report['runs'][0]
+  curves = _curves(run['stages']['gan'])
   tail = slice(len(curves['step']) * 3 // 4, None)
-  arms = report['classifiers']
+  primary = run['classifiers'][report['classifier']['name']]
+  arms = primary['arms']
   return {
-      'gan_images_per_sec': report['gan']['images_per_sec'],
+      'gan_images_per_sec': run['gan']['images_per_sec'],
       'd_loss_last_quarter': float(curves['d_loss'][tail].mean()),
       'g_loss_last_quarter': float(curves['g_loss'][tail].mean()),
-      'accepted': report['synthesis']['accepted'],
-      'gan_test_accuracy': report['synthesis']['gan_test_accuracy'],
-      **{f'{arm}_{m}': arms[arm]['test'][m] for arm in ('real', 'augmented')
+      'accepted': run['synthesis']['accepted'],
+      'gan_test_accuracy': primary['gan_test_accuracy'],
+      **{f'{arm}_{m}': arms[arm]['test'][m] for arm in ('real', 'gan')
          for m in ('accuracy', 'macro_f1')},
       'curves': {k: v.tolist() for k, v in curves.items()},
   }
@@ -83,7 +85,7 @@ def main(argv):
   runs = {job: _summary(d) for job, d in dirs.items()}
   columns = ('gan_images_per_sec', 'd_loss_last_quarter', 'g_loss_last_quarter',
              'accepted', 'gan_test_accuracy', 'real_accuracy', 'real_macro_f1',
-             'augmented_accuracy', 'augmented_macro_f1')
+             'gan_accuracy', 'gan_macro_f1')
   print(f"{'dtype':<10}{'seed':>5}" + ''.join(f'{c[:18]:>20}' for c in columns))
   for (dtype, seed), r in runs.items():
     print(f'{dtype:<10}{seed:>5}' + ''.join(f'{r[c]:>20.4g}' for c in columns))

@@ -23,3 +23,10 @@ def tiny_config(**gan_overrides):
   config.gan.sample_every = 2
   config.gan.update(gan_overrides)
   return config
+
+
+def run_arms(report, run=0, model=None):
+  """report.json's per-arm results of run `run` (default the first (fraction,
+  seed)) for classifier `model` (default the primary one)."""
+  model = model or report['classifier']['name']
+  return report['runs'][run]['classifiers'][model]['arms']

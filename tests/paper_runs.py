@@ -1,7 +1,7 @@
 """Runs a paper config's `:smoke` variant as a user does, and checks its report.
 
 Each run is the command line on one CPU device; runs share the test session's
-JAX compilation cache (tests/conftest.py), so trials, reruns and the other
+JAX compilation cache (tests/conftest.py), so seeds, reruns and the other
 worker's runs compile each program once.
 """
 
@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 from conftest import CACHE_DIR
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, run_arms
 
 
 def run_config(name, variants, tmp_path, **overrides):
@@ -34,12 +34,19 @@ def run_config(name, variants, tmp_path, **overrides):
 
 
 def check_schema(report, num_test):
-  """The pipeline's report schema, every real test image, a non-empty set."""
-  for arm in ('real', 'augmented'):
-    test = report['classifiers'][arm]['test']
-    assert test['num_examples'] == num_test
-    assert set(test) >= {'accuracy', 'macro_f1', 'per_class', 'confusion_matrix'}
-  syn = report['synthesis']
+  """The report's schema, every real test image, a non-empty set."""
+  for run in range(len(report['runs'])):
+    arms = run_arms(report, run)
+    assert list(arms) == report['protocol']['arms']
+    for arm in arms.values():
+      assert arm['test']['num_examples'] == num_test
+      assert set(arm['test']) >= {'accuracy', 'macro_f1', 'per_class',
+                                  'confusion_matrix'}
+  for arm in report['protocol']['arms']:
+    for fkey in report['protocol']['fractions']:
+      assert set(report['arms'][arm][fkey]['accuracy']) == {'mean', 'std', 'ci95',
+                                                           'values'}
+  syn = report['runs'][0]['synthesis']
   assert syn['accepted'] > 0 and syn['accepted'] == sum(
       c['accepted'] for c in syn['per_class'].values())
   assert os.path.exists(report['figures']['real_vs_synthetic'])

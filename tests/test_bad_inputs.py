@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_aug import config_validation, pipeline
+from gan_aug import config_validation, runner
 from gan_aug import errors
 from gan_aug.data import DatasetError, images, load_image_folder, load_npz
 from helpers import covid_acgan
@@ -395,5 +395,5 @@ def test_bad_resolution_stops_the_pipeline_before_any_work(tmp_path):
   config.data.resolution = 30
   workdir = tmp_path / 'run'
   with pytest.raises(errors.ConfigError, match='use one of 14, 28'):
-    pipeline.run(config, str(workdir))
+    runner.run(config, str(workdir))
   assert not workdir.exists()

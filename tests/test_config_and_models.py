@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from gan_aug import config_validation, data, models, pipeline, registry
+from gan_aug import config_validation, data, models, registry, runner
 from gan_aug import errors
 from gan_aug.models import acgan
 from helpers import covid_acgan, tiny_config
@@ -111,4 +111,4 @@ def test_resolution_the_generator_cannot_make_is_rejected():
 ])
 def test_batch_size_the_data_or_devices_cannot_take(tmp_path, batch_size, message):
   with pytest.raises(errors.ConfigError, match=message):
-    pipeline.run(tiny_config(batch_size=batch_size), str(tmp_path / 'w'))
+    runner.run(tiny_config(batch_size=batch_size), str(tmp_path / 'w'))

@@ -210,16 +210,18 @@ def test_new_modules_do_not_import_torch():
     assert 'torch' not in imported, module.__name__
 
 
-def test_experiment_reports_the_synthetic_set_in_inception_space(state, tmp_path):
-  from gan_aug import experiment  # pylint: disable=g-import-not-at-top
+def test_protocol_reports_the_synthetic_set_in_inception_space(state, tmp_path):
+  from gan_aug import config_defaults  # pylint: disable=g-import-not-at-top
+  from gan_aug import summary as summary_lib  # pylint: disable=g-import-not-at-top
+  from gan_aug import synthetic_quality  # pylint: disable=g-import-not-at-top
   from gan_aug.metrics import features  # pylint: disable=g-import-not-at-top
   path = str(tmp_path / 'inception.msgpack')
   torch_convert.save_variables(path, inception_features.convert_state_dict(state))
-  exp = experiment.experiment_defaults(inception_weights=path, inception_image_size=75)
+  protocol = config_defaults.protocol(inception_weights=path, inception_image_size=75)
   rng = np.random.default_rng(0)
   sets = [(rng.integers(0, 256, (n, 28, 28, 1), dtype=np.uint8),
            np.arange(n) % 2) for n in (24, 19, 17)]  # Under 20: no 2048-d FID (slow).
-  quality = experiment.inception_set_report(exp, *sets, ['a', 'b'], seed=0)
+  quality = synthetic_quality.in_inception_space(protocol, *sets, ['a', 'b'], seed=0)
   assert quality['feature_dim'] == inception_features.FEATURE_DIM
   extract = inception_features.make_extractor(
       inception_features.load_inception(path), image_size=75)
@@ -228,24 +230,26 @@ def test_experiment_reports_the_synthetic_set_in_inception_space(state, tmp_path
       seed=0)
   assert quality['overall'] == pytest.approx(by_hand['overall'])
   assert set(quality['per_class']) == {'a', 'b'}
-  summary = experiment.summarise(
-      [{'fraction': 1.0, 'seed': s, 'gan_test_accuracy': None,
-        'arms': {'real': {'test': {'accuracy': 0.5}, 'test_correct': [1]}},
-        'synthetic_quality_inception': quality} for s in (0, 1)], ('real',), [1.0])
+  test = {'accuracy': 0.5, 'per_class': {'a': {'recall': 0.5}, 'b': {'recall': 0.5}}}
+  summary = summary_lib.summarise(
+      [{'fraction': 1.0, 'seed': s, 'classifiers': {'custom_cnn': {
+          'gan_test_accuracy': None, 'synthetic_quality_inception': quality,
+          'arms': {'real': {'test': test, 'test_correct': [1]}}}}} for s in (0, 1)],
+      ('real',), [1.0], ['custom_cnn'])
   assert summary['synthetic_quality_inception']['1.0']['kid']['values'] == [
       quality['overall']['kid']] * 2
 
 
-def test_experiment_config_refuses_missing_inception_weights(tmp_path):
-  from gan_aug import experiment  # pylint: disable=g-import-not-at-top
+def test_protocol_refuses_missing_inception_weights(tmp_path):
+  from gan_aug import config_validation  # pylint: disable=g-import-not-at-top
   sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
       os.path.abspath(__file__))), 'configs'))
   import pneumonia_lowdata  # pylint: disable=g-import-not-at-top
   config = pneumonia_lowdata.get_config('smoke')
-  config.experiment.inception_weights = str(tmp_path / 'absent.msgpack')
+  config.protocol.inception_weights = str(tmp_path / 'absent.msgpack')
   with pytest.raises(ValueError, match=r"absent.msgpack': no such file.*convert_inception"):
-    experiment.validate(config)
-  config.experiment.inception_weights = ''
-  config.experiment.inception_image_size = 64
+    config_validation.validate(config)
+  config.protocol.inception_weights = ''
+  config.protocol.inception_image_size = 64
   with pytest.raises(ValueError, match='inception_image_size=64'):
-    experiment.validate(config)
+    config_validation.validate(config)

@@ -1,5 +1,6 @@
-"""SIGKILL during GAN training, synthesis and classifier training, then the same
-command again: the report's metrics and the accepted set equal an uninterrupted run's."""
+"""SIGKILL during GAN training, synthesis and classifier training of a two-seed run,
+then the same command again: the report's metrics (every seed's and the summary
+over seeds) and the accepted set equal an uninterrupted run's."""
 
 import json
 import os
@@ -11,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, run_arms
 
 _FLAGS = (
     '--config=configs/covid_acgan.py:phantom,smoke',
@@ -28,6 +29,7 @@ _FLAGS = (
     '--config.classifier.max_epochs=5', '--config.classifier.patience=5',
     '--config.classifier.steps_per_epoch=2',
     '--config.classifier.checkpoint_every_seconds=0',
+    '--config.protocol.seeds=2',
 )
 
 
@@ -45,14 +47,14 @@ def _run(workdir, cache_dir, kill_at=None):
 def _outcome(workdir):
   with open(os.path.join(workdir, 'report.json')) as f:
     report = json.load(f)
-  synth_dir = report['stages']['synthesis']
+  synth_dir = report['runs'][-1]['stages']['synthesis']
   with open(os.path.join(synth_dir, 'synthetic', 'manifest.json')) as f:
     manifest = json.load(f)
   with np.load(os.path.join(synth_dir, 'synthetic', 'images.npz')) as arrays:
     images = arrays['images']
-  metrics = {arm: report['classifiers'][arm]['test']
-             for arm in ('real', 'augmented')}
-  return metrics, report['gan']['final_metrics'], manifest['images'], images
+  metrics = {'summary': report['arms'], 'runs': [run_arms(report, i)
+                                                  for i in range(len(report['runs']))]}
+  return metrics, report['runs'][-1]['gan']['final_metrics'], manifest['images'], images
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from conftest import CACHE_DIR
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, run_arms
 
 
 def _main(*args, timeout=600):
@@ -41,10 +41,12 @@ def test_smoke_run_on_real_covid_folder_then_rerun(covid_dir, tmp_path):
   assert "atomicity.py" not in log  # Library INFO chatter is filtered out.
   with open(os.path.join(workdir, 'report.json')) as f:
     report = json.load(f)
-  for arm in ('real', 'augmented'):  # Every real test image, both classifiers.
-    assert report['classifiers'][arm]['test']['num_examples'] == 66
-    assert sum(map(sum, report['classifiers'][arm]['test']['confusion_matrix'])) == 66
-  assert 'Test (66 real images)' in first.stdout
+  arms = run_arms(report)
+  assert list(arms) == ['real', 'gan']
+  for arm in arms.values():  # Every real test image, both arms.
+    assert arm['test']['num_examples'] == 66
+    assert sum(map(sum, arm['test']['confusion_matrix'])) == 66
+  assert 'Test accuracy (66 real images, mean of 1 seed)' in first.stdout
 
   second = _main(*args)
   assert second.returncode == 0, second.stderr[-3000:]

@@ -2,6 +2,7 @@
 
 import pytest
 
+from helpers import run_arms
 from paper_runs import check_schema, run_config
 
 
@@ -13,8 +14,8 @@ def test_covidgan_config_with_its_transfer_classifiers(covid_dir, tmp_path):
       'data.dir': covid_dir, 'classifier.name': 'vgg16',
       'classifier.other_models': "('resnet50',)"})
   check_schema(report, 66)
-  assert report['classifiers']['name'] == 'vgg16'
-  for arm in ('real', 'augmented'):
-    assert set(report['classifiers'][arm]['models']) == {'vgg16', 'resnet50'}
+  assert report['classifier']['models'] == ['vgg16', 'resnet50']
+  assert list(run_arms(report, model='resnet50')) == ['real', 'gan']
+  assert set(report['other_classifiers']['resnet50']) == {'real', 'gan'}
   for name in ('vgg16', 'resnet50'):
-    assert 'end to end' in report['classifiers']['weights'][name]['note']
+    assert 'end to end' in report['classifier']['weights'][name]['note']

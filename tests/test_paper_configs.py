@@ -16,9 +16,9 @@ def test_per_class_dcgan_config(data_dir, tmp_path):
   check_schema(report, 66)
   assert config.gan.name == 'dcgan_per_class'
   # No class head: class agreement is not part of the filter.
-  assert report['synthesis']['require_class_agreement'] is False
-  assert 'aux_acc_real' not in report['gan']['final_metrics']
-  assert report['classifiers']['name'] == 'gmd_cnn'
+  assert report['runs'][0]['synthesis']['require_class_agreement'] is False
+  assert 'aux_acc_real' not in report['runs'][0]['gan']['final_metrics']
+  assert report['classifier']['name'] == 'gmd_cnn'
 
 
 def test_eye_config_is_paper_000_on_a_class_folder():
@@ -41,7 +41,7 @@ def test_cgan_config_balances_the_classes(data_dir, tmp_path):
                    **{'data.dir': os.path.join(data_dir, 'covid19_3way')})
   check_schema(report, 66)
   counts = report['dataset']['class_counts']['train']
-  per_class = report['synthesis']['per_class']
+  per_class = report['runs'][0]['synthesis']['per_class']
   for name, count in zip(report['dataset']['class_names'], counts):
     assert per_class[name]['requested'] == max(counts) - count
 

@@ -1,4 +1,4 @@
-"""The whole pipeline on a tiny phantom run: report keys, figures, arms and predictions."""
+"""The runner on a tiny phantom run: report keys, figures, arms and predictions."""
 
 import csv
 import json
@@ -6,13 +6,13 @@ import os
 
 import pytest
 
-from gan_aug import pipeline
+from gan_aug import runner
 from gan_aug import report
-from helpers import tiny_config
+from helpers import run_arms, tiny_config
 
 
 def _accept_all_config():
-  """A 4-step GAN whose every fake is accepted, to exercise the augmented arm."""
+  """A 4-step GAN whose every fake is accepted, to exercise the gan arm."""
   config = tiny_config()
   config.synthesis.threshold_mode = 'fixed'
   config.synthesis.threshold = 0.0
@@ -25,7 +25,7 @@ def _accept_all_config():
 @pytest.fixture(scope='module')
 def finished(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp('run'))
-  result = pipeline.run(_accept_all_config(), workdir)
+  result = runner.run(_accept_all_config(), workdir)
   with open(os.path.join(workdir, 'report.json')) as f:
     return workdir, result, json.load(f)
 
@@ -33,17 +33,21 @@ def finished(tmp_path_factory):
 def test_report_has_the_documented_keys(finished):
   _, _, report = finished
   assert {'name', 'class_names', 'splits', 'duplicates_removed'} <= set(report['dataset'])
-  assert {'steps', 'final_losses', 'images_per_sec'} <= set(report['gan'])
-  assert set(report['gan']['final_losses']) == {'d_loss', 'g_loss'}
-  syn = report['synthesis']
+  run = report['runs'][0]
+  assert {'steps', 'final_losses', 'images_per_sec'} <= set(run['gan'])
+  assert set(run['gan']['final_losses']) == {'d_loss', 'g_loss'}
+  syn = run['synthesis']
   assert {'threshold', 'requested', 'generated', 'accepted', 'acceptance_rate',
-          'per_class', 'gan_test_accuracy', 'real_score_distribution'} <= set(syn)
+          'per_class', 'real_score_distribution'} <= set(syn)
   assert set(syn['per_class']) == set(report['dataset']['class_names'])
   for stats in syn['per_class'].values():
     assert {'requested', 'generated', 'accepted', 'acceptance_rate'} <= set(stats)
-  assert 0.0 <= syn['gan_test_accuracy'] <= 1.0
-  for arm in ('real', 'augmented'):
-    test = report['classifiers'][arm]['test']
+  assert 0.0 <= run['classifiers']['custom_cnn']['gan_test_accuracy'] <= 1.0
+  assert report['gan_test']['1.0']['values'] == [
+      run['classifiers']['custom_cnn']['gan_test_accuracy']]
+  for arm, entry in run_arms(report).items():
+    test = entry['test']
+    assert report['arms'][arm]['1.0']['accuracy']['values'] == [test['accuracy']]
     assert {'accuracy', 'macro_f1', 'precision_macro', 'recall_macro', 'per_class',
             'confusion_matrix'} <= set(test)
     for stats in test['per_class'].values():
@@ -53,13 +57,14 @@ def test_report_has_the_documented_keys(finished):
 
 def test_both_arms_same_steps_real_validation_and_test(finished):
   _, result, report = finished
-  real, augmented = report['classifiers']['real'], report['classifiers']['augmented']
-  assert real['steps'] == augmented['steps'] > 0
+  real, gan = run_arms(report)['real'], run_arms(report)['gan']
+  assert real['steps'] == gan['steps'] > 0
   splits = report['dataset']['splits']
+  syn = report['runs'][0]['synthesis']
   assert real['train_images'] == splits['train']
-  assert augmented['train_images'] == splits['train'] + report['synthesis']['accepted']
-  assert report['synthesis']['accepted'] == report['synthesis']['requested'] == 24
-  for arm in (real, augmented):
+  assert gan['train_images'] == splits['train'] + syn['accepted']
+  assert syn['accepted'] == syn['requested'] == 24
+  for arm in (real, gan):
     assert arm['val_images'] == splits['val']  # Real validation only.
     assert arm['test']['num_examples'] == splits['test']
     assert sum(map(sum, arm['test']['confusion_matrix'])) == splits['test']
@@ -75,19 +80,19 @@ def test_markdown_figures_and_predictions_are_written(finished):
   with open(report['predictions_file']) as f:
     rows = list(csv.DictReader(f))
   assert len(rows) == report['dataset']['splits']['test']
-  assert {'source', 'true_class', 'real_predicted', 'augmented_predicted'} <= set(rows[0])
+  assert {'source', 'true_class', 'real_predicted', 'gan_predicted'} <= set(rows[0])
   correct = sum(r['true_class'] == r['real_predicted'] for r in rows)
   assert correct / len(rows) == pytest.approx(
-      report['classifiers']['real']['test']['accuracy'])
+      run_arms(report)['real']['test']['accuracy'])
 
 
 def test_rerun_skips_every_stage(finished, caplog):
   workdir, _, report = finished
   config = _accept_all_config()
   with caplog.at_level('INFO'):
-    again = pipeline.run(config, workdir)
+    again = runner.run(config, workdir)
   assert caplog.text.count('already complete') == 3
-  assert again['classifiers']['real']['test'] == report['classifiers']['real']['test']
+  assert run_arms(again)['real']['test'] == run_arms(report)['real']['test']
 
 
 def test_report_md_lists_skipped_files(finished):

@@ -11,10 +11,11 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
+from tensorboard.backend.event_processing import event_accumulator
 
 from gan_aug import data as data_lib
 from gan_aug import errors
-from gan_aug import pipeline
+from gan_aug import runner
 from gan_aug.train import gan_loop
 from helpers import tiny_config
 
@@ -42,28 +43,28 @@ def _metrics(stage_dir):
 
 def test_completed_stage_is_skipped_and_changed_config_redone(tmp_path, monkeypatch):
   workdir = str(tmp_path / 'w')
-  first = pipeline.run(tiny_config(num_steps=2), workdir)
-  assert first['gan']['steps'] == 2
+  first = runner.run(tiny_config(num_steps=2), workdir)
+  assert first['runs'][0]['gan']['steps'] == 2
 
   def must_not_train(*args, **kwargs):
     raise AssertionError('a completed stage was retrained')
 
   monkeypatch.setattr(gan_loop, 'train_gan', must_not_train)
   # Same config, and one differing only in logging: skipped.
-  again = pipeline.run(tiny_config(num_steps=2, log_every=5), workdir)
-  assert again['stages']['gan'] == first['stages']['gan']
+  again = runner.run(tiny_config(num_steps=2, log_every=5), workdir)
+  assert again['runs'][0]['stages']['gan'] == first['runs'][0]['stages']['gan']
   monkeypatch.undo()
 
-  changed = pipeline.run(tiny_config(num_steps=2, learning_rate=1e-4), workdir)
-  assert changed['stages']['gan'] != first['stages']['gan']
-  assert os.path.exists(os.path.join(first['stages']['gan'], 'done.json'))
-  with open(os.path.join(changed['stages']['gan'], 'stage.json')) as f:
+  changed = runner.run(tiny_config(num_steps=2, learning_rate=1e-4), workdir)
+  assert changed['runs'][0]['stages']['gan'] != first['runs'][0]['stages']['gan']
+  assert os.path.exists(os.path.join(first['runs'][0]['stages']['gan'], 'done.json'))
+  with open(os.path.join(changed['runs'][0]['stages']['gan'], 'stage.json')) as f:
     assert json.load(f)['gan']['learning_rate'] == 1e-4
 
 
 def test_workdir_keeps_provenance_and_samples(tmp_path):
   workdir = str(tmp_path / 'w')
-  result = pipeline.run(tiny_config(num_steps=2), workdir)
+  result = runner.run(tiny_config(num_steps=2), workdir)
   with open(os.path.join(workdir, 'provenance.json')) as f:
     prov = json.load(f)
   assert prov['seed'] == 0 and prov['config']['gan']['num_steps'] == 2
@@ -72,11 +73,16 @@ def test_workdir_keeps_provenance_and_samples(tmp_path):
   assert prov['git_commit']
   with open(os.path.join(workdir, 'dataset.json')) as f:
     assert json.load(f)['is_phantom'] is True
-  samples = os.path.join(result['stages']['gan'], 'samples')
+  samples = os.path.join(result['runs'][0]['stages']['gan'], 'samples')
   assert {'real.png', 'step_0000002.png'} <= set(os.listdir(samples))
-  summary = result['gan']
+  summary = result['runs'][0]['gan']
   assert summary['devices'] == 8 and summary['images_per_sec'] > 0
   assert set(summary['final_metrics']) >= {'d_loss', 'g_loss', 'd_real', 'd_fake'}
+  events = event_accumulator.EventAccumulator(result['runs'][0]['stages']['gan'])
+  events.Reload()
+  d_loss = events.Scalars('gan/d_loss')  # TensorBoard beside metrics.jsonl.
+  assert [e.step for e in d_loss] == [1, 2]
+  assert d_loss[-1].value == pytest.approx(summary['final_metrics']['d_loss'], rel=1e-5)
 
 
 def _poison_d_loss_from_step_3(monkeypatch):
@@ -100,29 +106,30 @@ def test_diverged_run_stops_and_continues_with_a_lower_learning_rate(
   workdir = str(tmp_path / 'w')
   _poison_d_loss_from_step_3(monkeypatch)
   with pytest.raises(errors.GANDivergedError) as info:
-    pipeline.run(tiny_config(num_steps=6), workdir)
+    runner.run(tiny_config(num_steps=6), workdir)
   message = str(info.value)
   assert 'diverged by step 3' in message and 'd_loss' in message
   assert 'Last good checkpoint: step 2' in message
   assert '--config.gan.learning_rate=0.0001) continues from step 2' in message
   # Rerunning unchanged diverges again, from its own checkpoint.
   with pytest.raises(errors.GANDivergedError, match='diverged by step 3'):
-    pipeline.run(tiny_config(num_steps=6), workdir)
+    runner.run(tiny_config(num_steps=6), workdir)
   monkeypatch.undo()
 
-  result = pipeline.run(tiny_config(num_steps=6, learning_rate=1e-4), workdir)
-  assert result['gan']['resumed_from_step'] == 2
-  assert result['gan']['continued_from_diverged']['step'] == 2
-  assert result['gan']['continued_from_diverged']['diverged_learning_rate'] == 2e-4
-  with open(os.path.join(result['stages']['gan'], 'stage.json')) as f:
+  result = runner.run(tiny_config(num_steps=6, learning_rate=1e-4), workdir)
+  gan, gan_dir = result['runs'][0]['gan'], result['runs'][0]['stages']['gan']
+  assert gan['resumed_from_step'] == 2
+  assert gan['continued_from_diverged']['step'] == 2
+  assert gan['continued_from_diverged']['diverged_learning_rate'] == 2e-4
+  with open(os.path.join(gan_dir, 'stage.json')) as f:
     key = json.load(f)
   assert key['gan']['learning_rate'] == 1e-4 and key['continues_from']['step'] == 2
   # Its curve starts with the diverged run's good steps 1-2.
-  assert [r['step'] for r in _metrics(result['stages']['gan'])] == [1, 2, 3, 4, 5, 6]
+  assert [r['step'] for r in _metrics(gan_dir)] == [1, 2, 3, 4, 5, 6]
 
   # A run from scratch at the lower rate ends elsewhere: the continuation
   # really started from the diverged run's step 2.
-  _, continued, _ = _final_state(workdir, result['stages']['gan'])
+  _, continued, _ = _final_state(workdir, gan_dir)
   config = tiny_config(num_steps=6, learning_rate=1e-4)
   dataset = data_lib.load_dataset(config.data, config.seed)
   fresh_dir = str(tmp_path / 'fresh')
@@ -149,5 +156,5 @@ def test_nan_in_parameters_stops_training(tmp_path, monkeypatch):
 
   monkeypatch.setattr(gan_loop, 'make_train_step', nan_weights_from_step_3)
   with pytest.raises(errors.GANDivergedError) as info:
-    pipeline.run(tiny_config(num_steps=6), str(tmp_path / 'w'))
+    runner.run(tiny_config(num_steps=6), str(tmp_path / 'w'))
   assert 'diverged by step 3: g_params not finite' in str(info.value)

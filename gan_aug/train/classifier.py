@@ -1,6 +1,6 @@
 """Classifier training as pure jitted steps, with arms trained in lockstep.
 
-Arms (e.g. `real` and `augmented`) share the model, the seed (same initial
+Arms (e.g. `real` and `gan`) share the model, the seed (same initial
 weights, dropout keys), the batch size and the validation split, and they run the
 same number of optimizer steps: training advances all arms together, one
 "epoch" (the real training split's steps per epoch) at a time, and evaluates each
@@ -23,6 +23,7 @@ import optax
 from absl import logging
 from jax.sharding import Mesh
 
+from gan_aug import scalars as scalars_lib
 from gan_aug.metrics import features as features_lib
 from gan_aug.train import gan as gan_lib
 from gan_aug.train import sharding
@@ -247,7 +248,8 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
                variables: Optional[Dict] = None,
                trainable: Optional[Any] = None,
                checkpoint_dir: Optional[str] = None,
-               augment: Optional[Dict[str, Callable]] = None) -> Dict[str, Dict]:
+               augment: Optional[Dict[str, Callable]] = None,
+               scalars_dir: Optional[str] = None) -> Dict[str, Dict]:
   """Trains every arm in lockstep with early stopping; returns per-arm results.
 
   `variables` are the initial weights (default: the model's init for `seed`);
@@ -257,7 +259,8 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
   arm's state, best weights and early-stopping counters are saved after an epoch
   once `cfg.checkpoint_every_seconds` have passed since the last save, and a
   rerun continues after the newest saved epoch with the same result as an
-  uninterrupted run. `augment` maps arm names to on-device augmentations.
+  uninterrupted run. `augment` maps arm names to on-device augmentations. With
+  `scalars_dir`, each arm's per-epoch curves also go to TensorBoard event files.
   """
   tx = make_optimizer(cfg, trainable, total_steps=steps_per_epoch * cfg.max_epochs)
   batch_size = cfg.batch_size
@@ -303,8 +306,9 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
                   else None)
   try:
     epoch = _restore_progress(checkpointer, runs) if checkpointer else 0
-    _train_epochs(cfg, runs, val, steps_per_epoch, predict, eval_batch, epoch,
-                  checkpointer)
+    with scalars_lib.ScalarWriter(scalars_dir) as scalars:
+      _train_epochs(cfg, runs, val, steps_per_epoch, predict, eval_batch, epoch,
+                    checkpointer, scalars)
   finally:
     if checkpointer:
       checkpointer.close()
@@ -327,7 +331,8 @@ def _stopped_early(cfg: ml_collections.ConfigDict, runs: Dict[str, Dict]) -> boo
 
 def _train_epochs(cfg, runs: Dict[str, Dict], val: Arrays, steps_per_epoch: int,
                   predict, eval_batch: int, done_epochs: int,
-                  checkpointer: Optional[Checkpointer]) -> None:
+                  checkpointer: Optional[Checkpointer],
+                  scalars: scalars_lib.ScalarWriter) -> None:
   """Epochs `done_epochs + 1 ...` of every arm, until early stopping or max_epochs."""
   start = last_save = time.perf_counter()
   max_epochs = cfg.max_epochs
@@ -358,6 +363,8 @@ def _train_epochs(cfg, runs: Dict[str, Dict], val: Arrays, steps_per_epoch: int,
                              'train_loss': train_metrics['loss'],
                              'train_accuracy': train_metrics['accuracy'],
                              'val_loss': val_loss, 'val_accuracy': val_acc})
+      scalars.write(step, {k: v for k, v in run['history'][-1].items()
+                           if k not in ('epoch', 'step')}, f'classifier/{name}')
       if val_loss < run['best_loss']:
         run.update(best_loss=val_loss, best_step=step, since_best=0,
                    best=jax.tree.map(jnp.copy, (state.params, state.batch_stats)))

@@ -19,6 +19,7 @@ from absl import logging
 from jax.sharding import Mesh
 
 from gan_aug import atomic_files
+from gan_aug import scalars as scalars_lib
 from gan_aug.errors import ConfigError, GANDivergedError
 from gan_aug import models
 from gan_aug import visualize
@@ -259,6 +260,7 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
                dataset.num_classes, batch_size, mesh.devices.size, start_step,
                num_steps, compile_seconds)
 
+  scalars = scalars_lib.ScalarWriter(stage_dir if writes_files else None)
   try:
     totals, count = None, 0
     last_logged: Dict[str, float] = {}
@@ -286,6 +288,7 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
         if writes_files:
           with open(metrics_path, 'a') as f:
             f.write(json.dumps({'step': step, 'steps_per_sec': rate, **means}) + '\n')
+          scalars.write(step, means, 'gan')
         if log_now:
           aux = (f'  aux acc real {means["aux_acc_real"]:.2f} fake '
                  f'{means["aux_acc_fake"]:.2f}' if 'aux_acc_real' in means else '')
@@ -307,6 +310,7 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
   finally:
     # Also on Ctrl-C or an error: let an in-flight checkpoint finish writing.
     checkpointer.close()
+    scalars.close()
   steps_run = num_steps - start_step
   return {
       'steps': num_steps,

@@ -1,4 +1,4 @@
-"""The experiment runner: intervals, McNemar, classical augmentation, and a smoke run."""
+"""Protocols: intervals, McNemar, the arms, config validation, and a multi-seed smoke run."""
 
 import json
 import os
@@ -10,11 +10,15 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from gan_aug import arms
 from gan_aug import augment
-from gan_aug import experiment
-from gan_aug import experiment_report
+from gan_aug import config_validation
+from gan_aug import errors
+from gan_aug import figures
+from gan_aug import protocol
+from gan_aug import runner
 from gan_aug.metrics import intervals
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, run_arms
 
 sys.path.insert(0, os.path.join(REPO_ROOT, 'configs'))
 import covid_experiment  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -25,9 +29,11 @@ import pneumonia_lowdata  # pylint: disable=g-import-not-at-top,wrong-import-pos
 def test_ci95_is_the_student_t_half_width():
   entry = intervals.mean_ci95([1.0, 2.0, 3.0])
   assert entry['mean'] == 2.0 and entry['values'] == [1.0, 2.0, 3.0]
+  assert entry['std'] == pytest.approx(1.0)
   # t(0.975, 2) = 4.3027; std = 1; n = 3.
   assert entry['ci95'] == pytest.approx(4.302653 / np.sqrt(3), rel=1e-6)
   assert intervals.mean_ci95([0.5])['ci95'] is None
+  assert intervals.mean_ci95([0.5])['std'] is None
   paired = intervals.paired_difference([0.9, 0.8, 0.85], [0.8, 0.8, 0.8])
   assert paired['values'] == pytest.approx([0.1, 0.0, 0.05])
   assert paired['ci95'] == pytest.approx(
@@ -69,7 +75,7 @@ def test_classical_augmentation_is_per_image_and_exact_when_off():
 
 def test_blank_centre_keeps_only_the_frame():
   images = np.full((2, 20, 10, 1), 7, np.uint8)
-  out = experiment.blank_centre(images, 0.2)
+  out = arms.blank_centre(images, 0.2)
   assert out[:, 4:16, 2:8].max() == 0  # The centre: rows 4-15, columns 2-7.
   frame = np.ones((20, 10), bool)
   frame[4:16, 2:8] = False
@@ -80,57 +86,58 @@ def test_blank_centre_keeps_only_the_frame():
     (gan_small_data, 'pneumonia'), (gan_small_data, 'covid'),
     (gan_small_data, 'covid,smoke'), (covid_experiment, 'paper'),
     (covid_experiment, 'smoke')])
-def test_experiment_configs_and_their_gan_variants_validate(module, variant):
+def test_protocol_configs_and_their_gan_variants_validate(module, variant):
   config = module.get_config(variant)
-  experiment.validate(config)
-  for name in config.experiment.gan_variants:
-    variant_config = experiment.variant_config(config, name)
-    experiment.validate(variant_config)
-    for field, value in config.experiment.gan_variants[name].items():
+  config_validation.validate(config)
+  for name in config.protocol.gan_variants:
+    variant_config = protocol.with_overrides(config, 'gan_variants', name)
+    config_validation.validate(variant_config)
+    for field, value in config.protocol.gan_variants[name].items():
       assert variant_config.gan[field] == value
 
 
 def test_gan_variant_with_an_unknown_field_is_refused():
   config = gan_small_data.get_config('pneumonia')
-  config.experiment.gan_variants = {'typo': {'diffaugment': 'color'}}
+  config.protocol.gan_variants = {'typo': {'diffaugment': 'color'}}
   with pytest.raises(ValueError, match=r"gan_variants.typo sets \['diffaugment'\]"):
-    experiment.variant_config(config, 'typo')
+    protocol.with_overrides(config, 'gan_variants', 'typo')
 
 
-def test_bad_experiment_block_is_refused():
+def test_bad_protocol_block_is_refused():
   config = pneumonia_lowdata.get_config('smoke')
-  config.experiment.arms = ('classical', 'gan')
-  with pytest.raises(ValueError, match='must include real'):
-    experiment.validate(config)
-  config.experiment.arms = ('real', 'mixup')
-  with pytest.raises(ValueError, match="'mixup'"):
-    experiment.validate(config)
-  config.experiment.arms = ('real',)
-  config.experiment.fractions = (0.0,)
+  config.protocol.arms = ('classical', 'gan')
+  with pytest.raises(ValueError, match='real among them'):
+    config_validation.validate(config)
+  config.protocol.arms = ('real', 'mixup')
+  with pytest.raises(errors.UnknownComponentError, match="Unknown arm 'mixup'"):
+    config_validation.validate(config)
+  config.protocol.arms = ('real',)
+  config.protocol.fractions = (0.0,)
   with pytest.raises(ValueError, match='fractions'):
-    experiment.validate(config)
-  config.experiment.fractions = (1.0,)
-  config.experiment.borders_only_frame = 0.6
+    config_validation.validate(config)
+  config.protocol.fractions = (1.0,)
+  config.protocol.borders_only_frame = 0.6
   with pytest.raises(ValueError, match='borders_only_frame=0.6'):
-    experiment.validate(config)
+    config_validation.validate(config)
 
 
 @pytest.mark.slow
-def test_smoke_experiment_writes_the_documented_layout(data_dir, tmp_path):
+def test_smoke_protocol_writes_the_documented_layout(data_dir, tmp_path):
   config = pneumonia_lowdata.get_config('smoke')
   config.data.path = os.path.join(data_dir, 'pneumoniamnist.npz')
-  config.experiment.arms = tuple(config.experiment.arms) + ('borders_only',)
+  config.protocol.arms = tuple(config.protocol.arms) + ('borders_only',)
   workdir = str(tmp_path / 'exp')
-  result = experiment.run_experiment(config, workdir)
-  with open(os.path.join(workdir, 'experiment.json')) as f:
+  result = runner.run(config, workdir)
+  with open(os.path.join(workdir, 'report.json')) as f:
     saved = json.load(f)
-  assert saved['fractions'] == ['0.05'] and saved['seeds'] == [0, 1]
+  assert saved['protocol']['fractions'] == ['0.05']
+  assert saved['protocol']['seeds'] == [0, 1]
   for arm in ('real', 'classical', 'gan', 'gan_classical'):
     for fkey in ('0.05',):
       entry = saved['arms'][arm][fkey]
       assert {'accuracy', 'macro_f1', 'auc', 'recall_normal',
               'recall_pneumonia'} <= set(entry)
-      assert set(entry['accuracy']) == {'mean', 'ci95', 'values'}
+      assert set(entry['accuracy']) == {'mean', 'std', 'ci95', 'values'}
       assert len(entry['accuracy']['values']) == 2
       assert entry['accuracy']['mean'] == pytest.approx(
           np.mean(entry['accuracy']['values']))
@@ -141,8 +148,8 @@ def test_smoke_experiment_writes_the_documented_layout(data_dir, tmp_path):
   assert {'gan_minus_classical', 'gan_classical_minus_classical',
           'classical_minus_real'} <= set(saved['paired'])
   assert len(saved['mcnemar']['gan_vs_real']['0.05']) == 2
-  for run in saved['runs']:
-    steps = {arm['steps'] for arm in run['arms'].values()}
+  for i, run in enumerate(saved['runs']):
+    steps = {arm['steps'] for arm in run_arms(saved, i).values()}
     assert len(steps) == 1  # Every arm ran the same number of optimizer steps.
     assert run['synthesis']['accepted'] == 32
   assert [r['train_images'] for r in saved['runs']] == [235, 235]  # 5 % of 4707.
@@ -151,35 +158,34 @@ def test_smoke_experiment_writes_the_documented_layout(data_dir, tmp_path):
           'fraction_suspicious'} <= set(quality)
   assert len(quality['kid']['values']) == 2
   for run in saved['runs']:
-    per_seed = run['synthetic_quality']
+    per_seed = run['classifiers']['custom_cnn']['synthetic_quality']
     assert per_seed['overall']['fake_images'] == 32
     assert per_seed['overall']['real_images'] == 624  # Every real test image.
     assert set(per_seed['per_class']) == {'normal', 'pneumonia'}
     assert 0.0 <= per_seed['memorisation']['fraction_suspicious'] <= 1.0
     assert os.path.exists(per_seed['closest_pairs_grid'])
-  with open(os.path.join(workdir, 'experiment.md')) as f:
+  with open(os.path.join(workdir, 'report.md')) as f:
     text = f.read()
   assert '## Training fraction 0.05' in text and 'gan − real' in text
   assert 'Shortcut control (`borders_only`' in text
   assert 'Filter (D scores un-augmented images): seed 0: threshold' in text
-  control = saved['runs'][0]['arms']['borders_only']
-  assert control['frame'] == 0.15 and control['majority_class_rate'] == 390 / 624
+  assert saved['runs'][0]['classifiers']['custom_cnn']['majority_class_rate'] == 390 / 624
   assert len(saved['arms']['borders_only']['0.05']['accuracy']['values']) == 2
   assert os.path.exists(result['figures']['arms'])
   assert 'fractions' not in result['figures']  # One fraction: no curves.
   # A rerun finds every stage done.
-  again = experiment.run_experiment(config, workdir)
+  again = runner.run(config, workdir)
   assert again['arms'] == result['arms']
 
   # The filter sweep in the same workdir trains no GAN again.
   gan_stages = sorted(os.listdir(os.path.join(workdir, 'stages')))
-  config.experiment.arms = ('real', 'gan')
-  config.experiment.seeds = 1  # Seed 0's GAN, two filter settings.
-  config.experiment.filter_sweep = {
+  config.protocol.arms = ('real', 'gan')
+  config.protocol.seeds = 1  # Seed 0's GAN, two filter settings.
+  config.protocol.filter_sweep = {
       'none': {'threshold_mode': 'fixed', 'threshold': 0.0,
                'require_class_agreement': False},
       'high': {'threshold_mode': 'real_quantile', 'real_quantile': 0.9}}
-  sweep = experiment.run(config, workdir)
+  sweep = runner.run(config, workdir)
   stages = sorted(os.listdir(os.path.join(workdir, 'stages')))
   assert set(s for s in stages if s.startswith('gan-')) == set(
       s for s in gan_stages if s.startswith('gan-'))
@@ -188,7 +194,7 @@ def test_smoke_experiment_writes_the_documented_layout(data_dir, tmp_path):
   assert saved_sweep['settings'] == json.loads(json.dumps(sweep['settings']))
   assert list(saved_sweep['settings']) == ['none', 'high']  # By threshold.
   for name in ('none', 'high'):
-    with open(os.path.join(workdir, 'filter_sweep', name, 'experiment.json')) as f:
+    with open(os.path.join(workdir, 'filter_sweep', name, 'report.json')) as f:
       setting = json.load(f)
     row = saved_sweep['settings'][name]['0.05']
     assert row['gan_macro_f1'] == setting['arms']['gan']['0.05']['macro_f1']
@@ -211,25 +217,25 @@ def test_smoke_experiment_writes_the_documented_layout(data_dir, tmp_path):
 def test_fraction_curves_are_drawn_for_several_fractions(tmp_path):
   entry = lambda m: {'mean': m, 'ci95': 0.02, 'values': [m - 0.01, m + 0.01]}
   result = {
-      'dataset': {'name': 'x'}, 'fractions': ['0.1', '1.0'],
+      'dataset': {'name': 'x'}, 'protocol': {'fractions': ['0.1', '1.0']},
       'arms': {arm: {f: {'accuracy': entry(0.7 + d), 'macro_f1': entry(0.6 + d)}
                      for f, d in (('0.1', 0.0), ('1.0', 0.1))}
                for arm in ('real', 'gan')}}
-  paths = experiment_report.write_figures(str(tmp_path), result)
+  paths = figures.protocol_figures(str(tmp_path), result)
   assert set(paths) == {'arms', 'fractions'}
   assert os.path.getsize(paths['fractions']) > 1000
 
 
 def test_filter_sweep_and_gan_variants_together_are_refused():
   config = pneumonia_lowdata.get_config('filter_sweep')
-  experiment.validate(config)
-  assert {'none', 'q05', 'fixed076'} <= set(config.experiment.filter_sweep)
-  for name in config.experiment.filter_sweep:
-    experiment.validate(experiment.filter_config(config, name))
-  config.experiment.gan_variants = {'paper': {}}
+  config_validation.validate(config)
+  assert {'none', 'q05', 'fixed076'} <= set(config.protocol.filter_sweep)
+  for name in config.protocol.filter_sweep:
+    config_validation.validate(protocol.with_overrides(config, 'filter_sweep', name))
+  config.protocol.gan_variants = {'paper': {}}
   with pytest.raises(ValueError, match='both set'):
-    experiment.validate(config)
-  config.experiment.gan_variants = {}
-  config.experiment.filter_sweep = {'typo': {'treshold': 0.5}}
+    config_validation.validate(config)
+  config.protocol.gan_variants = {}
+  config.protocol.filter_sweep = {'typo': {'treshold': 0.5}}
   with pytest.raises(ValueError, match=r"filter_sweep.typo sets \['treshold'\]"):
-    experiment.filter_config(config, 'typo')
+    protocol.with_overrides(config, 'filter_sweep', 'typo')
