@@ -19,7 +19,6 @@ continues with the next class (latents are indexed, so the result is the same).
 """
 
 import json
-import math
 import os
 import shutil
 import time
@@ -37,50 +36,15 @@ from PIL import Image
 from gan_aug import atomic_files
 from gan_aug.errors import SynthesisError
 from gan_aug import models
+from gan_aug import synthesis_filter
 from gan_aug.data import Dataset
 from gan_aug.train import gan as gan_lib
 from gan_aug.train import sharding
 from gan_aug.train.checkpoint import Checkpointer
 
-TARGET_MODES = ('count', 'multiple', 'balance')
-THRESHOLD_MODES = ('fixed', 'real_quantile')
 SET_LINK = 'synthetic'
 _SALT = 0x5A17  # Separates synthesis latents from the training run's keys.
 _QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
-
-
-def class_targets(mode: str, value: float, real_counts: Sequence[int]) -> List[int]:
-  """Images to keep per class.
-
-  count:    `value` images for every class;
-  multiple: round(`value` x the class's real training count);
-  balance:  enough to bring every class up to the largest class's real count
-            (`value` is ignored).
-  """
-  counts = [int(n) for n in real_counts]
-  if mode == 'count':
-    return [int(value)] * len(counts)
-  if mode == 'multiple':
-    return [int(round(value * n)) for n in counts]
-  if mode == 'balance':
-    return [max(counts) - n for n in counts]
-  raise ValueError(f'Unknown target mode {mode!r}; valid: {TARGET_MODES}.')
-
-
-def attempt_cap(target: int, max_attempts_multiple: float, batch_size: int) -> int:
-  """Most fakes generated for a class: `max_attempts_multiple` x target, >= 1 batch."""
-  if target <= 0:
-    return 0
-  return max(batch_size, int(math.ceil(max_attempts_multiple * target)))
-
-
-def accept_mask(realness: np.ndarray, predicted_class: np.ndarray, requested: int,
-                threshold: float, require_class_agreement: bool = True) -> np.ndarray:
-  """True where realness >= threshold and (if required) D's class == requested."""
-  keep = np.asarray(realness) >= threshold
-  if require_class_agreement:
-    keep &= np.asarray(predicted_class) == requested
-  return keep
 
 
 def latent_class_key(seed: int, step: int, label: int) -> jax.Array:
@@ -197,22 +161,6 @@ def score_real_splits(scorer, state: gan_lib.GANState, dataset: Dataset,
   return raw
 
 
-def filter_threshold(cfg: ml_collections.ConfigDict,
-                     real_val: Tuple[np.ndarray, np.ndarray]) -> float:
-  """The realness a fake needs: fixed, or a quantile of real validation scores.
-
-  `real_quantile` mode keeps a fake when D scores it at least as real as the
-  `real_quantile` fraction of real held-out images it scores lowest: a threshold
-  in D's own scale, for a D whose scores of real images never reach a fixed value.
-  """
-  if cfg.threshold_mode == 'fixed':
-    return float(cfg.threshold)
-  if cfg.threshold_mode == 'real_quantile':
-    return float(np.quantile(real_val[0], cfg.real_quantile))
-  raise ValueError(f'Unknown threshold mode {cfg.threshold_mode!r}; valid: '
-                   f'{THRESHOLD_MODES}.')
-
-
 def _class_folder(label: int, name: str) -> str:
   safe = ''.join(ch if ch.isalnum() or ch in '-_.' else '_' for ch in name)
   return f'{label:02d}_{safe}'
@@ -307,15 +255,16 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
   batch_size = cfg.batch_size
   sharding.check_divisible(batch_size, mesh, 'synthesis.batch_size')
   real_counts = dataset.splits['train'].class_counts(dataset.num_classes)
-  targets = class_targets(cfg.target, cfg.target_value, real_counts)
-  caps = [attempt_cap(t, cfg.max_attempts_multiple, batch_size) for t in targets]
+  targets = synthesis_filter.class_targets(cfg.target, cfg.target_value, real_counts)
+  caps = [synthesis_filter.attempt_cap(t, cfg.max_attempts_multiple, batch_size)
+          for t in targets]
   model, states = restore_gan(config, dataset, checkpoint_dir, cfg.num_checkpoints,
                               mesh)
   generate = make_generate_and_score(model, mesh, batch_size, config.gan.latent_dim)
   scorer = make_scorer(model, mesh)
   require_agreement = cfg.require_class_agreement and model.has_class_head
   real_raw = score_real_splits(scorer, states[-1][1], dataset, batch_size)
-  threshold = filter_threshold(cfg, real_raw['val'])
+  threshold = synthesis_filter.filter_threshold(cfg, real_raw['val'])
   logging.info('Synthesis: targets per class %s (%s %g), threshold %.4f (%s), '
                'class agreement %s, checkpoint step(s) %s. Real validation images '
                'score %.3f-%.3f (median %.3f).',
@@ -355,7 +304,8 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
           generate(state, keys[which], start, label))
       predicted = (np.full(len(realness), label) if class_probs is None
                    else np.argmax(class_probs, -1))
-      keep = accept_mask(realness, predicted, label, threshold, require_agreement)
+      keep = synthesis_filter.accept_mask(realness, predicted, label, threshold,
+                                          require_agreement)
       generated += batch_size
       passed += int(keep.sum())
       generated_realness.append(realness)

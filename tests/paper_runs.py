@@ -15,9 +15,9 @@ from conftest import CACHE_DIR
 from helpers import REPO_ROOT, run_arms
 
 
-def run_config(name, variants, tmp_path, **overrides):
-  """Runs configs/<name>.py:<variants> with `--config.<field>=<value>` overrides;
-  returns (report.json's content, the config without overrides)."""
+def run_command(name, variants, tmp_path, **overrides):
+  """Runs configs/<name>.py:<variants> with `--config.<field>=<value>` overrides
+  as a user does; returns the workdir."""
   workdir = str(tmp_path / name)
   env = dict(os.environ, XLA_FLAGS='', JAX_COMPILATION_CACHE_DIR=CACHE_DIR,
              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0',
@@ -27,6 +27,12 @@ def run_config(name, variants, tmp_path, **overrides):
   done = subprocess.run([sys.executable, '-m', 'gan_aug.main', *args], cwd=REPO_ROOT,
                         env=env, capture_output=True, text=True, timeout=900)
   assert done.returncode == 0, done.stderr[-3000:]
+  return workdir
+
+
+def run_config(name, variants, tmp_path, **overrides):
+  """`run_command`; returns (report.json's content, the config without overrides)."""
+  workdir = run_command(name, variants, tmp_path, **overrides)
   with open(os.path.join(workdir, 'report.json')) as f:
     report = json.load(f)
   config = importlib.import_module(name).get_config(variants)

@@ -122,7 +122,7 @@ def test_weighted_train_step_loss_is_the_weighted_cross_entropy():
   import optax  # pylint: disable=g-import-not-at-top
   cfg = tiny_config().classifier
   cfg.resolution, cfg.conv_dropout, cfg.dense_dropout = 16, 0.0, 0.0
-  model = classifiers.CLASSIFIERS.get(cfg.name)(cfg, num_classes=2)
+  model = classifiers.CLASSIFIERS.get(cfg.name).build(cfg, num_classes=2)
   rng = np.random.default_rng(0)
   images = rng.integers(0, 256, (8, 16, 16, 1), dtype=np.uint8)
   labels = np.array([0, 1, 1, 1, 0, 1, 1, 1], np.int32)

@@ -19,6 +19,7 @@ from gan_aug import protocol
 from gan_aug import runner
 from gan_aug.metrics import intervals
 from helpers import REPO_ROOT, run_arms
+from paper_runs import run_command
 
 sys.path.insert(0, os.path.join(REPO_ROOT, 'configs'))
 import covid_experiment  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -123,11 +124,12 @@ def test_bad_protocol_block_is_refused():
 
 @pytest.mark.slow
 def test_smoke_protocol_writes_the_documented_layout(data_dir, tmp_path):
+  # The config's own smoke run, as a user runs it, plus the shortcut control.
   config = pneumonia_lowdata.get_config('smoke')
   config.data.path = os.path.join(data_dir, 'pneumoniamnist.npz')
   config.protocol.arms = tuple(config.protocol.arms) + ('borders_only',)
-  workdir = str(tmp_path / 'exp')
-  result = runner.run(config, workdir)
+  workdir = run_command('pneumonia_lowdata', 'smoke', tmp_path, **{
+      'data.path': config.data.path, 'protocol.arms': repr(config.protocol.arms)})
   with open(os.path.join(workdir, 'report.json')) as f:
     saved = json.load(f)
   assert saved['protocol']['fractions'] == ['0.05']
@@ -171,11 +173,11 @@ def test_smoke_protocol_writes_the_documented_layout(data_dir, tmp_path):
   assert 'Filter (D scores un-augmented images): seed 0: threshold' in text
   assert saved['runs'][0]['classifiers']['custom_cnn']['majority_class_rate'] == 390 / 624
   assert len(saved['arms']['borders_only']['0.05']['accuracy']['values']) == 2
-  assert os.path.exists(result['figures']['arms'])
-  assert 'fractions' not in result['figures']  # One fraction: no curves.
+  assert os.path.exists(saved['figures']['arms'])
+  assert 'fractions' not in saved['figures']  # One fraction: no curves.
   # A rerun finds every stage done.
   again = runner.run(config, workdir)
-  assert again['arms'] == result['arms']
+  assert json.loads(json.dumps(again['arms'])) == saved['arms']
 
   # The filter sweep in the same workdir trains no GAN again.
   gan_stages = sorted(os.listdir(os.path.join(workdir, 'stages')))
@@ -239,3 +241,15 @@ def test_filter_sweep_and_gan_variants_together_are_refused():
   config.protocol.filter_sweep = {'typo': {'treshold': 0.5}}
   with pytest.raises(ValueError, match=r"filter_sweep.typo sets \['treshold'\]"):
     protocol.with_overrides(config, 'filter_sweep', 'typo')
+
+
+def test_fields_of_the_two_old_run_systems_are_refused_with_their_new_names():
+  config = pneumonia_lowdata.get_config('smoke')
+  config.trials = 3
+  with pytest.raises(errors.ConfigError, match='config.trials is no longer read: use '
+                     'config.protocol.seeds'):
+    config_validation.validate(config)
+  del config['trials']
+  config.data.train_fraction = 0.1
+  with pytest.raises(errors.ConfigError, match='config.protocol.fractions'):
+    config_validation.validate(config)

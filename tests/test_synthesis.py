@@ -11,6 +11,7 @@ from PIL import Image
 from gan_aug import data as data_lib
 from gan_aug import errors
 from gan_aug import synth
+from gan_aug import synthesis_filter
 from gan_aug.train import gan_loop
 from gan_aug.train import sharding
 from helpers import tiny_config
@@ -19,26 +20,26 @@ from helpers import tiny_config
 def test_filter_keeps_threshold_and_class_agreement():
   realness = np.array([0.76, 0.7599, 0.90, 0.99, 1.0], np.float32)
   predicted = np.array([1, 1, 0, 1, 2])
-  keep = synth.accept_mask(realness, predicted, requested=1, threshold=0.76)
+  keep = synthesis_filter.accept_mask(realness, predicted, requested=1, threshold=0.76)
   np.testing.assert_array_equal(keep, [True, False, False, True, False])
-  keep = synth.accept_mask(realness, predicted, requested=1, threshold=0.76,
+  keep = synthesis_filter.accept_mask(realness, predicted, requested=1, threshold=0.76,
                            require_class_agreement=False)
   np.testing.assert_array_equal(keep, [True, False, True, True, True])
-  keep = synth.accept_mask(realness, predicted, requested=0, threshold=0.95)
+  keep = synthesis_filter.accept_mask(realness, predicted, requested=0, threshold=0.95)
   np.testing.assert_array_equal(keep, [False] * 5)
 
 
 def test_target_modes_count_multiple_balance():
   counts = [10, 25, 40]
-  assert synth.class_targets('count', 7, counts) == [7, 7, 7]
-  assert synth.class_targets('multiple', 1.5, counts) == [15, 38, 60]
-  assert synth.class_targets('multiple', 0.0, counts) == [0, 0, 0]
-  assert synth.class_targets('balance', 1.0, counts) == [30, 15, 0]
+  assert synthesis_filter.class_targets('count', 7, counts) == [7, 7, 7]
+  assert synthesis_filter.class_targets('multiple', 1.5, counts) == [15, 38, 60]
+  assert synthesis_filter.class_targets('multiple', 0.0, counts) == [0, 0, 0]
+  assert synthesis_filter.class_targets('balance', 1.0, counts) == [30, 15, 0]
   with pytest.raises(ValueError, match='balance'):
-    synth.class_targets('double', 1.0, counts)
-  assert synth.attempt_cap(30, 20.0, 64) == 600
-  assert synth.attempt_cap(1, 20.0, 64) == 64  # At least one batch.
-  assert synth.attempt_cap(0, 20.0, 64) == 0
+    synthesis_filter.class_targets('double', 1.0, counts)
+  assert synthesis_filter.attempt_cap(30, 20.0, 64) == 600
+  assert synthesis_filter.attempt_cap(1, 20.0, 64) == 64  # At least one batch.
+  assert synthesis_filter.attempt_cap(0, 20.0, 64) == 0
 
 
 @pytest.fixture(scope='module')

@@ -4,10 +4,11 @@ from typing import Callable
 
 import ml_collections
 
+from gan_aug import checks
 from gan_aug import registry
 from gan_aug.data.dataset import Dataset, Split, keep_training_fraction
 from gan_aug.errors import DatasetError, DatasetNotFoundError
-from gan_aug.data.image_folder import load_image_folder
+from gan_aug.data.image_folder import BAD_FILE_POLICIES, load_image_folder
 from gan_aug.data.npz import load_npz
 from gan_aug.data.phantom import load_phantom
 
@@ -43,3 +44,15 @@ def load_dataset(cfg: ml_collections.ConfigDict, seed: int) -> Dataset:
 __all__ = ['DATASETS', 'Dataset', 'DatasetError', 'DatasetNotFoundError', 'Split',
            'keep_training_fraction', 'load_dataset', 'load_image_folder', 'load_npz',
            'load_phantom']
+
+
+def validate_config(cfg: ml_collections.ConfigDict) -> None:
+  """Raises ConfigError (UnknownComponentError for the name) for a bad config.data."""
+  DATASETS.get(cfg.name, 'config.data.name')
+  checks.check(cfg.channels in (1, 3), 'data.channels', cfg.channels, '1 or 3')
+  checks.int_at_least(cfg, 'data', 'resolution', 1)
+  checks.one_of(cfg, 'data', 'bad_file_policy', BAD_FILE_POLICIES)
+  for split in ('train', 'val', 'test'):
+    checks.int_at_least(cfg.phantom_per_class, 'data.phantom_per_class', split, 1)
+  checks.number_in(cfg, 'data', 'val_fraction', 0.0, 0.5)
+  checks.number_in(cfg, 'data', 'test_fraction', 0.0, 0.5)

@@ -13,30 +13,35 @@ The transfer models take ImageNet weights converted from torchvision
 (`scripts/convert_torchvision.py`; see `gan_aug/models/transfer.py`).
 """
 
+import dataclasses
 import functools
+import os
 from typing import Any, Callable
 
 import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
+from gan_aug import checks
 from gan_aug import registry
 from gan_aug.models import backbones
 from gan_aug.models import dcgan
 from gan_aug.models import matmul_conv
 from gan_aug.models import transfer
+from gan_aug.train import classifier as training
 
-# Smallest input side the custom CNN accepts (its last pooling needs a 2x2 map).
-CUSTOM_CNN_MIN_RESOLUTION = 16
-# Smallest input side of every classifier (valid convolutions and poolings must
-# leave at least one pixel).
-MIN_RESOLUTION = {
-    'custom_cnn': CUSTOM_CNN_MIN_RESOLUTION, 'gmd_cnn': 48,
-    **{name: backbones.BACKBONES.get(name).min_resolution
-       for name in backbones.BACKBONES.names()},
-}
 
-CLASSIFIERS: registry.Registry[Callable[..., nn.Module]] = registry.Registry('classifier')
+
+@dataclasses.dataclass(frozen=True)
+class Classifier:
+  """A registered classifier: `build(config.classifier, num_classes)` -> module, and
+  the smallest input side it accepts (valid convolutions and poolings must leave
+  at least one pixel)."""
+  build: Callable[[ml_collections.ConfigDict, int], nn.Module]
+  min_resolution: int
+
+
+CLASSIFIERS: registry.Registry[Classifier] = registry.Registry('classifier')
 
 
 def max_pool_2x2(x: jnp.ndarray) -> jnp.ndarray:
@@ -121,9 +126,11 @@ def _conv_impl(cfg: ml_collections.ConfigDict) -> str:
                                  'config.classifier.conv_impl')
 
 
-@CLASSIFIERS.register('gmd_cnn')
 def _gmd_cnn(cfg: ml_collections.ConfigDict, num_classes: int) -> nn.Module:
   return GMDCNN(num_classes=num_classes, conv_impl=_conv_impl(cfg))
+
+
+CLASSIFIERS.register('gmd_cnn')(Classifier(_gmd_cnn, min_resolution=48))
 
 
 def _register_transfer(name: str, head: str) -> None:
@@ -133,7 +140,8 @@ def _register_transfer(name: str, head: str) -> None:
         frozen=transfer.backbone_is_frozen(cfg, name),
         dense_dropout=cfg.dense_dropout,
         pretrained=bool(transfer.weights_path(cfg, name)))
-  CLASSIFIERS.register(name)(build)
+  CLASSIFIERS.register(name)(Classifier(
+      build, min_resolution=backbones.BACKBONES.get(name).min_resolution))
 
 
 for _name, _head in (('vgg16', 'vgg16_keras'), ('resnet50', 'resnet50_keras'),
@@ -142,14 +150,56 @@ for _name, _head in (('vgg16', 'vgg16_keras'), ('resnet50', 'resnet50_keras'),
   _register_transfer(_name, _head)
 
 
-@CLASSIFIERS.register('custom_cnn')
 def _custom_cnn(cfg: ml_collections.ConfigDict, num_classes: int) -> nn.Module:
   return CustomCNN(num_classes=num_classes, conv_dropout=cfg.conv_dropout,
                    dense_dropout=cfg.dense_dropout, conv_impl=_conv_impl(cfg))
+
+
+# Its last pooling needs a 2x2 map.
+CLASSIFIERS.register('custom_cnn')(Classifier(_custom_cnn, min_resolution=16))
 
 
 def build_classifier(cfg: ml_collections.ConfigDict, num_classes: int,
                      name: str = '') -> nn.Module:
   """Returns the module named `name` (default `cfg.name`; cfg is config.classifier)."""
   name = name or cfg.name
-  return CLASSIFIERS.get(name, 'config.classifier.name')(cfg, num_classes)
+  return CLASSIFIERS.get(name, 'config.classifier.name').build(cfg, num_classes)
+
+
+def validate_config(clf: ml_collections.ConfigDict) -> None:
+  """Raises ConfigError (UnknownComponentError for a name) for a bad
+  config.classifier: every named classifier, and the training fields."""
+  p = 'classifier'
+  names = [clf.name] + list(clf.get('other_models', ()))
+  for name in names:
+    CLASSIFIERS.get(name, 'config.classifier.name/other_models')
+  checks.int_at_least(clf, p, 'resolution',
+                      max(CLASSIFIERS.get(name).min_resolution for name in names))
+  checks.check(clf.get('conv_impl', 'auto') in ('auto',) + dcgan.CONV_IMPLS,
+               'classifier.conv_impl', clf.get('conv_impl'),
+               f'one of {("auto",) + dcgan.CONV_IMPLS}')
+  checks.check(clf.get('class_weighting', 'none') in training.CLASS_WEIGHTINGS,
+               'classifier.class_weighting', clf.get('class_weighting'),
+               f'one of {training.CLASS_WEIGHTINGS}')
+  checks.check(clf.get('lr_schedule', 'constant') in training.LR_SCHEDULES,
+               'classifier.lr_schedule', clf.get('lr_schedule'),
+               f'one of {training.LR_SCHEDULES}')
+  if 'optimizer' in clf:
+    checks.one_of(clf, p, 'optimizer', training.OPTIMIZERS)
+    checks.number_in(clf, p, 'momentum', 0.0, 1.0, closed_low=True)
+  if clf.get('pretrained_dir'):
+    for name in names:
+      if name in backbones.BACKBONES:
+        path = transfer.weights_path(clf, name)
+        checks.check(os.path.exists(path), 'classifier.pretrained_dir',
+                     clf.pretrained_dir,
+                     f'a folder holding {name}.msgpack (missing: {path}); write it '
+                     'with scripts/convert_torchvision.py')
+  for name in ('batch_size', 'eval_batch_size', 'max_epochs', 'patience'):
+    checks.int_at_least(clf, p, name, 1)
+  checks.int_at_least(clf, p, 'steps_per_epoch', 0)
+  if 'checkpoint_every_seconds' in clf:
+    checks.number_in(clf, p, 'checkpoint_every_seconds', 0.0, 1e9, closed_low=True)
+  checks.number_in(clf, p, 'learning_rate', 0.0, 1.0)
+  checks.number_in(clf, p, 'conv_dropout', 0.0, 1.0, closed_low=True)
+  checks.number_in(clf, p, 'dense_dropout', 0.0, 1.0, closed_low=True)
