@@ -11,17 +11,17 @@ import os
 import subprocess
 import sys
 
-from conftest import CACHE_DIR
+from conftest import CLI_ENV, FAST_COMPILE_XLA_FLAGS
 from helpers import REPO_ROOT, run_arms
 
 
-def run_command(name, variants, tmp_path, **overrides):
+def run_command(name, variants, tmp_path, fast_compile=False, **overrides):
   """Runs configs/<name>.py:<variants> with `--config.<field>=<value>` overrides
-  as a user does; returns the workdir."""
+  as a user does (with `fast_compile`, under FAST_COMPILE_XLA_FLAGS); returns
+  the workdir."""
   workdir = str(tmp_path / name)
-  env = dict(os.environ, XLA_FLAGS='', JAX_COMPILATION_CACHE_DIR=CACHE_DIR,
-             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0',
-             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES='0')
+  env = dict(os.environ, **CLI_ENV,
+             XLA_FLAGS=FAST_COMPILE_XLA_FLAGS if fast_compile else '')
   args = [f'--config=configs/{name}.py:{variants}', f'--workdir={workdir}'] + [
       f'--config.{field}={value}' for field, value in overrides.items()]
   done = subprocess.run([sys.executable, '-m', 'gan_aug.main', *args], cwd=REPO_ROOT,
@@ -30,9 +30,9 @@ def run_command(name, variants, tmp_path, **overrides):
   return workdir
 
 
-def run_config(name, variants, tmp_path, **overrides):
+def run_config(name, variants, tmp_path, fast_compile=False, **overrides):
   """`run_command`; returns (report.json's content, the config without overrides)."""
-  workdir = run_command(name, variants, tmp_path, **overrides)
+  workdir = run_command(name, variants, tmp_path, fast_compile, **overrides)
   with open(os.path.join(workdir, 'report.json')) as f:
     report = json.load(f)
   config = importlib.import_module(name).get_config(variants)

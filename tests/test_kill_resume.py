@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import FAST_COMPILE_XLA_FLAGS
 from helpers import REPO_ROOT, run_arms
 
 _FLAGS = (
@@ -34,7 +35,8 @@ _FLAGS = (
 
 
 def _run(workdir, cache_dir, kill_at=None):
-  env = dict(os.environ, XLA_FLAGS='', PYTHONUNBUFFERED='1', PYTHONPATH=REPO_ROOT,
+  env = dict(os.environ, XLA_FLAGS=FAST_COMPILE_XLA_FLAGS, PYTHONUNBUFFERED='1',
+             PYTHONPATH=REPO_ROOT,
              JAX_COMPILATION_CACHE_DIR=cache_dir,
              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0')
   command = ([sys.executable, os.path.join(REPO_ROOT, 'tests', 'kill_runner.py'),

@@ -7,15 +7,13 @@ import sys
 
 import pytest
 
-from conftest import CACHE_DIR
+from conftest import CLI_ENV, FAST_COMPILE_XLA_FLAGS
 from helpers import REPO_ROOT, run_arms
 
 
 def _main(*args, timeout=600):
-  env = dict(os.environ, XLA_FLAGS='', PYTHONUNBUFFERED='1',
-             JAX_COMPILATION_CACHE_DIR=CACHE_DIR,
-             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0',
-             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES='0')
+  env = dict(os.environ, **CLI_ENV, XLA_FLAGS=FAST_COMPILE_XLA_FLAGS,
+             PYTHONUNBUFFERED='1')
   return subprocess.run([sys.executable, '-m', 'gan_aug.main', *args], cwd=REPO_ROOT,
                         env=env, capture_output=True, text=True, timeout=timeout)
 

@@ -21,6 +21,13 @@ def test_per_class_dcgan_config(data_dir, tmp_path):
   assert report['classifier']['name'] == 'gmd_cnn'
 
 
+@pytest.mark.slow
+def test_eye_config_smoke(covid_dir, tmp_path):
+  # After the covid_dcgan run above: the same programs, read from the cache.
+  report, _ = run_config('eye_dcgan', 'smoke', tmp_path, **{'data.dir': covid_dir})
+  check_schema(report, 66)
+
+
 def test_eye_config_is_paper_000_on_a_class_folder():
   """eye_dcgan runs the code of covid_dcgan (tested above) with paper 000's values."""
   eye = importlib.import_module('eye_dcgan')
@@ -37,8 +44,8 @@ def test_eye_config_is_paper_000_on_a_class_folder():
 
 @pytest.mark.slow
 def test_cgan_config_balances_the_classes(data_dir, tmp_path):
-  report, _ = run_config('covid_cgan', 'smoke', tmp_path,
-                   **{'data.dir': os.path.join(data_dir, 'covid19_3way')})
+  report, _ = run_config('covid_cgan', 'smoke', tmp_path, fast_compile=True,
+                         **{'data.dir': os.path.join(data_dir, 'covid19_3way')})
   check_schema(report, 66)
   counts = report['dataset']['class_counts']['train']
   per_class = report['runs'][0]['synthesis']['per_class']

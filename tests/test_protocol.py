@@ -19,7 +19,7 @@ from gan_aug import protocol
 from gan_aug import runner
 from gan_aug.metrics import intervals
 from helpers import REPO_ROOT, run_arms
-from paper_runs import run_command
+from paper_runs import check_schema, run_command
 
 sys.path.insert(0, os.path.join(REPO_ROOT, 'configs'))
 import covid_experiment  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -128,7 +128,7 @@ def test_smoke_protocol_writes_the_documented_layout(data_dir, tmp_path):
   config = pneumonia_lowdata.get_config('smoke')
   config.data.path = os.path.join(data_dir, 'pneumoniamnist.npz')
   config.protocol.arms = tuple(config.protocol.arms) + ('borders_only',)
-  workdir = run_command('pneumonia_lowdata', 'smoke', tmp_path, **{
+  workdir = run_command('pneumonia_lowdata', 'smoke', tmp_path, fast_compile=True, **{
       'data.path': config.data.path, 'protocol.arms': repr(config.protocol.arms)})
   with open(os.path.join(workdir, 'report.json')) as f:
     saved = json.load(f)
@@ -179,23 +179,20 @@ def test_smoke_protocol_writes_the_documented_layout(data_dir, tmp_path):
   again = runner.run(config, workdir)
   assert json.loads(json.dumps(again['arms'])) == saved['arms']
 
-  # The filter sweep in the same workdir trains no GAN again.
+  # The config's filter sweep in the same workdir trains no GAN again.
   gan_stages = sorted(os.listdir(os.path.join(workdir, 'stages')))
-  config.protocol.arms = ('real', 'gan')
-  config.protocol.seeds = 1  # Seed 0's GAN, two filter settings.
-  config.protocol.filter_sweep = {
-      'none': {'threshold_mode': 'fixed', 'threshold': 0.0,
-               'require_class_agreement': False},
-      'high': {'threshold_mode': 'real_quantile', 'real_quantile': 0.9}}
-  sweep = runner.run(config, workdir)
+  run_command('pneumonia_lowdata', 'smoke,filter_sweep', tmp_path, fast_compile=True,
+              **{'data.path': config.data.path, 'protocol.seeds': 1})
   stages = sorted(os.listdir(os.path.join(workdir, 'stages')))
   assert set(s for s in stages if s.startswith('gan-')) == set(
       s for s in gan_stages if s.startswith('gan-'))
   with open(os.path.join(workdir, 'filter_sweep.json')) as f:
     saved_sweep = json.load(f)
-  assert saved_sweep['settings'] == json.loads(json.dumps(sweep['settings']))
-  assert list(saved_sweep['settings']) == ['none', 'high']  # By threshold.
-  for name in ('none', 'high'):
+  names = list(saved_sweep['settings'])
+  assert set(names) == {'none', 'q05', 'fixed076'}
+  thresholds = [saved_sweep['settings'][n]['0.05']['threshold']['mean'] for n in names]
+  assert names[0] == 'none' and thresholds == sorted(thresholds)  # By threshold.
+  for name in names:
     with open(os.path.join(workdir, 'filter_sweep', name, 'report.json')) as f:
       setting = json.load(f)
     row = saved_sweep['settings'][name]['0.05']
@@ -205,15 +202,25 @@ def test_smoke_protocol_writes_the_documented_layout(data_dir, tmp_path):
                     setting['arms']['real']['0.05']['macro_f1']['values']))
     assert row['threshold']['values'] == [r['synthesis']['threshold']
                                           for r in setting['runs']]
-    if name == 'none':
-      assert row['threshold']['values'] == [0.0]
-      assert row['acceptance_rate']['values'] == [1.0]
-  assert (saved_sweep['settings']['high']['0.05']['threshold']['mean'] >
-          saved_sweep['settings']['none']['0.05']['threshold']['mean'])
+  assert saved_sweep['settings']['none']['0.05']['threshold']['values'] == [0.0]
+  assert saved_sweep['settings']['none']['0.05']['acceptance_rate']['values'] == [1.0]
+  assert saved_sweep['settings']['fixed076']['0.05']['threshold']['values'] == [0.76]
   with open(os.path.join(workdir, 'filter_sweep.md')) as f:
     sweep_text = f.read()
-  assert '| none |' in sweep_text and '| high |' in sweep_text
+  assert '| none |' in sweep_text and '| fixed076 |' in sweep_text
   assert os.path.exists(saved_sweep['figure'])
+
+
+@pytest.mark.slow
+def test_gan_small_data_smoke_compares_its_variants(data_dir, tmp_path):
+  workdir = run_command('gan_small_data', 'smoke', tmp_path, fast_compile=True, **{
+      'data.path': os.path.join(data_dir, 'pneumoniamnist.npz')})
+  with open(os.path.join(workdir, 'variants.json')) as f:
+    variants = json.load(f)
+  assert list(variants['variants']) == ['paper', 'diffaug', 'diffaug_ema']
+  for name in variants['variants']:
+    with open(os.path.join(workdir, name, 'report.json')) as f:
+      check_schema(json.load(f), 624)
 
 
 def test_fraction_curves_are_drawn_for_several_fractions(tmp_path):
