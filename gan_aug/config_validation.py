@@ -57,8 +57,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   checks.int_at_least(config, '', 'seed', 0)
   _refuse_renamed_fields(config)
   protocol.validate(config.protocol)
-  data.validate_config(config.data)
+  # The GAN first: for a resolution it cannot produce it names the ones it can.
   gan_model = models.validate_config(config)
+  data.validate_config(config.data)
   synthesis_filter.validate_config(config.synthesis, gan_model.has_class_head,
                                    config.gan.name)
   classifiers.validate_config(config.classifier)

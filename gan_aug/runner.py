@@ -255,6 +255,13 @@ def run_protocol(config: ml_collections.ConfigDict, workdir: str,
   return result
 
 
+def _write_comparison(workdir: str, name: str, content: Dict, text: str) -> None:
+  """workdir/<name>.json and .md of a comparison across protocol runs."""
+  atomic_files.write_json(os.path.join(workdir, f'{name}.json'), content)
+  atomic_files.write_text(os.path.join(workdir, f'{name}.md'), text)
+  logging.info('Compared: %s (and %s.md).', os.path.join(workdir, f'{name}.json'), name)
+
+
 def run_variants(config: ml_collections.ConfigDict, workdir: str,
                  only: Optional[List[str]] = None) -> Dict:
   """The whole protocol once per GAN variant (workdir/<variant>/), then
@@ -282,11 +289,8 @@ def run_variants(config: ml_collections.ConfigDict, workdir: str,
     results[name] = run_protocol(configs[name], os.path.join(workdir, name))
   comparison = sweep_report.variant_comparison(
       results, {n: dict(variants[n]) for n in names})
-  atomic_files.write_json(os.path.join(workdir, 'variants.json'), comparison)
-  atomic_files.write_text(os.path.join(workdir, 'variants.md'),
-                          sweep_report.variants_markdown(comparison))
-  logging.info('GAN variants compared: %s (and variants.md).',
-               os.path.join(workdir, 'variants.json'))
+  _write_comparison(workdir, 'variants', comparison,
+                    sweep_report.variants_markdown(comparison))
   return comparison
 
 
@@ -324,11 +328,8 @@ def run_filter_sweep(config: ml_collections.ConfigDict, workdir: str) -> Dict:
                                               {n: dict(sweep[n]) for n in names})
   summary['figure'] = figures.write_filter_sweep_figure(
       os.path.join(workdir, 'figures'), summary)
-  atomic_files.write_json(os.path.join(workdir, 'filter_sweep.json'), summary)
-  atomic_files.write_text(os.path.join(workdir, 'filter_sweep.md'),
-                          sweep_report.filter_sweep_markdown(summary))
-  logging.info('Filter sweep: %s (and filter_sweep.md).',
-               os.path.join(workdir, 'filter_sweep.json'))
+  _write_comparison(workdir, 'filter_sweep', summary,
+                    sweep_report.filter_sweep_markdown(summary))
   return summary
 
 
