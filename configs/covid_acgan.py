@@ -52,7 +52,7 @@ Measured on 2 CPU cores (Python 3.11, jax 0.10.2):
     D's scores of real validation phantoms 0.539-0.742 (so 0.76 would keep nothing: no generated
     image reached it either), threshold 0.593; 100/100 accepted per class (pass
     rates 0.91 / 0.34 / 0.66); GAN-test 0.937. Test, 120 real phantom images:
-    real accuracy 0.950 macro-F1 0.949, augmented 0.958 / 0.958 (one image).
+    real accuracy 0.950 macro-F1 0.949, gan 0.958 / 0.958 (one image).
   * `:smoke --config.data.dir=../shared/data/covid19_3way`: about 1 minute; both
     classifiers tested on all 66 real test images (the numbers mean nothing).
   * A CPU-sized run on covid19_3way (31 min wall): `--config.data.resolution=56
@@ -63,11 +63,11 @@ Measured on 2 CPU cores (Python 3.11, jax 0.10.2):
     GAN ~4.2 steps/s (135 images/s) alone. D scores real validation X-rays
     0.473-0.861; threshold 0.487: 573 of 768 generated fakes passed (0.75), 209
     kept (the target), GAN-test 0.957. Test, 66 real images, both arms 1250 steps:
-    real accuracy 0.864 macro-F1 0.857; augmented 0.818 / 0.814. Augmentation did
+    real accuracy 0.864 macro-F1 0.857; gan 0.818 / 0.814. Augmentation did
     not help here (3 test images; one seed and one split).
     The same GAN with the paper's fixed threshold 0.76 (the default): 35 of 4352
     fakes kept (Covid 10/89, Normal 25/60, Viral Pneumonia 0/60 at the attempt
-    cap), GAN-test 0.971; real 0.864 / 0.857 (identical: same seed), augmented
+    cap), GAN-test 0.971; real 0.864 / 0.857 (identical: same seed), gan
     0.879 / 0.873 (one test image). Neither difference is beyond noise.
 """
 

@@ -26,7 +26,7 @@ Measured on 2 CPU cores (jax 0.10.2):
     10 min wall (GAN 11 steps/s, 716 images/s). Balancing adds 29 Normal and 29
     Viral Pneumonia fakes (no filter); GAN-test 0.983, but the fakes are speckled
     (per-pixel saturation; see figures/real_vs_synthetic.png). Test (66 images):
-    real accuracy 0.864 macro-F1 0.857; augmented 0.879 / 0.873 (one image).
+    real accuracy 0.864 macro-F1 0.857; gan 0.879 / 0.873 (one image).
 """
 
 import os

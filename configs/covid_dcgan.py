@@ -23,11 +23,11 @@ Measured on 2 CPU cores (jax 0.10.2):
     20 min wall while sharing the cores with other work (GAN 2.1 steps/s).
     D scored real validation X-rays 0.000-0.923 (median 0.008); threshold 0.0002
     (5 % quantile): 196 of 768 fakes kept (the target), GAN-test 0.969.
-    Test (66 images): real accuracy 0.818 macro-F1 0.794; augmented 0.788 / 0.777
+    Test (66 images): real accuracy 0.818 macro-F1 0.794; gan 0.788 / 0.777
     (two images; both arms still improving at their last epoch).
   * The same with the papers' fixed threshold 0.76 (and the lax layers): no fake
     passed (0 of 4352; real validation images scored 0.000-0.712), so the
-    augmented arm equals the real one.
+    gan arm equals the real one.
 """
 
 import os
