@@ -62,25 +62,3 @@ def data_dir() -> str:
 @pytest.fixture(scope='session')
 def covid_dir(data_dir) -> str:
   return os.path.join(data_dir, 'covid19_3way')
-
-
-# The longest files, longest first (measured in CI on 2 cores: the transfer
-# config's smoke run 456 s, the kill test 272 s, the protocol smoke runs 258 s).
-_LONGEST_FILES = ('test_paper_transfer_config.py', 'test_kill_resume.py',
-                  'test_protocol.py')
-
-
-def pytest_collection_modifyitems(items):
-  """The longest files first, then the other files holding slow end-to-end runs,
-  then the rest (in collection order otherwise): with one file per worker at a
-  time, the long runs start early and the two workers finish together instead
-  of one waiting on a last long run."""
-  slow_files = {str(item.fspath) for item in items if item.get_closest_marker('slow')}
-
-  def rank(item):
-    name = os.path.basename(str(item.fspath))
-    if name in _LONGEST_FILES:
-      return _LONGEST_FILES.index(name)
-    return len(_LONGEST_FILES) + (str(item.fspath) not in slow_files)
-
-  items.sort(key=rank)
