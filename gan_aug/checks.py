@@ -47,4 +47,5 @@ def number_in(block: ml_collections.ConfigDict, prefix: str, name: str, low: flo
 
 def boolean(block: ml_collections.ConfigDict, prefix: str, name: str) -> None:
   """block[name] is True or False."""
-  check(isinstance(block[name], bool), f'{prefix}.{name}', block[name], 'True or False')
+  check(isinstance(block[name], bool), f'{prefix}.{name}' if prefix else name,
+        block[name], 'True or False')

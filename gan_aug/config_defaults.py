@@ -29,6 +29,9 @@ def data(**values) -> ml_collections.ConfigDict:
       'test_fraction': 0.2,     # carved from train when the data has no test split
       'bad_file_policy': 'skip',
       'phantom_per_class': {'train': 100, 'val': 20, 'test': 40},
+      # > 0: at most this many images per class in val and test (`:smoke` only;
+      # a measurement tests on every held-out image).
+      'held_out_per_class': 0,
   })
   cfg.update(values)
   return cfg
@@ -155,7 +158,9 @@ def protocol(**values) -> ml_collections.ConfigDict:
 def config(seed: int = 0, **blocks) -> ml_collections.ConfigDict:
   """The top-level config from its blocks (data, gan, synthesis, classifier,
   protocol; a missing protocol gets `protocol()`'s defaults)."""
-  cfg = ml_collections.ConfigDict({'seed': seed})
+  # fast_compile: XLA's unoptimised backend (gan_aug.cli.set_up_compilation),
+  # for runs whose time is compilation, such as `:smoke`.
+  cfg = ml_collections.ConfigDict({'seed': seed, 'fast_compile': False})
   for name, block in blocks.items():
     cfg[name] = block
   if 'protocol' not in cfg:
@@ -205,7 +210,11 @@ def make_cpu_per_class_dcgan(cfg: ml_collections.ConfigDict) -> None:
 
 
 def make_smoke(cfg: ml_collections.ConfigDict) -> None:
-  """A few GAN steps and classifier epochs: checks an install, means nothing."""
+  """A few GAN steps and classifier epochs on at most 32 held-out images per
+  class: checks an install, means nothing. Its time is compilation, so programs
+  compile unoptimised (`fast_compile`)."""
+  cfg.fast_compile = True
+  cfg.data.held_out_per_class = 32
   cfg.gan.num_steps = 6
   cfg.gan.log_every = 2
   cfg.gan.sample_every = 3

@@ -55,6 +55,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   the runner, after loading.
   """
   checks.int_at_least(config, '', 'seed', 0)
+  if 'fast_compile' in config:
+    checks.boolean(config, '', 'fast_compile')
   _refuse_renamed_fields(config)
   protocol.validate(config.protocol)
   # The GAN first: for a resolution it cannot produce it names the ones it can.

@@ -120,7 +120,7 @@ def train_and_test_arms(config: ml_collections.ConfigDict, dataset: Dataset,
         checkpoint_dir=os.path.join(stage_dir, 'checkpoints' + (
             f'_{transform_arm}' if transform_arm else '')),
         augment={a: augmenters[a] for a in group if a in augmenters},
-        scalars_dir=stage_dir)
+        scalars_dir=stage_dir, predict=predict)
     for arm, run in runs.items():
       probs = classifier_lib.predict_probs(predict, run['params'], run['batch_stats'],
                                            transform(test_x), cfg.eval_batch_size)

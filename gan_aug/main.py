@@ -32,6 +32,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   cli.set_up_logging()
+  cli.set_up_compilation(_CONFIG.value)
   result = cli.run_or_exit(runner.run, _CONFIG.value, _WORKDIR.value, _VARIANTS.value)
   if 'variants' in result:
     print(sweep_report.variants_markdown(result))

@@ -58,9 +58,10 @@ def initialize() -> None:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  initialize()
-  # Imported after initialize: importing them must not touch the JAX backend first.
   from gan_aug import cli  # pylint: disable=g-import-not-at-top
+  cli.set_up_compilation(_CONFIG.value)
+  initialize()
+  # Imported after initialize: importing it must not touch the JAX backend first.
   from gan_aug import runner  # pylint: disable=g-import-not-at-top
   cli.set_up_logging(logging.INFO if jax.process_index() == 0 else logging.WARNING)
   logging.info('Process %d of %d: %d local device(s), %d in all (%s).',

@@ -73,6 +73,12 @@ def data_fingerprint(dataset: data_lib.Dataset) -> str:
   })
 
 
+def _compilation(config: ml_collections.ConfigDict) -> Dict:
+  """An unoptimised compile rounds differently: its stages are not an optimised
+  run's (absent when off, so earlier workdirs keep their keys)."""
+  return {'fast_compile': True} if config.get('fast_compile', False) else {}
+
+
 def gan_stage_key(config: ml_collections.ConfigDict, data_fp: str) -> Dict:
   """The inputs that determine a trained GAN."""
   gan = {k: v for k, v in config.gan.to_dict().items()
@@ -80,7 +86,7 @@ def gan_stage_key(config: ml_collections.ConfigDict, data_fp: str) -> Dict:
   data = {k: v for k, v in config.data.to_dict().items()
           if k not in _NON_SEMANTIC_DATA_FIELDS}
   return {'stage': 'gan', 'seed': config.seed, 'gan': gan, 'data': data,
-          'data_fingerprint': data_fp}
+          'data_fingerprint': data_fp, **_compilation(config)}
 
 
 def synthesis_stage_key(config: ml_collections.ConfigDict, gan_fp: str) -> Dict:
@@ -88,7 +94,7 @@ def synthesis_stage_key(config: ml_collections.ConfigDict, gan_fp: str) -> Dict:
   syn = {k: v for k, v in config.synthesis.to_dict().items()
          if k not in _NON_SEMANTIC_SYNTHESIS_FIELDS}
   return {'stage': 'synthesis', 'gan_stage': gan_fp, 'seed': config.seed,
-          'synthesis': syn}
+          'synthesis': syn, **_compilation(config)}
 
 
 def classifier_stage_key(config: ml_collections.ConfigDict, data_fp: str,
@@ -102,7 +108,8 @@ def classifier_stage_key(config: ml_collections.ConfigDict, data_fp: str,
               if k not in _PROTOCOL_AXES}
   return {'stage': 'classifiers', 'data_fingerprint': data_fp,
           'synthesis_stage': synthesis_fp, 'seed': config.seed,
-          'arms': list(arm_names), 'protocol': protocol, 'classifier': clf}
+          'arms': list(arm_names), 'protocol': protocol, 'classifier': clf,
+          **_compilation(config)}
 
 
 STAGES.register('gan')(Stage('the GAN trained on one training subset',

@@ -108,11 +108,15 @@ def restore_gan(config: ml_collections.ConfigDict, dataset: Dataset,
   g_tx = gan_lib.adam(gan_cfg.learning_rate, gan_cfg.beta1, gan_cfg.beta2)
   d_tx = gan_lib.adam(gan_cfg.learning_rate, gan_cfg.beta1, gan_cfg.beta2)
   image_shape = dataset.splits['train'].images.shape[1:]
-  target = jax.jit(lambda: gan_lib.init_state(
-      model, g_tx, d_tx, seed=config.seed,
-      latent_dim=gan_cfg.latent_dim, image_shape=image_shape,
-      with_ema=gan_cfg.get('ema_decay', 0.0) > 0),
-                   out_shardings=sharding.replicated(mesh))()
+  # Only shapes, dtypes and shardings: restoring needs no initial values (and
+  # compiling the initialisation would cost as long as the GAN's train step).
+  replicated = sharding.replicated(mesh)
+  target = jax.tree.map(
+      lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=replicated),
+      jax.eval_shape(lambda: gan_lib.init_state(
+          model, g_tx, d_tx, seed=config.seed,
+          latent_dim=gan_cfg.latent_dim, image_shape=image_shape,
+          with_ema=gan_cfg.get('ema_decay', 0.0) > 0)))
   checkpointer = Checkpointer(checkpoint_dir, gan_cfg.max_checkpoints_to_keep)
   try:
     steps = sorted(checkpointer.all_steps())

@@ -28,16 +28,10 @@ jax.config.update('jax_compilation_cache_dir', CACHE_DIR)
 jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
 jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
 
-# Command-line runs of the small models (ACGAN, CGAN, the custom CNN) spend most
-# of their time compiling; XLA's unoptimised CPU backend compiles them about twice
-# as fast (measured on 2 cores, covid_acgan.py:phantom,smoke: 80 s -> 39 s). Not
-# for the transfer and GMD CNN runs: their convolutions then run slower than the
-# compile saves (pneumonia_dcgan_transfer.py:smoke: 257 s -> 474 s). Tests compare
-# runs made under the same flags, so results stay bitwise comparable.
-FAST_COMPILE_XLA_FLAGS = '--xla_backend_optimization_level=0'
-# What a command-line run in a test adds to the environment: one CPU device and
-# the session's compilation cache.
-CLI_ENV = {'JAX_COMPILATION_CACHE_DIR': CACHE_DIR,
+# What a command-line run in a test adds to the environment: one CPU device (no
+# device-count flag) and the session's compilation cache. A `:smoke` config
+# compiles unoptimised itself (config.fast_compile).
+CLI_ENV = {'XLA_FLAGS': '', 'JAX_COMPILATION_CACHE_DIR': CACHE_DIR,
            'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS': '0',
            'JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES': '0'}
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

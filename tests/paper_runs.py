@@ -11,17 +11,15 @@ import os
 import subprocess
 import sys
 
-from conftest import CLI_ENV, FAST_COMPILE_XLA_FLAGS
+from conftest import CLI_ENV
 from helpers import REPO_ROOT, run_arms
 
 
-def run_command(name, variants, tmp_path, fast_compile=False, **overrides):
+def run_command(name, variants, tmp_path, **overrides):
   """Runs configs/<name>.py:<variants> with `--config.<field>=<value>` overrides
-  as a user does (with `fast_compile`, under FAST_COMPILE_XLA_FLAGS); returns
-  the workdir."""
+  as a user does; returns the workdir."""
   workdir = str(tmp_path / name)
-  env = dict(os.environ, **CLI_ENV,
-             XLA_FLAGS=FAST_COMPILE_XLA_FLAGS if fast_compile else '')
+  env = dict(os.environ, **CLI_ENV)
   args = [f'--config=configs/{name}.py:{variants}', f'--workdir={workdir}'] + [
       f'--config.{field}={value}' for field, value in overrides.items()]
   done = subprocess.run([sys.executable, '-m', 'gan_aug.main', *args], cwd=REPO_ROOT,
@@ -30,9 +28,9 @@ def run_command(name, variants, tmp_path, fast_compile=False, **overrides):
   return workdir
 
 
-def run_config(name, variants, tmp_path, fast_compile=False, **overrides):
+def run_config(name, variants, tmp_path, **overrides):
   """`run_command`; returns (report.json's content, the config without overrides)."""
-  workdir = run_command(name, variants, tmp_path, fast_compile, **overrides)
+  workdir = run_command(name, variants, tmp_path, **overrides)
   with open(os.path.join(workdir, 'report.json')) as f:
     report = json.load(f)
   config = importlib.import_module(name).get_config(variants)

@@ -9,6 +9,7 @@ import os
 import shutil
 
 import jax
+import ml_collections
 import numpy as np
 import pytest
 from PIL import Image
@@ -356,6 +357,20 @@ def test_zero_or_negative_rate_or_batch_is_refused(field, value):
   with pytest.raises(errors.ConfigError) as info:
     config_validation.validate(config)
   assert str(info.value).startswith(f'config.{field}={config[section][name]!r}')
+  assert allowed in str(info.value)
+
+
+@pytest.mark.parametrize('field,value,allowed', [
+    ('fast_compile', 'yes', 'True or False'),
+    ('data.held_out_per_class', -1, 'an integer >= 0')])
+def test_bad_compile_switch_or_held_out_cap_is_refused(field, value, allowed):
+  values = covid_acgan.get_config('smoke').to_dict()
+  section, _, name = field.rpartition('.')
+  (values[section] if section else values)[name] = value
+  config = ml_collections.ConfigDict(values)  # A value of another type, as JSON gives.
+  with pytest.raises(errors.ConfigError) as info:
+    config_validation.validate(config)
+  assert str(info.value).startswith(f'config.{field}={value!r}')
   assert allowed in str(info.value)
 
 

@@ -17,7 +17,7 @@ from paper_runs import check_schema, run_command
 
 @pytest.mark.slow
 def test_covid_experiment_smoke_with_the_shortcut_control(covid_dir, tmp_path):
-  workdir = run_command('covid_experiment', 'smoke', tmp_path, fast_compile=True,
+  workdir = run_command('covid_experiment', 'smoke', tmp_path,
                         **{'data.dir': covid_dir})
   with open(os.path.join(workdir, 'report.json')) as f:
     report = json.load(f)

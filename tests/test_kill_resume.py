@@ -12,7 +12,6 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import FAST_COMPILE_XLA_FLAGS
 from helpers import REPO_ROOT, run_arms
 
 _FLAGS = (
@@ -35,7 +34,7 @@ _FLAGS = (
 
 
 def _run(workdir, cache_dir, kill_at=None):
-  env = dict(os.environ, XLA_FLAGS=FAST_COMPILE_XLA_FLAGS, PYTHONUNBUFFERED='1',
+  env = dict(os.environ, XLA_FLAGS='', PYTHONUNBUFFERED='1',
              PYTHONPATH=REPO_ROOT,
              JAX_COMPILATION_CACHE_DIR=cache_dir,
              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0')

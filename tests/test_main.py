@@ -7,13 +7,12 @@ import sys
 
 import pytest
 
-from conftest import CLI_ENV, FAST_COMPILE_XLA_FLAGS
+from conftest import CLI_ENV
 from helpers import REPO_ROOT, run_arms
 
 
 def _main(*args, timeout=600):
-  env = dict(os.environ, **CLI_ENV, XLA_FLAGS=FAST_COMPILE_XLA_FLAGS,
-             PYTHONUNBUFFERED='1')
+  env = dict(os.environ, **CLI_ENV, PYTHONUNBUFFERED='1')
   return subprocess.run([sys.executable, '-m', 'gan_aug.main', *args], cwd=REPO_ROOT,
                         env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -70,3 +69,34 @@ def test_unknown_component_and_bad_value_exit_nonzero(tmp_path):
   result = _main('--config=configs/covid_acgan.py:phantom',
                  '--config.gan.batch_size=-4', f'--workdir={tmp_path / "w"}')
   assert result.returncode == 2 and 'config.gan.batch_size=-4' in result.stderr
+
+
+def test_compilation_set_up_uses_the_default_cache_and_the_config_switch(
+    tmp_path, monkeypatch):
+  import jax  # pylint: disable=g-import-not-at-top
+  import covid_acgan  # pylint: disable=g-import-not-at-top
+  from gan_aug import cli  # pylint: disable=g-import-not-at-top
+  from gan_aug import stages  # pylint: disable=g-import-not-at-top
+  session_cache = jax.config.jax_compilation_cache_dir
+  session_min_time = jax.config.jax_persistent_cache_min_compile_time_secs
+  monkeypatch.delenv('JAX_COMPILATION_CACHE_DIR', raising=False)
+  monkeypatch.setenv('HOME', str(tmp_path))
+  monkeypatch.setenv('XLA_FLAGS', '--xla_force_host_platform_device_count=8')
+  try:
+    cli.set_up_compilation(covid_acgan.get_config('phantom'))
+    assert jax.config.jax_compilation_cache_dir == os.path.join(
+        str(tmp_path), '.cache', 'gan_aug', 'jax_compilation_cache')
+    assert cli.FAST_COMPILE_XLA_FLAG not in os.environ['XLA_FLAGS']
+    smoke = covid_acgan.get_config('phantom,smoke')
+    cli.set_up_compilation(smoke)
+    assert os.environ['XLA_FLAGS'] == (
+        f'--xla_force_host_platform_device_count=8 {cli.FAST_COMPILE_XLA_FLAG}')
+  finally:
+    jax.config.update('jax_compilation_cache_dir', session_cache)
+    jax.config.update('jax_persistent_cache_min_compile_time_secs', session_min_time)
+  # Stages computed by unoptimised programs are not an optimised run's.
+  optimised = smoke.copy_and_resolve_references()
+  optimised.fast_compile = False
+  assert (stages.gan_stage_key(smoke, 'fp') !=
+          stages.gan_stage_key(optimised, 'fp'))
+  assert 'fast_compile' not in stages.gan_stage_key(optimised, 'fp')

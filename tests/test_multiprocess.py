@@ -12,7 +12,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from conftest import CLI_ENV, FAST_COMPILE_XLA_FLAGS
+from conftest import CLI_ENV
 from helpers import REPO_ROOT
 
 _FLAGS = (
@@ -37,8 +37,7 @@ def _free_port() -> int:
 
 def _launch(workdir, num_processes, devices_per_process):
   port = _free_port()
-  env = dict(os.environ, **CLI_ENV, XLA_FLAGS=FAST_COMPILE_XLA_FLAGS,
-             PYTHONUNBUFFERED='1', PYTHONPATH=REPO_ROOT)
+  env = dict(os.environ, **CLI_ENV, PYTHONUNBUFFERED='1', PYTHONPATH=REPO_ROOT)
   env.pop('JAX_PLATFORMS', None)
   logs = [open(os.path.join(workdir + f'.{i}.log'), 'w+')
           for i in range(num_processes)]

@@ -5,7 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from gan_aug.data import DatasetNotFoundError, load_npz, load_phantom, phantom
+from gan_aug.data import (DatasetNotFoundError, cap_held_out, load_npz, load_phantom,
+                          phantom)
 
 
 def test_pneumoniamnist_official_splits_and_leak_removal(data_dir):
@@ -23,6 +24,21 @@ def test_pneumoniamnist_official_splits_and_leak_removal(data_dir):
   assert len(ds.splits['train']) == 4707 - len(removed)
   assert not set(ds.splits['train'].digests) & set(ds.splits['val'].digests)
   assert ds.splits['train'].images.shape[1:] == (28, 28, 1)
+
+
+def test_held_out_cap_keeps_the_first_images_of_each_class_and_all_training(data_dir):
+  ds = load_npz(os.path.join(data_dir, 'pneumoniamnist.npz'), channels=1,
+                resolution=28, val_fraction=0.1, test_fraction=0.2, seed=0)
+  capped = cap_held_out(ds, 32)
+  assert cap_held_out(ds, 0) is ds
+  assert capped.splits['train'] is ds.splits['train']
+  for name in ('val', 'test'):
+    split, full = capped.splits[name], ds.splits[name]
+    assert split.class_counts(2) == [32, 32]
+    for label in (0, 1):
+      first = [s for s, y in zip(full.sources, full.labels) if y == label][:32]
+      assert [s for s, y in zip(split.sources, split.labels) if y == label] == first
+  assert capped.summary()['held_out_per_class'] == 32
 
 
 def test_npz_resizes_and_expands_channels(data_dir):

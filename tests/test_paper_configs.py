@@ -44,7 +44,7 @@ def test_eye_config_is_paper_000_on_a_class_folder():
 
 @pytest.mark.slow
 def test_cgan_config_balances_the_classes(data_dir, tmp_path):
-  report, _ = run_config('covid_cgan', 'smoke', tmp_path, fast_compile=True,
+  report, _ = run_config('covid_cgan', 'smoke', tmp_path,
                          **{'data.dir': os.path.join(data_dir, 'covid19_3way')})
   check_schema(report, 66)
   counts = report['dataset']['class_counts']['train']

@@ -13,7 +13,8 @@ from paper_runs import check_schema, run_config
 def test_transfer_config_summarises_seeds_over_several_models(data_dir, tmp_path):
   report, _ = run_config('pneumonia_dcgan_transfer', 'smoke', tmp_path, **{
       'data.path': os.path.join(data_dir, 'pneumoniamnist.npz')})
-  check_schema(report, 624)  # PneumoniaMNIST's official test split.
+  # PneumoniaMNIST's official test split, 32 images per class in a smoke run.
+  check_schema(report, 64)
   assert report['protocol']['seeds'] == [0, 1]
   runs = report['runs']
   # 2 % of the 4707 training images (stratified), a different subset per seed.

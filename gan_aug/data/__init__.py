@@ -6,7 +6,7 @@ import ml_collections
 
 from gan_aug import checks
 from gan_aug import registry
-from gan_aug.data.dataset import Dataset, Split, keep_training_fraction
+from gan_aug.data.dataset import Dataset, Split, cap_held_out, keep_training_fraction
 from gan_aug.errors import DatasetError, DatasetNotFoundError
 from gan_aug.data.image_folder import BAD_FILE_POLICIES, load_image_folder
 from gan_aug.data.npz import load_npz
@@ -38,11 +38,12 @@ def _phantom(cfg: ml_collections.ConfigDict, seed: int) -> Dataset:
 
 def load_dataset(cfg: ml_collections.ConfigDict, seed: int) -> Dataset:
   """Loads the data set that `cfg` (a config's `data` block) names."""
-  return DATASETS.get(cfg.name, 'config.data.name')(cfg, seed)
+  dataset = DATASETS.get(cfg.name, 'config.data.name')(cfg, seed)
+  return cap_held_out(dataset, cfg.get('held_out_per_class', 0))
 
 
 __all__ = ['DATASETS', 'Dataset', 'DatasetError', 'DatasetNotFoundError', 'Split',
-           'keep_training_fraction', 'load_dataset', 'load_image_folder', 'load_npz',
+           'cap_held_out', 'keep_training_fraction', 'load_dataset', 'load_image_folder', 'load_npz',
            'load_phantom']
 
 
@@ -56,3 +57,4 @@ def validate_config(cfg: ml_collections.ConfigDict) -> None:
     checks.int_at_least(cfg.phantom_per_class, 'data.phantom_per_class', split, 1)
   checks.number_in(cfg, 'data', 'val_fraction', 0.0, 0.5)
   checks.number_in(cfg, 'data', 'test_fraction', 0.0, 0.5)
+  checks.int_at_least(cfg, 'data', 'held_out_per_class', 0)

@@ -228,3 +228,19 @@ def keep_training_fraction(dataset: Dataset, fraction: float, seed: int) -> Data
           'full_train_size': len(train)}
   splits = {**dataset.splits, 'train': train.subset(sorted(keep))}
   return Dataset(dataset.name, dataset.class_names, splits, dataset.is_phantom, info)
+
+
+def cap_held_out(dataset: Dataset, per_class: int) -> Dataset:
+  """The data set with at most `per_class` images of each class in validation and
+  test (the first ones, in the split's order); 0 keeps them all. For runs that
+  check the wiring (`:smoke`): a measurement tests on every held-out image."""
+  if not per_class:
+    return dataset
+  splits = dict(dataset.splits)
+  for name in ('val', 'test'):
+    labels = splits[name].labels
+    keep = np.concatenate([np.flatnonzero(labels == c)[:per_class]
+                           for c in range(dataset.num_classes)])
+    splits[name] = splits[name].subset(np.sort(keep))
+  info = {**dataset.info, 'held_out_per_class': per_class}
+  return Dataset(dataset.name, dataset.class_names, splits, dataset.is_phantom, info)

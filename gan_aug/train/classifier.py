@@ -249,7 +249,8 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
                trainable: Optional[Any] = None,
                checkpoint_dir: Optional[str] = None,
                augment: Optional[Dict[str, Callable]] = None,
-               scalars_dir: Optional[str] = None) -> Dict[str, Dict]:
+               scalars_dir: Optional[str] = None,
+               predict: Optional[Callable] = None) -> Dict[str, Dict]:
   """Trains every arm in lockstep with early stopping; returns per-arm results.
 
   `variables` are the initial weights (default: the model's init for `seed`);
@@ -261,15 +262,18 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
   rerun continues after the newest saved epoch with the same result as an
   uninterrupted run. `augment` maps arm names to on-device augmentations. With
   `scalars_dir`, each arm's per-epoch curves also go to TensorBoard event files.
+  `predict` (the model's `make_predict`, to share its compiled program with the
+  caller's testing) evaluates on the validation split; by default one is made.
   """
   tx = make_optimizer(cfg, trainable, total_steps=steps_per_epoch * cfg.max_epochs)
   batch_size = cfg.batch_size
   replicated = sharding.replicated(mesh)
   image_shape = val[0].shape[1:]
-  # Given variables are an argument, not a constant baked into the compiled init.
-  init_fn = jax.jit(lambda v: init_state(model, tx, seed, image_shape, v),
+  # Given variables and the seed are arguments, not constants baked into the
+  # compiled init: every seed shares one program.
+  init_fn = jax.jit(lambda v, s: init_state(model, tx, s, image_shape, v),
                     out_shardings=replicated)
-  init = lambda: init_fn(variables)
+  init = lambda: init_fn(variables, seed)
   augment = augment or {}
   num_classes = model.num_classes
   step_fns = {}
@@ -282,7 +286,7 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
           out_shardings=(replicated, replicated), donate_argnums=(0,))
     return step_fns[augment_fn]
 
-  predict = make_predict(model, mesh)
+  predict = predict or make_predict(model, mesh)
   eval_batch = cfg.eval_batch_size
 
   runs = {}

@@ -182,11 +182,12 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
   g_tx = gan_lib.adam(gan_cfg.learning_rate, gan_cfg.beta1, gan_cfg.beta2)
   d_tx = gan_lib.adam(gan_cfg.learning_rate, gan_cfg.beta1, gan_cfg.beta2)
   replicated = sharding.replicated(mesh)
+  # The seed is an argument, not a constant: every seed shares one compiled init.
   init = jax.jit(functools.partial(
-      gan_lib.init_state, model, g_tx, d_tx, seed=config.seed,
+      gan_lib.init_state, model, g_tx, d_tx,
       latent_dim=gan_cfg.latent_dim, image_shape=train.images.shape[1:],
       with_ema=gan_cfg.get('ema_decay', 0.0) > 0), out_shardings=replicated)
-  state = init()
+  state = init(seed=config.seed)
 
   checkpointer = Checkpointer(os.path.join(stage_dir, 'checkpoints'),
                               gan_cfg.max_checkpoints_to_keep)
