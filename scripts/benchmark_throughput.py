@@ -245,7 +245,11 @@ def benchmark_classifier(name: str) -> List[Dict]:
                           replicated)
   labels = jax.device_put(rng.integers(0, _NUM_CLASSES, (4 * _BATCH.value,))
                           .astype(np.int32), replicated)
-  step = classifier_lib.make_train_step(model, tx, mesh, _BATCH.value)
+  train_step = classifier_lib.make_train_step(model, tx, mesh)
+  # The batch index as train_arms draws it, in the same program.
+  step = lambda state, images, labels: train_step(
+      state, images, labels, classifier_lib.batch_index(
+          state.rng, state.step, images.shape[0], _BATCH.value))
   compile_s, flops, timing, _ = _time_train_step(step, state, images, labels, mesh)
   record = _record(name, 'train', _BATCH.value, compile_s, flops, timing)
   record['resolution'] = cfg.resolution

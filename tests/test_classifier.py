@@ -136,13 +136,15 @@ def test_weighted_train_step_loss_is_the_weighted_cross_entropy():
   per_image = np.asarray(optax.softmax_cross_entropy_with_integer_labels(
       logits, labels))
   weights = classifier_lib.class_weights(labels, 2, 'balanced')
-  step = jax.jit(classifier_lib.make_train_step(model, tx, sharding.make_mesh(), 8))
+  step = jax.jit(classifier_lib.make_train_step(model, tx, sharding.make_mesh()))
+  index = classifier_lib.batch_index(state.rng, state.step, 8, 8)
   for w, expected in ((None, per_image.mean()),
                       (weights, np.mean(per_image * weights[labels]))):
-    _, metrics = step(state, jnp.asarray(images), jnp.asarray(labels), w)
+    _, metrics = step(state, jnp.asarray(images), jnp.asarray(labels), index, w)
     assert float(metrics['loss']) == pytest.approx(expected, rel=1e-5)
   # Weights are an argument: other weights reuse the weighted compile.
-  _, metrics = step(state, jnp.asarray(images), jnp.asarray(labels), weights[::-1])
+  _, metrics = step(state, jnp.asarray(images), jnp.asarray(labels), index,
+                    weights[::-1])
   assert float(metrics['loss']) == pytest.approx(
       np.mean(per_image * weights[::-1][labels]), rel=1e-5)
   assert step._cache_size() == 2

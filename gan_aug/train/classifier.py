@@ -125,20 +125,29 @@ def class_weights(labels: np.ndarray, num_classes: int,
   return (len(labels) / (num_classes * counts)).astype(np.float32)
 
 
-def make_train_step(model, tx: optax.GradientTransformation, mesh: Mesh,
-                    batch_size: int, augment: Optional[Callable] = None) -> Callable:
-  """Pure `(state, images_u8, labels, weights) -> (state, {'loss', 'accuracy'})`.
+def batch_index(rng: jax.Array, step: jax.Array, num_examples: int,
+                batch_size: int) -> jax.Array:
+  """The training examples of the batch at `step` for a state's `rng` (pure; jit it
+  per training-set size): per-epoch permutations of the first `num_examples`."""
+  data_key, _ = jax.random.split(rng)
+  return gan_lib.batch_indices(data_key, step, num_examples, batch_size)
 
+
+def make_train_step(model, tx: optax.GradientTransformation, mesh: Mesh,
+                    augment: Optional[Callable] = None) -> Callable:
+  """Pure `(state, images_u8, labels, index, weights) -> (state, {'loss', 'accuracy'})`.
+
+  `index` (`batch_index`) picks the batch out of `images`: the images may be
+  padded past the arm's examples, so arms of different sizes share one compile.
   `augment(key, images)` (e.g. `gan_aug.augment.make_classical_augment`) transforms
   each batch on device before the forward pass, with a key of its own per step.
   `weights` (per class, `class_weights`; None for none) weigh each example's
   cross-entropy; as an argument, arms with different weights share one compile.
   """
 
-  def train_step(state: ClassifierState, images, labels, weights=None):
+  def train_step(state: ClassifierState, images, labels, index, weights=None):
     data_key, dropout_key = jax.random.split(state.rng)
-    index = sharding.shard_batch(
-        gan_lib.batch_indices(data_key, state.step, images.shape[0], batch_size), mesh)
+    index = sharding.shard_batch(index, mesh)
     x = sharding.shard_batch(_scale(images[index]), mesh)
     if augment is not None:
       x = sharding.shard_batch(
@@ -276,15 +285,28 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
   init = lambda: init_fn(variables, seed)
   augment = augment or {}
   num_classes = model.num_classes
-  step_fns = {}
+  step_fns, index_fns = {}, {}
 
   def step_fn(augment_fn):
     if augment_fn not in step_fns:
       step_fns[augment_fn] = jax.jit(
-          make_train_step(model, tx, mesh, batch_size, augment_fn),
-          in_shardings=(replicated,) * 4,
+          make_train_step(model, tx, mesh, augment_fn),
+          in_shardings=(replicated,) * 5,
           out_shardings=(replicated, replicated), donate_argnums=(0,))
     return step_fns[augment_fn]
+
+  def index_fn(num_examples):
+    if num_examples not in index_fns:
+      index_fns[num_examples] = jax.jit(functools.partial(
+          batch_index, num_examples=num_examples, batch_size=batch_size),
+                                        out_shardings=replicated)
+    return index_fns[num_examples]
+
+  # Every arm's images padded to the largest arm's count (the padding is never
+  # drawn): one compiled train step serves arms of different sizes.
+  padded_size = max(len(images) for images, _ in arms.values())
+  pad = lambda x: np.concatenate(
+      [x, np.zeros((padded_size - len(x),) + x.shape[1:], x.dtype)])
 
   predict = predict or make_predict(model, mesh)
   eval_batch = cfg.eval_batch_size
@@ -295,8 +317,8 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
     weights = class_weights(labels, num_classes, cfg.get('class_weighting', 'none'))
     runs[name] = {
         'state': state,
-        'images': jax.device_put(images, replicated),
-        'labels': jax.device_put(np.asarray(labels, np.int32), replicated),
+        'images': jax.device_put(pad(np.asarray(images)), replicated),
+        'labels': jax.device_put(pad(np.asarray(labels, np.int32)), replicated),
         'history': [], 'best_loss': np.inf, 'best_step': 0, 'since_best': 0,
         # Until an epoch improves on it, the "best" is the initial model.
         'best': jax.tree.map(jnp.copy, (state.params, state.batch_stats)),
@@ -305,6 +327,7 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
         'device_weights': (None if weights is None
                            else jax.device_put(weights, replicated)),
         'step_fn': step_fn(augment.get(name)),
+        'index_fn': index_fn(int(len(images))),
     }
   checkpointer = (Checkpointer(checkpoint_dir, max_to_keep=1) if checkpoint_dir
                   else None)
@@ -347,8 +370,10 @@ def _train_epochs(cfg, runs: Dict[str, Dict], val: Arrays, steps_per_epoch: int,
     for name, run in runs.items():
       totals = None
       for _ in range(steps_per_epoch):
+        index = run['index_fn'](run['state'].rng, run['state'].step)
         run['state'], metrics = run['step_fn'](run['state'], run['images'],
-                                               run['labels'], run['device_weights'])
+                                               run['labels'], index,
+                                               run['device_weights'])
         totals = metrics if totals is None else jax.tree.map(jnp.add, totals, metrics)
       train_metrics = {k: float(v) / steps_per_epoch
                        for k, v in jax.device_get(totals).items()}
