@@ -27,7 +27,8 @@ def set_up_logging(level: int = logging.INFO) -> None:
 # XLA's unoptimised CPU backend: programs compile several times faster and run
 # slower (measured on 2 cores: the ACGAN's initialisation 12.5 s -> 1.9 s).
 FAST_COMPILE_XLA_FLAG = '--xla_backend_optimization_level=0'
-DEFAULT_COMPILATION_CACHE = os.path.join('~', '.cache', 'gan_aug', 'jax_compilation_cache')
+DEFAULT_COMPILATION_CACHE = os.path.join('~', '.cache', 'gan_aug',
+                                         'jax_compilation_cache')
 
 
 def set_up_compilation(config) -> None:

@@ -135,7 +135,8 @@ def batch_index(rng: jax.Array, step: jax.Array, num_examples: int,
 
 def make_train_step(model, tx: optax.GradientTransformation, mesh: Mesh,
                     augment: Optional[Callable] = None) -> Callable:
-  """Pure `(state, images_u8, labels, index, weights) -> (state, {'loss', 'accuracy'})`.
+  """Pure `(state, images_u8, labels, index, weights) -> (state, metrics)`, metrics
+  {'loss', 'accuracy'}.
 
   `index` (`batch_index`) picks the batch out of `images`: the images may be
   padded past the arm's examples, so arms of different sizes share one compile.
