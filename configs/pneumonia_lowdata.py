@@ -23,7 +23,7 @@ test split; the arms were all compared under it.
 
 Variants: `filter_sweep` (the filter study: arms real and gan at 10 %, once per
 setting of FILTER_SWEEP on the same GANs; run it in the same workdir as the plain
-experiment to reuse its GANs); `smoke` (seconds: checks the wiring, means nothing).
+experiment to reuse its GANs); `smoke` (about a minute: checks the wiring, means nothing).
 
 Measured (the command above, 2 CPU cores; a niced test run shared the machine for the
 first 25 minutes): 59 min 58 s wall. Without class weights the same protocol took
