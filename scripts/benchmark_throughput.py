@@ -52,6 +52,7 @@ from gan_aug import models
 from gan_aug import synth
 from gan_aug.models import classifiers
 from gan_aug.train import classifier as classifier_lib
+from gan_aug.train import classifier_optimizer
 from gan_aug.train import gan as gan_lib
 from gan_aug.train import sharding
 # pylint: enable=wrong-import-position
@@ -237,7 +238,7 @@ def benchmark_classifier(name: str) -> List[Dict]:
   mesh = sharding.make_mesh(jax.local_devices())
   replicated = sharding.replicated(mesh)
   shape = (cfg.resolution, cfg.resolution, 3)
-  tx = classifier_lib.make_optimizer(cfg)
+  tx = classifier_optimizer.make_optimizer(cfg)
   state = jax.jit(lambda: classifier_lib.init_state(model, tx, 0, shape),
                   out_shardings=replicated)()
   rng = np.random.default_rng(0)

@@ -8,6 +8,7 @@ from gan_aug import errors
 from gan_aug.models import classifiers
 from gan_aug.models.classifiers import max_pool_2x2
 from gan_aug.train import classifier as classifier_lib
+from gan_aug.train import classifier_optimizer
 from gan_aug.train import sharding
 from helpers import tiny_config
 
@@ -84,7 +85,7 @@ def test_cosine_schedule_starts_at_the_learning_rate_and_ends_at_zero(optimizer)
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   cfg = tiny_config().classifier
   cfg.optimizer, cfg.learning_rate, cfg.lr_schedule = optimizer, 0.1, 'cosine'
-  tx = classifier_lib.make_optimizer(cfg, total_steps=10)
+  tx = classifier_optimizer.make_optimizer(cfg, total_steps=10)
   params = {'w': jnp.zeros(3)}
   state = tx.init(params)
   grads = {'w': jnp.ones(3)}
@@ -102,12 +103,12 @@ def test_cosine_schedule_starts_at_the_learning_rate_and_ends_at_zero(optimizer)
 
 def test_balanced_class_weights_make_every_class_weigh_the_same():
   labels = np.array([0] * 10 + [1] * 30)
-  weights = classifier_lib.class_weights(labels, 2, 'balanced')
+  weights = classifier_optimizer.class_weights(labels, 2, 'balanced')
   np.testing.assert_allclose(weights, [40 / 20, 40 / 60])
   np.testing.assert_allclose(np.bincount(labels) * weights, [20, 20])
-  assert classifier_lib.class_weights(labels, 2, 'none') is None
+  assert classifier_optimizer.class_weights(labels, 2, 'none') is None
   with pytest.raises(ValueError, match=r'counts per class: \[10, 30, 0\]'):
-    classifier_lib.class_weights(labels, 3, 'balanced')
+    classifier_optimizer.class_weights(labels, 3, 'balanced')
   probs = np.array([[0.8, 0.2], [0.4, 0.6], [0.5, 0.5]])
   y = np.array([0, 1, 1])
   nll = -np.log([0.8, 0.6, 0.5])
@@ -135,7 +136,7 @@ def test_weighted_train_step_loss_is_the_weighted_cross_entropy():
                           mutable=['batch_stats'])
   per_image = np.asarray(optax.softmax_cross_entropy_with_integer_labels(
       logits, labels))
-  weights = classifier_lib.class_weights(labels, 2, 'balanced')
+  weights = classifier_optimizer.class_weights(labels, 2, 'balanced')
   step = jax.jit(classifier_lib.make_train_step(model, tx, sharding.make_mesh()))
   index = classifier_lib.batch_index(state.rng, state.step, 8, 8)
   for w, expected in ((None, per_image.mean()),

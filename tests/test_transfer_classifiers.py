@@ -9,6 +9,7 @@ from gan_aug.models import classifiers
 from gan_aug.models import torch_convert
 from gan_aug.models import transfer
 from gan_aug.train import classifier as classifier_lib
+from gan_aug.train import classifier_optimizer
 from gan_aug.train import sharding
 
 
@@ -90,7 +91,7 @@ def test_without_weights_the_backbone_is_not_frozen():
 
 def test_sgd_optimizer_is_plain_sgd_without_momentum():
   cfg = config_defaults.classifier(optimizer='sgd', momentum=0.0, learning_rate=0.1)
-  tx = classifier_lib.make_optimizer(cfg)
+  tx = classifier_optimizer.make_optimizer(cfg)
   params = {'w': jnp.ones(3)}
   updates, _ = tx.update({'w': jnp.full(3, 2.0)}, tx.init(params), params)
   np.testing.assert_allclose(updates['w'], -0.2)

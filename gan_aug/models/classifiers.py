@@ -28,7 +28,7 @@ from gan_aug.models import backbones
 from gan_aug.models import dcgan
 from gan_aug.models import matmul_conv
 from gan_aug.models import transfer
-from gan_aug.train import classifier as training
+from gan_aug.train import classifier_optimizer as training
 
 
 

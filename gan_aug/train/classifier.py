@@ -27,6 +27,7 @@ from gan_aug import scalars as scalars_lib
 from gan_aug.metrics import features as features_lib
 from gan_aug.train import gan as gan_lib
 from gan_aug.train import sharding
+from gan_aug.train.classifier_optimizer import class_weights, make_optimizer
 from gan_aug.train.checkpoint import Checkpointer
 
 Arrays = Tuple[np.ndarray, np.ndarray]  # (images uint8 NHWC, int labels)
@@ -46,42 +47,7 @@ def _scale(images_u8: jax.Array) -> jax.Array:
   return images_u8.astype(jnp.float32) / 255.0  # Keras `rescale=1/255`.
 
 
-OPTIMIZERS = ('adam', 'sgd')
-LR_SCHEDULES = ('constant', 'cosine')
-CLASS_WEIGHTINGS = ('none', 'balanced')
 _AUGMENT_SALT = 0x0A06_0000  # Augmentation keys apart from batch-order keys.
-
-
-def make_optimizer(cfg: ml_collections.ConfigDict,
-                   trainable: Optional[Any] = None,
-                   total_steps: Optional[int] = None) -> optax.GradientTransformation:
-  """Adam, or SGD with `cfg.momentum` (0 = plain SGD), at `cfg.learning_rate`:
-  constant, or with `cfg.lr_schedule='cosine'` decayed to 0 over `total_steps`
-  (the most steps early stopping allows).
-
-  `trainable` (a tree of bools over the params) freezes the False leaves.
-  """
-  schedule = cfg.get('lr_schedule', 'constant')
-  if schedule == 'constant':
-    learning_rate = cfg.learning_rate
-  elif schedule == 'cosine':
-    if not total_steps:
-      raise ValueError("classifier.lr_schedule='cosine' needs the number of steps.")
-    learning_rate = optax.cosine_decay_schedule(cfg.learning_rate, total_steps)
-  else:
-    raise ValueError(f'Unknown learning-rate schedule {schedule!r}; valid: '
-                     f'{LR_SCHEDULES}.')
-  name = cfg.get('optimizer', 'adam')
-  if name == 'adam':
-    tx = optax.adam(learning_rate)
-  elif name == 'sgd':
-    tx = optax.sgd(learning_rate, momentum=cfg.get('momentum', 0.0) or None)
-  else:
-    raise ValueError(f'Unknown optimizer {name!r}; valid: {OPTIMIZERS}.')
-  if trainable is None:
-    return tx
-  labels = jax.tree.map(lambda t: 'train' if t else 'frozen', trainable)
-  return optax.multi_transform({'train': tx, 'frozen': optax.set_to_zero()}, labels)
 
 
 def initial_variables(model, seed: int, image_shape: Tuple[int, ...]) -> Dict:
@@ -106,23 +72,6 @@ def init_state(model, tx: optax.GradientTransformation, seed: int,
                          params=variables['params'],
                          batch_stats=variables.get('batch_stats', {}),
                          opt_state=tx.init(variables['params']))
-
-
-def class_weights(labels: np.ndarray, num_classes: int,
-                  weighting: str = 'none') -> Optional[np.ndarray]:
-  """Per-class loss weights: None for 'none'; for 'balanced' n / (k * n_c) over the
-  training labels (scikit-learn's 'balanced'), so every class weighs the same in
-  the loss whatever its share of the training set."""
-  if weighting == 'none':
-    return None
-  if weighting != 'balanced':
-    raise ValueError(f'Unknown class weighting {weighting!r}; valid: '
-                     f'{CLASS_WEIGHTINGS}.')
-  counts = np.bincount(np.asarray(labels), minlength=num_classes)
-  if (counts == 0).any():
-    raise ValueError(f'Balanced class weights need every class in the training '
-                     f'labels; counts per class: {counts.tolist()}.')
-  return (len(labels) / (num_classes * counts)).astype(np.float32)
 
 
 def batch_index(rng: jax.Array, step: jax.Array, num_examples: int,
