@@ -30,6 +30,20 @@ def test_custom_cnn_has_the_papers_parameter_count():
   assert sum(x.size for x in jax.tree.leaves(variables)) == 3_043_695  # §6.2
 
 
+def test_inference_form_predicts_as_the_trained_matmul_model():
+  import jax  # pylint: disable=g-import-not-at-top
+  model = classifiers.GMDCNN(num_classes=3, conv_impl='matmul')
+  images = np.random.default_rng(0).integers(0, 256, (4, 48, 48, 3), np.uint8)
+  variables = model.init(jax.random.PRNGKey(0), images.astype(np.float32))
+  inference = classifier_lib.inference_form(model)
+  assert inference.conv_impl == 'lax' and model.conv_impl == 'matmul'
+  mesh = sharding.make_mesh(jax.devices()[:1])
+  probs = classifier_lib.make_predict(model, mesh)(variables['params'], {}, images)
+  x = images.astype(np.float32) / 255.0
+  expected = jax.nn.softmax(model.apply(variables, x, train=False))
+  np.testing.assert_allclose(probs, expected, rtol=1e-4, atol=1e-6)
+
+
 def test_arms_run_the_same_steps_and_keep_their_best_weights():
   config = tiny_config()
   cfg = config.classifier

@@ -126,8 +126,20 @@ def make_train_step(model, tx: optax.GradientTransformation, mesh: Mesh,
   return train_step
 
 
+def inference_form(model):
+  """`model` with XLA's own convolutions where it trains with matrix-product ones
+  (`conv_impl='matmul'`): the same parameters and outputs. The products are the
+  faster form for gradients on XLA:CPU, but forward they copy every patch: the GMD
+  CNN at 48 px, batch 32, ran 1.10 s with them and 0.49 s without."""
+  if getattr(model, 'conv_impl', None) == 'matmul':
+    return model.clone(conv_impl='lax')
+  return model
+
+
 def make_predict(model, mesh: Mesh) -> Callable:
-  """Jitted `(params, batch_stats, images_u8) -> class probabilities` (inference mode)."""
+  """Jitted `(params, batch_stats, images_u8) -> class probabilities` (inference
+  mode, in `inference_form`)."""
+  model = inference_form(model)
 
   def predict(params, batch_stats, images_u8):
     x = sharding.shard_batch(_scale(images_u8), mesh)
@@ -139,7 +151,9 @@ def make_predict(model, mesh: Mesh) -> Callable:
 
 
 def make_features(model, mesh: Mesh) -> Callable:
-  """Jitted `(params, batch_stats, images_u8) -> penultimate-layer features [N, D]`."""
+  """Jitted `(params, batch_stats, images_u8) -> penultimate-layer features [N, D]`
+  (in `inference_form`)."""
+  model = inference_form(model)
 
   def features(params, batch_stats, images_u8):
     x = sharding.shard_batch(_scale(images_u8), mesh)
