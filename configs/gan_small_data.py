@@ -17,7 +17,8 @@ Variants (combine with commas):
              the ACGAN and classifier of configs/pneumonia_lowdata.py at 28 px;
   covid      covid19_3way (duplicates removed), paper 003's CovidGAN shape at 56 px
              grey (G width 256) and the custom CNN at 112 px;
-  smoke      a few steps, one seed (checks the wiring; the numbers mean nothing).
+  smoke      a few steps, one seed, the paper and diffaug_ema GANs (checks the
+             wiring; the numbers mean nothing).
 """
 
 import importlib.util
@@ -82,6 +83,9 @@ def get_config(arg: str = None):
     config.synthesis.target_value = 16
     config.classifier.resolution = 28
     config.protocol.seeds = 1
+    # Two of the variants: diffaug_ema runs DiffAugment's code path and EMA's.
+    config.protocol.gan_variants = {name: GAN_VARIANTS[name]
+                                    for name in ('paper', 'diffaug_ema')}
     if 'covid' not in variants:
       config.protocol.fractions = (0.05,)
   return config
