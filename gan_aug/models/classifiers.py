@@ -28,7 +28,7 @@ from gan_aug.models import backbones
 from gan_aug.models import dcgan
 from gan_aug.models import matmul_conv
 from gan_aug.models import transfer
-from gan_aug.train import classifier_optimizer as training
+from gan_aug.train import classifier_optimizer
 
 
 
@@ -178,14 +178,14 @@ def validate_config(clf: ml_collections.ConfigDict) -> None:
   checks.check(clf.get('conv_impl', 'auto') in ('auto',) + dcgan.CONV_IMPLS,
                'classifier.conv_impl', clf.get('conv_impl'),
                f'one of {("auto",) + dcgan.CONV_IMPLS}')
-  checks.check(clf.get('class_weighting', 'none') in training.CLASS_WEIGHTINGS,
+  checks.check(clf.get('class_weighting', 'none') in classifier_optimizer.CLASS_WEIGHTINGS,
                'classifier.class_weighting', clf.get('class_weighting'),
-               f'one of {training.CLASS_WEIGHTINGS}')
-  checks.check(clf.get('lr_schedule', 'constant') in training.LR_SCHEDULES,
+               f'one of {classifier_optimizer.CLASS_WEIGHTINGS}')
+  checks.check(clf.get('lr_schedule', 'constant') in classifier_optimizer.LR_SCHEDULES,
                'classifier.lr_schedule', clf.get('lr_schedule'),
-               f'one of {training.LR_SCHEDULES}')
+               f'one of {classifier_optimizer.LR_SCHEDULES}')
   if 'optimizer' in clf:
-    checks.one_of(clf, p, 'optimizer', training.OPTIMIZERS)
+    checks.one_of(clf, p, 'optimizer', classifier_optimizer.OPTIMIZERS)
     checks.number_in(clf, p, 'momentum', 0.0, 1.0, closed_low=True)
   if clf.get('pretrained_dir'):
     for name in names:
