@@ -75,8 +75,10 @@ def gan(**values) -> ml_collections.ConfigDict:
 def synthesis(**values) -> ml_collections.ConfigDict:
   """config.synthesis: how many fakes to keep per class and which pass the filter."""
   cfg = ml_collections.ConfigDict({
-      'threshold_mode': 'fixed',  # fixed | real_quantile
-      'threshold': 0.76,          # Papers 000/002: keep D(G(z)) >= 0.76.
+      # fixed: realness >= threshold | errd_fake: -log(1 - realness) >= threshold
+      # (papers 000/002's printed code) | real_quantile (gan_aug.synthesis_filter)
+      'threshold_mode': 'fixed',
+      'threshold': 0.76,          # Papers 000/002's text: keep D(G(z)) >= 0.76.
       'real_quantile': 0.05,      # real_quantile mode
       'require_class_agreement': False,  # ACGAN only: D's class head must agree
       'target': 'multiple',       # count | multiple | balance

@@ -133,6 +133,8 @@ def _synthesis_section(syn: Dict) -> List[str]:
            f'Keep a fake when D\'s realness >= {syn["threshold"]:.4f}'
            + (f' (the {syn["threshold_setting"]} quantile of D\'s scores of real '
               'validation images)' if syn.get('threshold_mode') == 'real_quantile'
+              else f' (errD_fake = -log(1 - realness) >= {syn["threshold_setting"]}, '
+              'the papers\' printed rule)' if syn.get('threshold_mode') == 'errd_fake'
               else '')
            + (' and D\'s class head agrees with the requested class'
               if syn.get('require_class_agreement') else '')

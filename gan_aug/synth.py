@@ -359,8 +359,8 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
   summary = {
       'threshold': threshold,
       'threshold_mode': cfg.threshold_mode,
-      'threshold_setting': (cfg.threshold if cfg.threshold_mode == 'fixed'
-                            else cfg.real_quantile),
+      'threshold_setting': (cfg.real_quantile if cfg.threshold_mode == 'real_quantile'
+                            else cfg.threshold),
       'require_class_agreement': require_agreement,
       'target': {'mode': cfg.target, 'value': cfg.target_value},
       'seed': config.seed,

@@ -10,7 +10,7 @@ import numpy as np
 from gan_aug import checks
 
 TARGET_MODES = ('count', 'multiple', 'balance')
-THRESHOLD_MODES = ('fixed', 'real_quantile')
+THRESHOLD_MODES = ('fixed', 'errd_fake', 'real_quantile')
 
 
 def class_targets(mode: str, value: float, real_counts: Sequence[int]) -> List[int]:
@@ -49,14 +49,23 @@ def accept_mask(realness: np.ndarray, predicted_class: np.ndarray, requested: in
 
 def filter_threshold(cfg: ml_collections.ConfigDict,
                      real_val: Tuple[np.ndarray, np.ndarray]) -> float:
-  """The realness a fake needs: fixed, or a quantile of real validation scores.
+  """The realness a fake needs: fixed, the papers' printed errD_fake rule, or a
+  quantile of real validation scores.
 
+  `errd_fake` is the rule papers 000/002 print in their code, `if errD_fake >=
+  0.76` with errD_fake = BCE(D(G(z)), fake label) = -log(1 - D(G(z))) of one
+  image (their text says D(G(z)) >= 0.76): `threshold` is that loss, so the
+  realness needed is 1 - exp(-threshold) (0.532 for 0.76). Their code's second
+  clause, `or errD_fake == errD_real`, compares losses of two different images
+  and is left out.
   `real_quantile` mode keeps a fake when D scores it at least as real as the
   `real_quantile` fraction of real held-out images it scores lowest: a threshold
   in D's own scale, for a D whose scores of real images never reach a fixed value.
   """
   if cfg.threshold_mode == 'fixed':
     return float(cfg.threshold)
+  if cfg.threshold_mode == 'errd_fake':
+    return float(-np.expm1(-float(cfg.threshold)))
   if cfg.threshold_mode == 'real_quantile':
     return float(np.quantile(real_val[0], cfg.real_quantile))
   raise ValueError(f'Unknown threshold mode {cfg.threshold_mode!r}; valid: '
@@ -69,7 +78,11 @@ def validate_config(syn: ml_collections.ConfigDict, has_class_head: bool,
   head or not)."""
   p = 'synthesis'
   checks.one_of(syn, p, 'threshold_mode', THRESHOLD_MODES)
-  checks.number_in(syn, p, 'threshold', 0.0, 1.0, closed_low=True, closed_high=True)
+  if syn.threshold_mode == 'errd_fake':  # a loss, -log(1 - D(G(z)))
+    checks.number_in(syn, p, 'threshold', 0.0, 50.0, closed_low=True)
+  else:
+    checks.number_in(syn, p, 'threshold', 0.0, 1.0, closed_low=True,
+                     closed_high=True)
   checks.number_in(syn, p, 'real_quantile', 0.0, 1.0, closed_low=True,
                    closed_high=True)
   checks.boolean(syn, p, 'require_class_agreement')

@@ -22,6 +22,11 @@ def test_metrics_match_scikit_learn_on_fixed_predictions():
                         ('recall_macro', sk.recall_score)):
     assert m[ours] == pytest.approx(average(labels, predictions, labels=classes,
                                             average='macro', zero_division=0))
+  for ours, average in (('weighted_f1', sk.f1_score),
+                        ('precision_weighted', sk.precision_score),
+                        ('recall_weighted', sk.recall_score)):
+    assert m[ours] == pytest.approx(average(labels, predictions, labels=classes,
+                                            average='weighted', zero_division=0))
   report = sk.classification_report(labels, predictions, labels=classes,
                                     target_names=NAMES, output_dict=True,
                                     zero_division=0)
@@ -47,6 +52,9 @@ def test_metrics_by_hand_rows_are_true_classes():
                                  'support': 1}
   assert m['recall_macro'] == pytest.approx((1 / 3 + 1 + 0) / 3)
   assert m['macro_f1'] == pytest.approx((0.5 + 2 * 0.4 / 1.4 + 0) / 3)
+  # Weighted by support 3, 2, 1.
+  assert m['weighted_f1'] == pytest.approx((3 * 0.5 + 2 * 2 * 0.4 / 1.4 + 0) / 6)
+  assert m['recall_weighted'] == pytest.approx(m['accuracy'])
 
 
 def test_metrics_reject_mismatched_inputs():

@@ -29,6 +29,28 @@ def test_filter_keeps_threshold_and_class_agreement():
   np.testing.assert_array_equal(keep, [False] * 5)
 
 
+def test_errd_fake_mode_is_the_papers_printed_loss_rule():
+  # Papers 000/002's code: errD_fake = BCE(D(G(z)), 0) = -log(1 - D(G(z))) of one
+  # image, kept when >= 0.76.
+  realness = np.array([0.50, 0.53, 0.54, 0.76, 0.99])
+  errd_fake = -np.log(1.0 - realness)
+  by_hand = errd_fake >= 0.76
+  cfg = tiny_config().synthesis
+  cfg.threshold_mode, cfg.threshold = 'errd_fake', 0.76
+  cfg.require_class_agreement = False
+  threshold = synthesis_filter.filter_threshold(cfg, (realness, None))
+  assert threshold == pytest.approx(1 - np.exp(-0.76))  # 0.532
+  keep = synthesis_filter.accept_mask(realness, None, requested=0, threshold=threshold,
+                                      require_class_agreement=False)
+  np.testing.assert_array_equal(keep, by_hand)
+  np.testing.assert_array_equal(keep, [False, False, True, True, True])
+  cfg.threshold = 2.0  # a loss, not a probability: above 1 is allowed
+  synthesis_filter.validate_config(cfg, has_class_head=False, gan_name='dcgan')
+  cfg.threshold = -0.1
+  with pytest.raises(errors.ConfigError, match='synthesis.threshold'):
+    synthesis_filter.validate_config(cfg, has_class_head=False, gan_name='dcgan')
+
+
 def test_target_modes_count_multiple_balance():
   counts = [10, 25, 40]
   assert synthesis_filter.class_targets('count', 7, counts) == [7, 7, 7]

@@ -9,13 +9,14 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 from sklearn import metrics as sk_metrics
 
-HEADLINE = ('accuracy', 'macro_f1', 'auc', 'precision_macro', 'recall_macro')
+HEADLINE = ('accuracy', 'macro_f1', 'auc', 'precision_macro', 'recall_macro',
+            'weighted_f1', 'precision_weighted', 'recall_weighted')
 
 
 def classification_metrics(labels: Sequence[int], predictions: Sequence[int],
                            class_names: Sequence[str],
                            probs: Optional[np.ndarray] = None) -> Dict:
-  """Accuracy, macro precision/recall/F1, per-class scores and the confusion matrix;
+  """Accuracy, macro and weighted (by support) precision/recall/F1, per-class scores and the confusion matrix;
   with the predicted class probabilities `probs` [N, 2] of a two-class problem
   whose labels hold both classes, also the ROC AUC of class 1.
 
@@ -36,6 +37,9 @@ def classification_metrics(labels: Sequence[int], predictions: Sequence[int],
       'macro_f1': float(np.mean(f1)),
       'precision_macro': float(np.mean(precision)),
       'recall_macro': float(np.mean(recall)),
+      'weighted_f1': float(np.average(f1, weights=support)),
+      'precision_weighted': float(np.average(precision, weights=support)),
+      'recall_weighted': float(np.average(recall, weights=support)),
       'per_class': {
           name: {'precision': float(precision[c]), 'recall': float(recall[c]),
                  'f1': float(f1[c]), 'support': int(support[c])}

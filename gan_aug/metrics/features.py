@@ -7,9 +7,10 @@ the project, whatever its layer names, because it intercepts the input of the
 last `nn.Dense` call rather than naming a layer.
 
 `synthetic_set_report` compares accepted fakes with real held-out images in that
-space - FID, KID (mean and std over subsets), precision/recall, overall and per
-class - and checks memorisation: each fake's distance to its nearest real
-training image beside real held-out images' distances to theirs.
+space - FID, KID (mean and std over subsets), precision/recall and
+density/coverage, overall and per class - and checks memorisation: each fake's
+distance to its nearest real training image beside real held-out images'
+distances to theirs.
 """
 
 from typing import Dict, List, Sequence
@@ -51,6 +52,7 @@ def _set_metrics(real: np.ndarray, fake: np.ndarray, seed: int) -> Dict:
   if min(len(real), len(fake)) >= MIN_IMAGES_FOR_FID:
     out['fid'] = generative.frechet_distance(real, fake)
     out.update(generative.precision_recall(real, fake, k=3))
+    out.update(generative.density_coverage(real, fake, k=5))
   return out
 
 
@@ -60,9 +62,9 @@ def synthetic_set_report(train_features: np.ndarray, train_labels: np.ndarray,
                          class_names: Sequence[str], seed: int = 0) -> Dict:
   """Generative quality and memorisation of one accepted synthetic set.
 
-  `overall` and `per_class.<name>`: KID (+ std), and FID and precision/recall
-  where both sets hold >= MIN_IMAGES_FOR_FID images, fakes against real held-out
-  images. `memorisation`: `generative.memorisation_summary` of fake-to-nearest-
+  `overall` and `per_class.<name>`: KID (+ std), and FID, precision/recall and
+  density/coverage where both sets hold >= MIN_IMAGES_FOR_FID images, fakes
+  against real held-out images. `memorisation`: `generative.memorisation_summary` of fake-to-nearest-
   training distances against held-out-to-nearest-training distances (threshold:
   their 1 % quantile), plus the indices of the closest fake/training pairs.
   """

@@ -8,6 +8,8 @@ network, a classifier's penultimate layer, raw pixels) and works in float64:
   does: the unbiased MMD^2 with the kernel k(x, y) = (x.y / D + 1)^3, averaged
   over random subsets;
 - `precision_recall` (Kynkaanniemi et al. 2019): k-NN manifold estimates;
+- `density_coverage` (Naeem et al. 2020): the same balls around real points only,
+  counted rather than unioned, so outlying real points weigh less;
 - `nearest_real_distances`, `real_to_real_nearest` and `memorisation_summary`:
   how close generated samples lie to the training images, next to how close
   real images lie to each other.
@@ -254,6 +256,29 @@ def precision_recall(real, fake, k: int = 3) -> Dict:
   fake_radii = _kth_neighbour_radii(fake, k)
   return {'precision': _fraction_in_manifold(fake, real, real_radii),
           'recall': _fraction_in_manifold(real, fake, fake_radii)}
+
+
+def density_coverage(real, fake, k: int = 5) -> Dict:
+  """Density and coverage (Naeem et al. 2020), with their default k = 5.
+
+  Each real point's ball has radius = distance to its k-th nearest other real
+  point. density = (1 / kM) x the number of (fake, real ball) pairs with the fake
+  inside the ball (boundary included; 1 means fakes as dense as reals, it can
+  exceed 1); coverage = share of real balls holding at least one fake.
+  """
+  k = int(k)
+  if k < 1:
+    raise ValueError(f'k must be >= 1 (got {k}).')
+  real, fake = _as_feature_pair(real, fake, 'real', 'fake', min_rows=k + 1)
+  radii = _kth_neighbour_radii(real, k)
+  balls_holding = np.zeros(len(fake), dtype=np.int64)
+  covered = np.zeros(len(real), dtype=bool)
+  for rows in _chunks(len(fake)):
+    inside = cdist(fake[rows], real, 'euclidean') <= radii[None, :]
+    balls_holding[rows] = inside.sum(axis=1)
+    covered |= inside.any(axis=0)
+  return {'density': float(balls_holding.sum() / (k * len(fake))),
+          'coverage': float(covered.mean())}
 
 
 # ---------------------------------------------------------------------------
