@@ -7,7 +7,10 @@ before training, validation and test (`borders_only` blanks the centre). Every
 arm is validated on the real validation split and tested on the real test split;
 arms without an image transform train in lockstep from the same initial weights
 for the same number of steps, an arm with one trains beside them from the same
-weights. Adding an arm is one `ARMS.register` entry.
+weights. An arm with a `pretraining_set` trains its first
+`protocol.gan_pretrain_epochs` epochs on that set, without early stopping, and
+the rest on its training set, within the same step budget as the others.
+Adding an arm is one `ARMS.register` entry.
 """
 
 import dataclasses
@@ -34,6 +37,7 @@ class Arm:
   augment: Optional[Callable[[ml_collections.ConfigDict], Callable]] = None
   image_transform: Optional[Callable[[np.ndarray, ml_collections.ConfigDict],
                                      np.ndarray]] = None
+  pretraining_set: Optional[Callable[[Arrays, Arrays], Arrays]] = None
 
 
 ARMS: registry.Registry[Arm] = registry.Registry('arm')
@@ -52,6 +56,22 @@ def _real_and_synthetic(real: Arrays, synthetic: Arrays) -> Arrays:
 def _synthetic(real: Arrays, synthetic: Arrays) -> Arrays:
   del real
   return synthetic
+
+
+def _real_oversampled(real: Arrays, synthetic: Arrays) -> Arrays:
+  """Each class's real images repeated, in order, to the count that class has in
+  the real + synthetic set."""
+  images, labels = real
+  num_classes = int(max(labels.max(initial=-1), synthetic[1].max(initial=-1))) + 1
+  extra = np.bincount(synthetic[1], minlength=num_classes)
+  picks = []
+  for label in range(num_classes):
+    members = np.flatnonzero(labels == label)
+    if len(members):
+      total = len(members) + int(extra[label])
+      picks.append(members[np.arange(total) % len(members)])
+  index = np.concatenate(picks) if picks else np.zeros(0, np.int64)
+  return images[index], labels[index]
 
 
 def _classical(protocol: ml_collections.ConfigDict) -> Callable:
@@ -76,6 +96,16 @@ ARMS.register('gan')(Arm('real + accepted synthetic images', _real_and_synthetic
 ARMS.register('gan_classical')(Arm(
     'real + accepted synthetic images, classical augmentation on device',
     _real_and_synthetic, needs_synthesis=True, augment=_classical))
+ARMS.register('real_oversampled')(Arm(
+    'real images, each class repeated to its count in the gan arm (real + '
+    'accepted synthetic): the gan arm\'s class mix and set size without synthetic '
+    'pixels; it differs from real only in class mix and order', _real_oversampled,
+    needs_synthesis=True))
+ARMS.register('gan_pretrain')(Arm(
+    'accepted synthetic images for protocol.gan_pretrain_epochs epochs (no early '
+    'stopping), then the real images (early stopping); one optimizer throughout, '
+    'its state not reset between the phases', _real, needs_synthesis=True,
+    pretraining_set=_synthetic))
 ARMS.register('gan_only')(Arm(
     'accepted synthetic images only, tested on real ones (GAN-train)', _synthetic,
     needs_synthesis=True))

@@ -137,6 +137,9 @@ def protocol(**values) -> ml_collections.ConfigDict:
       'seeds': 1,
       'fractions': (1.0,),
       'classical': augment.classical_config(),
+      # gan_pretrain arm: epochs (of classifier.steps_per_epoch steps) on the
+      # accepted fakes before the real images; < classifier.max_epochs.
+      'gan_pretrain_epochs': 2,
       # borders_only arm: the share of each side kept as a frame around the
       # blanked centre (0.15: the central 70 % x 70 % is zeroed).
       'borders_only_frame': 0.15,

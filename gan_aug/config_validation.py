@@ -65,4 +65,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   synthesis_filter.validate_config(config.synthesis, gan_model.has_class_head,
                                    config.gan.name)
   classifiers.validate_config(config.classifier)
+  checks.check('gan_pretrain' not in config.protocol.arms
+               or config.protocol.gan_pretrain_epochs < config.classifier.max_epochs,
+               'protocol.gan_pretrain_epochs', config.protocol.gan_pretrain_epochs,
+               f'below classifier.max_epochs ({config.classifier.max_epochs}), so the '
+               'gan_pretrain arm has epochs on the real images')
   _check_batches_split_over_devices(config)

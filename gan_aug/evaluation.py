@@ -88,7 +88,16 @@ def train_and_test_arms(config: ml_collections.ConfigDict, dataset: Dataset,
                     'images train on the real images alone, and those that train '
                     'on synthetic images alone cannot run.')
   training_sets = {a: arms_lib.ARMS.get(a).training_set(real, synth) for a in arm_names}
-  skipped = [a for a, (x, _) in training_sets.items() if not len(x)]
+  pretraining_sets = {a: arms_lib.ARMS.get(a).pretraining_set(real, synth)
+                      for a in arm_names if arms_lib.ARMS.get(a).pretraining_set}
+  # An arm needs a batch of images in each of its training sets.
+  skipped = [a for a in arm_names
+             if min(len(x) for x, _ in [training_sets[a]] + (
+                 [pretraining_sets[a]] if a in pretraining_sets else []))
+             < cfg.batch_size]
+  if skipped:
+    logging.warning('Arms %s skipped: fewer training images than one batch of %d.',
+                    skipped, cfg.batch_size)
   arm_names = [a for a in arm_names if a not in skipped]
   augmenters, by_factory = {}, {}
   for name in arm_names:
@@ -120,7 +129,9 @@ def train_and_test_arms(config: ml_collections.ConfigDict, dataset: Dataset,
         checkpoint_dir=os.path.join(stage_dir, 'checkpoints' + (
             f'_{transform_arm}' if transform_arm else '')),
         augment={a: augmenters[a] for a in group if a in augmenters},
-        scalars_dir=stage_dir, predict=predict)
+        scalars_dir=stage_dir, predict=predict,
+        pretrain={a: pretraining_sets[a] for a in group if a in pretraining_sets},
+        pretrain_epochs=protocol.gan_pretrain_epochs)
     for arm, run in runs.items():
       probs = classifier_lib.predict_probs(predict, run['params'], run['batch_stats'],
                                            transform(test_x), cfg.eval_batch_size)
@@ -132,6 +143,9 @@ def train_and_test_arms(config: ml_collections.ConfigDict, dataset: Dataset,
           'train_images': run['num_train_images'], 'val_images': run['num_val_images'],
           'steps': run['steps'], 'epochs': run['epochs'], 'best_step': run['best_step'],
           'best_val_loss': run['best_val_loss'], 'history': run['history'],
+          **{k: run[k] for k in ('epochs_since_best', 'stopped_early',
+                                 'pretrain_epochs', 'pretrain_steps',
+                                 'num_pretrain_images') if k in run},
       }
       logging.info('Classifier %s arm %-14s test accuracy %.4f  macro-F1 %.4f (best '
                    'validation loss at step %d of %d)', model_name, arm,

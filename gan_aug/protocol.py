@@ -40,6 +40,11 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
     raise ConfigError(
         f'config.protocol.seeds={seeds!r} is not allowed: an integer >= 1 (3 or '
         'more for an interval that means something).')
+  pretrain = cfg.gan_pretrain_epochs
+  if not isinstance(pretrain, int) or isinstance(pretrain, bool) or pretrain < 1:
+    raise ConfigError(
+        f'config.protocol.gan_pretrain_epochs={pretrain!r} is not allowed: an '
+        'integer >= 1, the gan_pretrain arm\'s epochs on the accepted fakes.')
   frame = cfg.borders_only_frame
   if not isinstance(frame, (int, float)) or not 0 < frame < 0.5:
     raise ConfigError(

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from gan_aug import arms as arms_lib
 from gan_aug import data as data_lib
 from gan_aug import errors
 from gan_aug.models import classifiers
@@ -76,6 +77,61 @@ def test_arms_run_the_same_steps_and_keep_their_best_weights():
         result['best_val_loss'], rel=1e-5)
     if epochs < cfg.max_epochs:  # Stopped early: no arm improved in its last epoch.
       assert losses[-1] >= min(losses[:-1])
+
+
+def test_real_oversampled_has_the_gan_arms_class_counts_of_real_images():
+  rng = np.random.default_rng(0)
+  real = (rng.integers(0, 255, (10, 4, 4, 1), np.uint8),
+          np.array([0, 0, 0, 0, 0, 0, 1, 1, 2, 2], np.int32))
+  synthetic = (rng.integers(0, 255, (9, 4, 4, 1), np.uint8),
+               np.array([1, 1, 1, 1, 1, 2, 2, 2, 2], np.int32))
+  gan = arms_lib.ARMS.get('gan').training_set(real, synthetic)
+  images, labels = arms_lib.ARMS.get('real_oversampled').training_set(real, synthetic)
+  np.testing.assert_array_equal(np.bincount(labels, minlength=3),
+                                np.bincount(gan[1], minlength=3))  # 6, 7, 6
+  for image, label in zip(images, labels):  # Only real pixels, of the right class.
+    matches = np.flatnonzero((real[0] == image).all(axis=(1, 2, 3)))
+    assert len(matches) and (real[1][matches] == label).all()
+  # Class 1's two images repeated 7 times in turn: 4, 3.
+  ones = images[labels == 1]
+  assert sum((ones == real[0][6]).all(axis=(1, 2, 3))) == 4
+  nothing = (real[0][:0], real[1][:0])
+  np.testing.assert_array_equal(
+      arms_lib.ARMS.get('real_oversampled').training_set(real, nothing)[1], real[1])
+
+
+def test_gan_pretrain_trains_its_phases_within_the_same_steps():
+  config = tiny_config()
+  cfg = config.classifier
+  cfg.resolution = 28
+  cfg.learning_rate = 1e-3
+  cfg.max_epochs = 5
+  cfg.patience = 1
+  dataset = data_lib.load_dataset(config.data, config.seed)
+  train, val = dataset.splits['train'], dataset.splits['val']
+  # Stand-in "synthetic" images: flipped training images.
+  synthetic = (train.images[:40, ::-1], train.labels[:40])
+  arms = {'real': (train.images, train.labels), 'gan_only': synthetic,
+          'gan_pretrain': (train.images, train.labels)}
+  mesh = sharding.make_mesh()
+  model = classifiers.build_classifier(cfg, dataset.num_classes)
+  results = classifier_lib.train_arms(
+      cfg, model, arms, (val.images, val.labels), steps_per_epoch=2, seed=0,
+      mesh=mesh, pretrain={'gan_pretrain': synthetic}, pretrain_epochs=2)
+  pre, only, real = (results[a] for a in ('gan_pretrain', 'gan_only', 'real'))
+  assert pre['steps'] == only['steps'] == real['steps']
+  assert (pre['pretrain_epochs'], pre['pretrain_steps'],
+          pre['num_pretrain_images']) == (2, 4, len(synthetic[1]))
+  assert [h.get('phase') for h in pre['history'][:3]] == ['pretrain', 'pretrain', None]
+  # Phase 1 is training on the synthetic images alone: step for step the gan_only
+  # arm's; then the real images with early stopping, best weights from phase 2.
+  for h_pre, h_only in zip(pre['history'][:2], only['history'][:2]):
+    assert h_pre['train_loss'] == h_only['train_loss']
+    assert h_pre['val_loss'] == h_only['val_loss']
+  assert pre['history'][2]['train_loss'] != only['history'][2]['train_loss']
+  assert pre['best_step'] > 4
+  assert pre['best_val_loss'] == min(h['val_loss'] for h in pre['history'][2:])
+  assert 'pretrain_epochs' not in real
 
 
 def test_map_in_batches_pads_one_shape_and_drops_the_padding():

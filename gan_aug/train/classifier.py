@@ -223,7 +223,9 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
                checkpoint_dir: Optional[str] = None,
                augment: Optional[Dict[str, Callable]] = None,
                scalars_dir: Optional[str] = None,
-               predict: Optional[Callable] = None) -> Dict[str, Dict]:
+               predict: Optional[Callable] = None,
+               pretrain: Optional[Dict[str, Arrays]] = None,
+               pretrain_epochs: int = 0) -> Dict[str, Dict]:
   """Trains every arm in lockstep with early stopping; returns per-arm results.
 
   `variables` are the initial weights (default: the model's init for `seed`);
@@ -237,6 +239,10 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
   `scalars_dir`, each arm's per-epoch curves also go to TensorBoard event files.
   `predict` (the model's `make_predict`, to share its compiled program with the
   caller's testing) evaluates on the validation split; by default one is made.
+  `pretrain` maps arm names to the images of a first phase: such an arm trains
+  its first `pretrain_epochs` epochs on them - validated, but without early
+  stopping - and then on its own images, with the same optimizer (its state
+  carries over) and within the same `max_epochs`.
   """
   tx = make_optimizer(cfg, trainable, total_steps=steps_per_epoch * cfg.max_epochs)
   batch_size = cfg.batch_size
@@ -268,30 +274,38 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
 
   # Every arm's images padded to the largest arm's count (the padding is never
   # drawn): one compiled train step serves arms of different sizes.
-  padded_size = max(len(images) for images, _ in arms.values())
+  pretrain = pretrain or {}
+  padded_size = max(len(images) for images, _ in
+                    list(arms.values()) + list(pretrain.values()))
   pad = lambda x: np.concatenate(
       [x, np.zeros((padded_size - len(x),) + x.shape[1:], x.dtype)])
 
   predict = predict or make_predict(model, mesh)
   eval_batch = cfg.eval_batch_size
 
-  runs = {}
-  for name, (images, labels) in arms.items():
-    state = init()
+  def training_data(images, labels):
     weights = class_weights(labels, num_classes, cfg.get('class_weighting', 'none'))
-    runs[name] = {
-        'state': state,
+    return {
         'images': jax.device_put(pad(np.asarray(images)), replicated),
         'labels': jax.device_put(pad(np.asarray(labels, np.int32)), replicated),
-        'history': [], 'best_loss': np.inf, 'best_step': 0, 'since_best': 0,
-        # Until an epoch improves on it, the "best" is the initial model.
-        'best': jax.tree.map(jnp.copy, (state.params, state.batch_stats)),
         'num_train': int(len(images)),
         'class_weights': weights,
         'device_weights': (None if weights is None
                            else jax.device_put(weights, replicated)),
-        'step_fn': step_fn(augment.get(name)),
         'index_fn': index_fn(int(len(images))),
+    }
+
+  runs = {}
+  for name, (images, labels) in arms.items():
+    state = init()
+    runs[name] = {
+        'state': state,
+        **training_data(images, labels),
+        'pretrain': (training_data(*pretrain[name]) if name in pretrain else None),
+        'history': [], 'best_loss': np.inf, 'best_step': 0, 'since_best': 0,
+        # Until an epoch improves on it, the "best" is the initial model.
+        'best': jax.tree.map(jnp.copy, (state.params, state.batch_stats)),
+        'step_fn': step_fn(augment.get(name)),
     }
   checkpointer = (Checkpointer(checkpoint_dir, max_to_keep=1) if checkpoint_dir
                   else None)
@@ -299,7 +313,7 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
     epoch = _restore_progress(checkpointer, runs) if checkpointer else 0
     with scalars_lib.ScalarWriter(scalars_dir) as scalars:
       _train_epochs(cfg, runs, val, steps_per_epoch, predict, eval_batch, epoch,
-                    checkpointer, scalars)
+                    checkpointer, scalars, pretrain_epochs)
   finally:
     if checkpointer:
       checkpointer.close()
@@ -312,7 +326,15 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
         'best_step': run['best_step'], 'best_val_loss': run['best_loss'],
         'steps': epochs * steps_per_epoch, 'epochs': epochs,
         'num_train_images': run['num_train'], 'num_val_images': int(len(val[1])),
+        # Early stopping's verdict: the best validation loss lies `patience`
+        # evaluations back or more (else more steps might still have helped).
+        'epochs_since_best': run['since_best'],
+        'stopped_early': run['since_best'] >= cfg.patience,
     }
+    if run['pretrain']:
+      results[name].update(pretrain_epochs=pretrain_epochs,
+                           pretrain_steps=pretrain_epochs * steps_per_epoch,
+                           num_pretrain_images=run['pretrain']['num_train'])
   return results
 
 
@@ -323,8 +345,9 @@ def _stopped_early(cfg: ml_collections.ConfigDict, runs: Dict[str, Dict]) -> boo
 def _train_epochs(cfg, runs: Dict[str, Dict], val: Arrays, steps_per_epoch: int,
                   predict, eval_batch: int, done_epochs: int,
                   checkpointer: Optional[Checkpointer],
-                  scalars: scalars_lib.ScalarWriter) -> None:
-  """Epochs `done_epochs + 1 ...` of every arm, until early stopping or max_epochs."""
+                  scalars: scalars_lib.ScalarWriter, pretrain_epochs: int) -> None:
+  """Epochs `done_epochs + 1 ...` of every arm, until early stopping or max_epochs;
+  an arm with a pretraining phase trains on it up to epoch `pretrain_epochs`."""
   start = last_save = time.perf_counter()
   max_epochs = cfg.max_epochs
   save_every = cfg.get('checkpoint_every_seconds', 0)
@@ -332,12 +355,14 @@ def _train_epochs(cfg, runs: Dict[str, Dict], val: Arrays, steps_per_epoch: int,
     return
   for epoch in range(done_epochs + 1, max_epochs + 1):
     for name, run in runs.items():
+      pretraining = bool(run['pretrain']) and epoch <= pretrain_epochs
+      data = run['pretrain'] if pretraining else run
       totals = None
       for _ in range(steps_per_epoch):
-        index = run['index_fn'](run['state'].rng, run['state'].step)
-        run['state'], metrics = run['step_fn'](run['state'], run['images'],
-                                               run['labels'], index,
-                                               run['device_weights'])
+        index = data['index_fn'](run['state'].rng, run['state'].step)
+        run['state'], metrics = run['step_fn'](run['state'], data['images'],
+                                               data['labels'], index,
+                                               data['device_weights'])
         totals = metrics if totals is None else jax.tree.map(jnp.add, totals, metrics)
       train_metrics = {k: float(v) / steps_per_epoch
                        for k, v in jax.device_get(totals).items()}
@@ -355,9 +380,13 @@ def _train_epochs(cfg, runs: Dict[str, Dict], val: Arrays, steps_per_epoch: int,
       run['history'].append({'epoch': epoch, 'step': step,
                              'train_loss': train_metrics['loss'],
                              'train_accuracy': train_metrics['accuracy'],
-                             'val_loss': val_loss, 'val_accuracy': val_acc})
+                             'val_loss': val_loss, 'val_accuracy': val_acc,
+                             **({'phase': 'pretrain'} if pretraining else {})})
       scalars.write(step, {k: v for k, v in run['history'][-1].items()
-                           if k not in ('epoch', 'step')}, f'classifier/{name}')
+                           if k not in ('epoch', 'step', 'phase')},
+                    f'classifier/{name}')
+      if pretraining:
+        continue  # No early stopping in the pretraining phase.
       if val_loss < run['best_loss']:
         run.update(best_loss=val_loss, best_step=step, since_best=0,
                    best=jax.tree.map(jnp.copy, (state.params, state.batch_stats)))
