@@ -31,7 +31,10 @@ Measured on 2 CPU cores (jax 0.10.2):
 
 import os
 
+from gan_aug import claims
 from gan_aug import config_defaults as defaults
+
+PAPER_ARMS = ('real', 'gan')
 
 
 def get_config(arg: str = None):
@@ -40,6 +43,7 @@ def get_config(arg: str = None):
                                      'covid_cgan')
   config = defaults.config(
       seed=0,
+      protocol=defaults.paper_protocol(PAPER_ARMS),
       data=defaults.data(dir=os.path.join(defaults.data_root(), 'covid19_3way'),
                          channels=1, resolution=224),
       gan=defaults.gan(name='cgan', latent_dim=128,
@@ -49,6 +53,14 @@ def get_config(arg: str = None):
       synthesis=defaults.synthesis(threshold=0.0, target='balance'),
       classifier=defaults.classifier(name='custom_cnn', resolution=224,
                                      learning_rate=1e-4, steps_per_epoch=50))
+  config.claims.fid = claims.claim(
+      metric='fid', classifier='', before=None, after=2.349, split='test',
+      source='Table 4 (txt l.256), abstract (l.26)',
+      not_comparable='the paper states neither the reference set, nor the number '
+                     'of images, nor how its 224x224 grayscale images were fed to '
+                     'Inception-v3 (2048-d pool features, §3d), and its other '
+                     'rows come from other papers\' protocols',
+      note='Its only metric; no classifier was trained')
   if 'cpu' in variants:
     # The paper's layer widths at 64x64 (the output layer is the cost of 224x224),
     # batch 64, 3000 steps; the classifier at 64x64, at most 15 epochs of 50 steps.
@@ -62,6 +74,7 @@ def get_config(arg: str = None):
     config.classifier.max_epochs = 15
   if 'smoke' in variants:
     defaults.make_smoke(config)
+    config.protocol.arms, config.protocol.seeds = PAPER_ARMS, 1
     config.data.resolution = 32
     config.gan.g_hidden_widths = (16, 32, 64, 128)
     config.gan.d_hidden_widths = (64, 64, 64, 64)

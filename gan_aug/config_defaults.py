@@ -42,6 +42,11 @@ def gan(**values) -> ml_collections.ConfigDict:
   cfg = ml_collections.ConfigDict({
       'latent_dim': 100,
       'batch_size': 64,
+      # Per-class GANs: 'fixed' (gan.batch_size images of each class per step;
+      # refused when a class has fewer) or 'smallest_class' (at most the
+      # smallest class's count, as a PyTorch DataLoader gives a batch larger
+      # than its data: gan_aug.train.gan_loop.per_class_batch_size).
+      'batch_size_rule': 'fixed',
       'learning_rate': 2e-4,
       'beta1': 0.5,
       'beta2': 0.999,
@@ -160,9 +165,21 @@ def protocol(**values) -> ml_collections.ConfigDict:
   return cfg
 
 
+# The controls a reviewer asks for, beside each paper's own comparison.
+CONTROL_ARMS = ('classical', 'gan_classical', 'real_oversampled', 'gan_pretrain')
+
+
+def paper_protocol(paper_arms, **values) -> ml_collections.ConfigDict:
+  """A paper config's default protocol: the paper's own comparison (`paper_arms`)
+  plus `CONTROL_ARMS`, three seeds."""
+  arms = tuple(paper_arms) + tuple(a for a in CONTROL_ARMS if a not in paper_arms)
+  return protocol(**{'arms': arms, 'seeds': 3, **values})
+
+
 def config(seed: int = 0, **blocks) -> ml_collections.ConfigDict:
   """The top-level config from its blocks (data, gan, synthesis, classifier,
-  protocol; a missing protocol gets `protocol()`'s defaults)."""
+  protocol, claims; a missing protocol gets `protocol()`'s defaults, missing
+  claims none)."""
   # fast_compile: XLA's unoptimised backend (gan_aug.cli.set_up_compilation),
   # for runs whose time is compilation, such as `:smoke`.
   cfg = ml_collections.ConfigDict({'seed': seed, 'fast_compile': False})
@@ -170,6 +187,10 @@ def config(seed: int = 0, **blocks) -> ml_collections.ConfigDict:
     cfg[name] = block
   if 'protocol' not in cfg:
     cfg.protocol = protocol()
+  if 'claims' not in cfg:
+    # name -> gan_aug.claims.claim(...): the paper's claims, set beside the
+    # measurement at the top of report.md. Changes no result.
+    cfg.claims = ml_collections.ConfigDict()
   return cfg
 
 
@@ -235,3 +256,4 @@ def make_smoke(cfg: ml_collections.ConfigDict) -> None:
   cfg.classifier.patience = 1
   cfg.classifier.steps_per_epoch = 2
   cfg.classifier.batch_size = 16
+  cfg.protocol.gan_pretrain_epochs = 1

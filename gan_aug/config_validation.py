@@ -9,6 +9,7 @@ config.protocol by `gan_aug.protocol`. Errors name the field and the allowed ran
 import ml_collections
 
 from gan_aug import checks
+from gan_aug import claims
 from gan_aug import data
 from gan_aug import models
 from gan_aug import protocol
@@ -59,6 +60,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     checks.boolean(config, '', 'fast_compile')
   _refuse_renamed_fields(config)
   protocol.validate(config.protocol)
+  claims.validate(config.get('claims', {}))
   # The GAN first: for a resolution it cannot produce it names the ones it can.
   gan_model = models.validate_config(config)
   data.validate_config(config.data)

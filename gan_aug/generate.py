@@ -11,8 +11,8 @@ attempt cap, checkpoints used). Fakes are generated, scored and filtered as
 
   normal(fold_in(synth.latent_class_key(seed, step, class), index)),
 
-so the default seed (the stage's) and N equal to the run's per-class target give
-the run's own accepted set. DIR gets N accepted fakes per class as
+so with the default seed (the stage's) a class's k-th image is the run's own k-th
+accepted fake of that class. DIR gets N accepted fakes per class as
 DIR/<class>/NNNNNN.png and DIR/manifest.json (one entry per image: file, class,
 checkpoint path and step, latent index, D's realness and, when D has a class
 head, its class probabilities). Everything is written into a hidden folder
@@ -40,7 +40,7 @@ from gan_aug import data as data_lib
 from gan_aug import stages
 from gan_aug import synth
 from gan_aug import synthesis_filter
-from gan_aug.errors import ConfigError, SynthesisError
+from gan_aug.errors import ConfigError, DatasetNotFoundError, SynthesisError
 from gan_aug.train import sharding
 
 
@@ -143,7 +143,13 @@ def training_data(stage: GANStage) -> Tuple[data_lib.Dataset, float]:
   """(data set, training fraction) the stage was trained on, found by its
   fingerprint among the run's fractions."""
   config = stage.config
-  full = data_lib.load_dataset(config.data, stage.run_seed)
+  try:
+    full = data_lib.load_dataset(config.data, stage.run_seed)
+  except DatasetNotFoundError as e:
+    raise SynthesisError(
+        f'The data set {stage.name} was trained on is not at {e.path!r} (config.json\'s '
+        'data.dir or data.path; a relative path is read from the current folder): '
+        'run from the folder the run was started in.') from e
   for fraction in config.protocol.fractions:
     dataset = data_lib.keep_training_fraction(full, float(fraction), config.seed)
     if stages.data_fingerprint(dataset) == stage.key['data_fingerprint']:
@@ -173,8 +179,11 @@ def _restore(stage: GANStage, dataset: data_lib.Dataset, mesh,
   return model, states[:1] if step is not None else states
 
 
-def _class_folder(name: str) -> str:
-  return ''.join(ch if ch.isalnum() or ch in '-_.' else '_' for ch in name)
+def _class_folder(label: int, name: str) -> str:
+  """The class's name as its folder (as image-folder readers expect), with path
+  separators replaced."""
+  folder = ''.join('_' if ch in '/\\\0' else ch for ch in name)
+  return folder if folder not in ('', '.', '..') else f'class_{label}'
 
 
 def _accept_class(generate, states, seed: int, label: int, per_class: int,
@@ -254,14 +263,14 @@ def generate(stage: GANStage, out_dir: str, per_class: int,
     if len(class_rows) < per_class:
       raise SynthesisError(
           f'Class {name}: only {len(class_rows)} of {per_class} fakes passed the '
-          f'filter in {generated} attempts (the cap, synthesis.max_attempts_multiple='
-          f'{cfg.max_attempts_multiple} x N; pass rate {passed / generated:.3f}). '
-          'Ask for fewer with --per_class; nothing was written.')
+          f'filter in {generated} attempts (pass rate {passed / generated:.3f}; the '
+          f'cap is synthesis.max_attempts_multiple={cfg.max_attempts_multiple} x N, '
+          'at least one batch). Ask for fewer with --per_class; nothing was written.')
     counts[name] = {'generated': generated, 'passed': passed,
                     'accepted': len(class_rows)}
     images.extend(class_images)
     for i, (step, index, realness, probs) in enumerate(class_rows):
-      row = {'file': f'{_class_folder(name)}/{i:06d}.png', 'class': name,
+      row = {'file': f'{_class_folder(label, name)}/{i:06d}.png', 'class': name,
              'label': label,
              'checkpoint': os.path.join(stage.checkpoint_dir, str(step)),
              'checkpoint_step': step, 'latent_index': index, 'realness': realness}

@@ -1,7 +1,9 @@
 """report.md, for people, and the terminal's summary line, from report.json's content.
 
-Sections appear when their data exists: the arms' table per training fraction
-(mean ± 95 % interval over seeds), paired differences, the shortcut control,
+Sections appear when their data exists: the paper's claims beside this run
+(`gan_aug.claims`), the arms' table per training fraction (mean ± 95 % interval
+over seeds) with arms that did not converge, macro/weighted averages and
+per-class scores, paired differences, the shortcut control,
 McNemar's test, GAN-test, the filter and the accepted sets' quality, the other
 classifiers, then the synthesis, filter and GAN of the first (fraction, seed).
 """
@@ -11,7 +13,10 @@ from typing import Dict, List
 
 PHANTOM_WARNING = ('PHANTOM DATA: generated shapes, not medical images. These numbers '
                    'say the pipeline works, nothing about chest X-rays.')
-_HEADLINE = ('accuracy', 'macro_f1', 'auc')
+_HEADLINE = ('accuracy', 'macro_f1', 'weighted_f1', 'auc')
+_AVERAGES = ('precision_macro', 'recall_macro', 'macro_f1', 'precision_weighted',
+             'recall_weighted', 'weighted_f1')
+_QUALITY = ('kid', 'kid_std', 'fid', 'precision', 'recall', 'density', 'coverage')
 
 
 def cell(entry: Dict) -> str:
@@ -36,11 +41,97 @@ def _fmt(value, digits: int = 3) -> str:
   return str(value)
 
 
-def _metrics(by_arm: Dict) -> List[str]:
+def _metrics(by_arm: Dict, class_names: List[str]) -> List[str]:
   first = next(iter(by_arm.values()))
   names = list(next(iter(first.values())))
   return [m for m in _HEADLINE if m in names] + [
-      m for m in names if m.startswith('recall_')]
+      f'recall_{c}' for c in class_names if f'recall_{c}' in names]
+
+
+def _value(entry: Dict, digits: int = 3) -> str:
+  """A claimed or measured value: a number, or a summary as `mean ± ci95`."""
+  if entry is None:
+    return 'n/a'
+  if isinstance(entry, dict):
+    return cell(entry)
+  return f'{entry:.{digits}f}'
+
+
+def _claims_section(claims: Dict) -> List[str]:
+  """The "claim vs this run" table (gan_aug.claims)."""
+  lines = ['## Claim vs this run', '',
+           'The paper\'s values beside this run\'s mean ± 95 % interval over seeds '
+           '(real test images) for the same metric and arms; d = after − before, '
+           'paired over seeds, with its interval. Verdict (g = claimed gain): as '
+           'claimed if lo > 0 and d ≥ g, smaller if lo > 0 and d < g, none shown if '
+           'lo ≤ 0 ≤ hi, worse if hi < 0 (`gan_aug/claims.py`).', '',
+           '| claim | metric | paper (split) | paper before → after | this run before '
+           '→ after | d [lo, hi] | verdict |', '|---|---|---|---|---|---|---|']
+  notes = []
+  for name, row in claims.items():
+    c = row['claim']
+    where = c['split'] + (', synthetic images in it' if c['test_has_synthetic'] else '')
+    where += ', read off a figure' if c['from_figure'] else ''
+    arms = (f'`{c["classifier"]}` {c["before_arm"]} → {c["after_arm"]}'
+            if c['classifier'] else 'accepted set')
+    measured = row.get('measured', {})
+    ours = (f'{_value(measured.get("before"))} → {_value(measured.get("after"))}'
+            if 'before' in measured else _value(measured.get('after')))
+    d = row.get('difference')
+    diff = 'n/a' if d is None else (
+        signed(d) + (f' [{row["interval"][0]:+.3f}, {row["interval"][1]:+.3f}]'
+                     if 'interval' in row else ''))
+    lines.append(f'| {name} ({arms}) | {c["metric"]} (fraction {row["fraction"]}) | '
+                 f'{c["source"]} ({where}) | {_value(c["before"])} → '
+                 f'{_value(c["after"])} | {ours} | {diff} | **{row["verdict"]}** |')
+    why = [row['reason']] if row.get('reason') else []
+    why += [f'measured in {row["feature_space"]}'] if row.get('feature_space') else []
+    why += [c['note']] if c['note'] else []
+    if why:
+      notes.append(f'- {name}: ' + ' '.join(w.rstrip('.') + '.' for w in why))
+  return lines + [''] + notes + ([''] if notes else [])
+
+
+def _averages_table(by_arm: Dict, fkey: str) -> List[str]:
+  lines = ['Macro and weighted (by support) averages:', '',
+           '| arm | ' + ' | '.join(_AVERAGES) + ' |', '|---|' + '---|' * len(_AVERAGES)]
+  for arm, by_fraction in by_arm.items():
+    if fkey in by_fraction:
+      lines.append(f'| {arm} | ' + ' | '.join(
+          cell(by_fraction[fkey][m]) for m in _AVERAGES) + ' |')
+  return lines
+
+
+def _per_class_table(by_arm: Dict, fkey: str, class_names: List[str]) -> List[str]:
+  lines = ['Per class (precision / recall / F1):', '',
+           '| arm | ' + ' | '.join(class_names) + ' |',
+           '|---|' + '---|' * len(class_names)]
+  for arm, by_fraction in by_arm.items():
+    if fkey in by_fraction:
+      m = by_fraction[fkey]
+      lines.append(f'| {arm} | ' + ' | '.join(
+          ' / '.join(f'{m[f"{score}_{c}"]["mean"]:.3f}'
+                     for score in ('precision', 'recall', 'f1')) for c in class_names)
+                   + ' |')
+  return lines
+
+
+def _convergence_warnings(runs: List[Dict], primary: str) -> List[str]:
+  """A line per arm and seed whose early stopping did not trigger."""
+  lines = []
+  for run in runs:
+    for arm, entry in run['classifiers'][primary]['arms'].items():
+      if entry.get('stopped_early', True):
+        continue
+      at_last = entry['best_step'] == entry['steps']
+      lines.append(f'- {arm}, seed {run["seed"]}: best validation loss at step '
+                   f'{entry["best_step"]} of {entry["steps"]}'
+                   + (' (the last epoch)' if at_last else '') +
+                   ' - early stopping did not trigger; more steps might still help.')
+  if not lines:
+    return []
+  return (['', '**Not converged** (the budget, not the data, may decide these '
+           'arms):', ''] + lines)
 
 
 def _runs_of(result: Dict, fkey: str) -> List[Dict]:
@@ -62,6 +153,10 @@ def _fraction_section(result: Dict, fkey: str, metrics: List[str]) -> List[str]:
   lines = [f'## Training fraction {fkey}', '',
            f'{runs[0]["train_images"]} training images per seed.', '']
   lines += _arm_table(result['arms'], fkey, metrics)
+  lines += _convergence_warnings(runs, primary)
+  class_names = result['dataset']['class_names']
+  lines += [''] + _averages_table(result['arms'], fkey)
+  lines += [''] + _per_class_table(result['arms'], fkey, class_names)
   paired = {n: v for n, v in result.get('paired', {}).items() if fkey in v}
   if paired:
     lines += ['', 'Paired differences over the same seeds:', '',
@@ -107,8 +202,7 @@ def _fraction_section(result: Dict, fkey: str, metrics: List[str]) -> List[str]:
   if quality:
     lines += ['', 'Accepted fakes against the real test images, in the feature space '
               'of the real arm\'s classifier (penultimate layer; its own per seed): '
-              + ', '.join(f'{name} {cell(quality[name])}' for name in
-                          ('kid', 'kid_std', 'fid', 'precision', 'recall')
+              + ', '.join(f'{name} {cell(quality[name])}' for name in _QUALITY
                           if name in quality)
               + '. Memorisation: a share of '
               f'{cell(quality["fraction_suspicious"])} of the fakes lie closer to a '
@@ -117,8 +211,7 @@ def _fraction_section(result: Dict, fkey: str, metrics: List[str]) -> List[str]:
   inception = result.get('synthetic_quality_inception', {}).get(fkey)
   if inception:
     lines += ['', 'The same in the pool3 space of pytorch-fid\'s Inception-v3: ' +
-              ', '.join(f'{name} {cell(inception[name])}' for name in
-                        ('kid', 'kid_std', 'fid', 'precision', 'recall')
+              ', '.join(f'{name} {cell(inception[name])}' for name in _QUALITY
                         if name in inception) +
               f'; memorisation share {cell(inception["fraction_suspicious"])}.']
   for name, by_arm in result.get('other_classifiers', {}).items():
@@ -165,6 +258,8 @@ def markdown(result: Dict) -> str:
   lines = ['# Report', '']
   if ds.get('is_phantom'):
     lines += [f'**{PHANTOM_WARNING}**', '']
+  if result.get('claims'):
+    lines += _claims_section(result['claims'])
   lines += [f'Data set `{ds["name"]}`: classes {", ".join(ds["class_names"])}; splits '
             f'{ds["splits"]}; {len(ds.get("duplicates_removed", []))} exact '
             'duplicate(s) across splits removed (kept out of training, or of '
@@ -184,7 +279,7 @@ def markdown(result: Dict) -> str:
   if len(proto['seeds']) == 1:
     lines += ['One seed: a difference of a few test images is within seed-to-seed '
               'noise; raise `protocol.seeds` before drawing conclusions.', '']
-  metrics = _metrics(result['arms'])
+  metrics = _metrics(result['arms'], ds['class_names'])
   for fkey in proto['fractions']:
     lines += _fraction_section(result, fkey, metrics)
   first = result['runs'][0]

@@ -30,6 +30,7 @@ from absl import logging
 
 from gan_aug import arms as arms_lib
 from gan_aug import atomic_files
+from gan_aug import claims as claims_lib
 from gan_aug import config_validation
 from gan_aug import data as data_lib
 from gan_aug import errors
@@ -48,7 +49,7 @@ _SYNTHESIS_FIELDS = ('threshold', 'threshold_mode', 'threshold_setting',
                      'passed', 'accepted', 'acceptance_rate', 'per_class',
                      'checkpoint_steps', 'real_score_distribution', 'images_per_sec',
                      'set_dir')
-_GAN_FIELDS = ('steps', 'resumed_from_step', 'continued_from_diverged',
+_GAN_FIELDS = ('steps', 'batch_size', 'resumed_from_step', 'continued_from_diverged',
                'final_metrics', 'images_per_sec', 'train_seconds', 'devices',
                'checkpoint_steps')
 # Per-arm entries kept in the stage's done.json but not in report.json.
@@ -242,6 +243,7 @@ def run_protocol(config: ml_collections.ConfigDict, workdir: str,
       'runs': [_for_report(r) for r in runs],
       'provenance': run_provenance,
   }
+  result['claims'] = claims_lib.compare(config.get('claims', {}), result)
   result['figures'] = {**runs[0].get('figures', {}), **figures.protocol_figures(
       os.path.join(workdir, 'figures'), result)}
   predictions = os.path.join(workdir, 'test_predictions.csv')

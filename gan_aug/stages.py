@@ -206,7 +206,10 @@ def check_batch_sizes(config: ml_collections.ConfigDict, num_train: int) -> None
                 'synthesis.batch_size'):
     section, name = field.split('.')
     value = config[section][name]
-    if name == 'batch_size' and section != 'synthesis' and value > num_train:
+    fitted = (field == 'gan.batch_size'
+              and config.gan.get('batch_size_rule', 'fixed') == 'smallest_class')
+    if (name == 'batch_size' and section != 'synthesis' and not fitted
+        and value > num_train):
       raise errors.ConfigError(
           f'config.{field}={value} is larger than the {num_train} training images; '
           'lower it.')

@@ -7,7 +7,7 @@ the per-seed differences of two arms trained with the same seeds;
 `mcnemar.gan_vs_real.<fraction>` McNemar's exact test per seed on the test images;
 `gan_test.<fraction>` the real arm's accuracy on the accepted fakes;
 `synthetic_quality[_inception].<fraction>.<kid|kid_std|fid|precision|recall|
-fraction_suspicious>` the accepted sets' quality; `other_classifiers.<name>.<arm>.
+density|coverage|fraction_suspicious>` the accepted sets' quality; `other_classifiers.<name>.<arm>.
 <fraction>.<metric>` the same arms for `classifier.other_models`.
 """
 
@@ -19,18 +19,22 @@ from gan_aug.metrics import classification
 from gan_aug.metrics import intervals
 
 # Overall generative metrics summarised over seeds.
-QUALITY_METRICS = ('kid', 'kid_std', 'fid', 'precision', 'recall')
+QUALITY_METRICS = ('kid', 'kid_std', 'fid', 'precision', 'recall', 'density',
+                   'coverage')
 # Besides every arm against real: the GAN arms against classical augmentation.
 _AGAINST_CLASSICAL = ('gan', 'gan_classical')
 
 
 def pairs(arm_names: Sequence[str]) -> List[tuple]:
   """(a, b) comparisons reported as a - b: every arm that sees the images as they
-  are against real, and the GAN arms against classical."""
+  are against real, the GAN arms against classical, and gan against its
+  count-matched control real_oversampled."""
   out = [(a, 'real') for a in arm_names
          if a != 'real' and arms_lib.ARMS.get(a).image_transform is None]
   if 'classical' in arm_names:
     out += [(a, 'classical') for a in _AGAINST_CLASSICAL if a in arm_names]
+  if 'real_oversampled' in arm_names and 'gan' in arm_names:
+    out.append(('gan', 'real_oversampled'))  # synthetic pixels, same class mix
   return out
 
 

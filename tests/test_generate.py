@@ -22,11 +22,14 @@ from helpers import REPO_ROOT, tiny_config
 @pytest.fixture(scope='module')
 def workdir(tmp_path_factory, covid_dir):
   """A run stopped after its GAN stage: 4 steps of a narrow ACGAN on the real
-  COVID-19 folder at 28x28 (checkpoints at steps 2 and 4), and the config.json
-  that gan_aug.main writes when a run starts."""
+  COVID-19 folder at 28x28 (checkpoints at steps 2 and 4; the filter of
+  covid_acgan:smoke, realness >= 0.0, without class agreement), and the
+  config.json that gan_aug.main writes when a run starts."""
   config = tiny_config()
   config.data.name = 'image_folder'
   config.data.dir = covid_dir
+  # An untrained class head agrees with few requests; keep all that pass 0.0.
+  config.synthesis.require_class_agreement = False
   path = str(tmp_path_factory.mktemp('run'))
   runner.run_gan_only(config, path)
   atomic_files.write_json(os.path.join(path, 'config.json'), config.to_dict())
@@ -62,11 +65,12 @@ def test_n_per_class_and_a_manifest_row_per_file(first):
   with open(os.path.join(out, 'manifest.json')) as f:
     assert json.load(f) == manifest
   assert manifest['checkpoint_steps'] == [4] and manifest['seed'] == 0
-  assert manifest['require_class_agreement']  # covid_acgan's filter, from config.json.
+  assert manifest['threshold_mode'] == 'fixed' and manifest['threshold'] == 0.0
+  assert not manifest['require_class_agreement']  # As the run's config.json says.
   for row in rows:
     assert row['checkpoint_step'] == 4 and os.path.isdir(row['checkpoint'])
     assert row['realness'] >= manifest['threshold']
-    assert max(row['class_probs'], key=row['class_probs'].get) == row['class']
+    assert sorted(row['class_probs']) == names
     assert sum(row['class_probs'].values()) == pytest.approx(1.0, abs=1e-5)
     image = np.asarray(Image.open(os.path.join(out, row['file'])))
     assert image.shape == (28, 28) and image.dtype == np.uint8
@@ -126,17 +130,39 @@ def test_checkpoint_step_and_a_crash_leaves_no_folder(workdir, tmp_path,
   assert {r['checkpoint_step'] for r in manifest['images']} == {2}
 
 
-def test_a_filter_nothing_passes_is_refused(workdir, tmp_path):
-  strict = tmp_path / 'run'
-  os.makedirs(strict / 'stages')
+def _with_synthesis(workdir, folder, **overrides):
+  """A workdir sharing `workdir`'s GAN stage (a link) whose config.json has other
+  config.synthesis values."""
+  os.makedirs(folder / 'stages')
   for name in generate.gan_stage_names(workdir):
-    os.symlink(os.path.join(workdir, 'stages', name), strict / 'stages' / name)
+    os.symlink(os.path.join(workdir, 'stages', name), folder / 'stages' / name)
   with open(os.path.join(workdir, 'config.json')) as f:
     config = json.load(f)
-  config['synthesis']['threshold'] = 1.0
-  atomic_files.write_json(str(strict / 'config.json'), config)
+  config['synthesis'].update(overrides)
+  atomic_files.write_json(str(folder / 'config.json'), config)
+  return generate.open_stage(str(folder))
+
+
+def test_two_checkpoints_alternate_batches_as_the_run_does(workdir, tmp_path):
+  stage = _with_synthesis(workdir, tmp_path / 'run', num_checkpoints=2)
+  manifest = generate.generate(stage, str(tmp_path / 'out'), 40)
+  assert manifest['checkpoint_steps'] == [2, 4]
+  config = stage.config.copy_and_resolve_references()
+  config.synthesis.target_value = 40
+  dataset, _ = generate.training_data(stage)
+  synth.synthesize(config, dataset, stage.checkpoint_dir, str(tmp_path / 'synth'))
+  _, _, run_manifest = synth.load_set(str(tmp_path / 'synth'))
+  ours = [(r['label'], r['checkpoint_step'], r['latent_index'])
+          for r in manifest['images']]
+  assert ours == [(r['label'], r['checkpoint_step'], r['latent_index'])
+                  for r in run_manifest['images']]
+  assert ours[31:33] == [(0, 2, 31), (0, 4, 0)]  # Batch 2 is the newer checkpoint's.
+
+
+def test_a_filter_nothing_passes_is_refused(workdir, tmp_path):
+  stage = _with_synthesis(workdir, tmp_path / 'run', threshold=1.0)
   with pytest.raises(errors.SynthesisError, match='only 0 of 3 fakes passed'):
-    generate.generate(generate.open_stage(str(strict)), str(tmp_path / 'out'), 3)
+    generate.generate(stage, str(tmp_path / 'out'), 3)
   assert sorted(os.listdir(tmp_path)) == ['run']
 
 

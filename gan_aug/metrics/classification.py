@@ -54,7 +54,9 @@ def classification_metrics(labels: Sequence[int], predictions: Sequence[int],
 
 def scalar_metrics(metrics: Dict) -> Dict[str, float]:
   """The numbers of `classification_metrics` that are averaged over seeds:
-  the headline ones and `recall_<class>` per class."""
+  the headline ones and `precision_<class>`, `recall_<class>`, `f1_<class>`."""
   out = {m: metrics[m] for m in HEADLINE if m in metrics}
-  out.update({f'recall_{name}': c['recall'] for name, c in metrics['per_class'].items()})
+  for score in ('precision', 'recall', 'f1'):
+    out.update({f'{score}_{name}': c[score]
+                for name, c in metrics['per_class'].items()})
   return out

@@ -117,6 +117,7 @@ def validate_config(config: ml_collections.ConfigDict) -> GANModel:
     raise ConfigError(f'config.gan lacks a field GAN {gan.name!r} needs: {e}') from e
   except ValueError as e:
     raise ConfigError(str(e)) from e
+  checks.one_of(gan, p, 'batch_size_rule', ('fixed', 'smallest_class'))
   for name in ('latent_dim', 'batch_size', 'log_every', 'sample_every',
                'checkpoint_every', 'max_checkpoints_to_keep', 'samples_per_class'):
     checks.int_at_least(gan, p, name, 1)

@@ -32,11 +32,24 @@ from gan_aug.train.checkpoint import Checkpointer
 make_train_step = gan_lib.make_train_step
 
 
-def total_steps(gan_cfg: ml_collections.ConfigDict, num_examples: int) -> int:
+def total_steps(gan_cfg: ml_collections.ConfigDict, num_examples: int,
+                batch_size: int) -> int:
   """`num_steps` if set, else `num_epochs` full passes of drop-last batches."""
   if gan_cfg.num_steps > 0:
     return int(gan_cfg.num_steps)
-  return int(gan_cfg.num_epochs) * (num_examples // gan_cfg.batch_size)
+  return int(gan_cfg.num_epochs) * (num_examples // batch_size)
+
+
+def per_class_batch_size(gan_cfg: ml_collections.ConfigDict, class_counts,
+                         num_devices: int) -> int:
+  """A per-class GAN's batch: gan.batch_size, or with gan.batch_size_rule
+  'smallest_class' at most the smallest class's training images (rounded down to
+  a multiple of the devices) - the whole class in one batch, as a PyTorch
+  DataLoader with a batch larger than its data gives it."""
+  if gan_cfg.get('batch_size_rule', 'fixed') == 'fixed':
+    return int(gan_cfg.batch_size)
+  fitting = int(min(class_counts)) // num_devices * num_devices
+  return max(num_devices, min(int(gan_cfg.batch_size), fitting))
 
 
 def _format_eta(seconds: float) -> str:
@@ -160,13 +173,18 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
     sharding.check_divisible(batch_size, mesh, 'gan.batch_size')
   except ValueError as e:
     raise ConfigError(str(e)) from e
-  if len(train) < batch_size:
+  model = models.build_gan(config, dataset.num_classes)
+  if not model.per_class and len(train) < batch_size:
     raise ConfigError(
         f'config.gan.batch_size={batch_size} is larger than the {len(train)} '
         'training images; lower it.')
-  model = models.build_gan(config, dataset.num_classes)
   class_counts = train.class_counts(dataset.num_classes)
   if model.per_class:
+    batch_size = per_class_batch_size(gan_cfg, class_counts, mesh.devices.size)
+    if batch_size != gan_cfg.batch_size:
+      logging.info('Per-class batch %d (gan.batch_size_rule smallest_class: the '
+                   'smallest class has %d training images; gan.batch_size is %d).',
+                   batch_size, min(class_counts), gan_cfg.batch_size)
     _check_class_sizes(dataset.class_names, class_counts, batch_size)
     # An epoch is a pass over the smallest class (each class's GAN takes a batch
     # of its own class every step).
@@ -176,7 +194,7 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
   else:
     epoch_size = len(train)
     images_np, labels_np = train.images, train.labels
-  num_steps = total_steps(gan_cfg, epoch_size)
+  num_steps = total_steps(gan_cfg, epoch_size, batch_size)
   os.makedirs(os.path.join(stage_dir, 'samples'), exist_ok=True)
 
   g_tx = gan_lib.adam(gan_cfg.learning_rate, gan_cfg.beta1, gan_cfg.beta2)
@@ -314,7 +332,7 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
     scalars.close()
   steps_run = num_steps - start_step
   return {
-      'steps': num_steps,
+      'steps': num_steps, 'batch_size': batch_size,
       'steps_this_run': steps_run,
       'resumed_from_step': start_step,
       'continued_from_diverged': (
