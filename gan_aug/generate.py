@@ -186,35 +186,6 @@ def _class_folder(label: int, name: str) -> str:
   return folder if folder not in ('', '.', '..') else f'class_{label}'
 
 
-def _accept_class(generate, states, seed: int, label: int, per_class: int,
-                  cap: int, threshold: float, require_agreement: bool,
-                  batch_size: int):
-  """(images, [(step, latent index, realness, class probs)], generated, passed) of
-  one class, batches drawn round-robin over the checkpoints as synth.synthesize
-  draws them."""
-  keys = [synth.latent_class_key(seed, step, label) for step, _ in states]
-  images, rows = [], []
-  generated = passed = batch_index = 0
-  while len(rows) < per_class and generated < cap:
-    which = batch_index % len(states)
-    step, state = states[which]
-    start = (batch_index // len(states)) * batch_size
-    batch, realness, class_probs = jax.device_get(
-        generate(state, keys[which], start, label))
-    predicted = (np.full(len(realness), label) if class_probs is None
-                 else np.argmax(class_probs, -1))
-    keep = synthesis_filter.accept_mask(realness, predicted, label, threshold,
-                                        require_agreement)
-    generated += batch_size
-    passed += int(keep.sum())
-    for i in np.flatnonzero(keep)[:per_class - len(rows)]:
-      images.append(batch[i])
-      rows.append((int(step), int(start + i), float(realness[i]),
-                   None if class_probs is None else class_probs[i]))
-    batch_index += 1
-  return images, rows, generated, passed
-
-
 def _write(folder: str, manifest: Dict, images: List[np.ndarray]) -> None:
   """The PNGs and manifest.json into `folder`."""
   for row, image in zip(manifest['images'], images):
@@ -255,9 +226,10 @@ def generate(stage: GANStage, out_dir: str, per_class: int,
                require_agreement)
   images, rows, counts = [], [], {}
   for label, name in enumerate(dataset.class_names):
-    class_images, class_rows, generated, passed = _accept_class(
-        generate_fn, states, seed, label, per_class, cap, threshold,
-        require_agreement, cfg.batch_size)
+    draw = synth.accept_class(generate_fn, states, seed, label, per_class, cap,
+                              threshold, require_agreement, cfg.batch_size)
+    class_images, generated, passed = draw.images, draw.generated, draw.passed
+    class_rows = draw.accepted
     logging.info('Class %s: %d/%d accepted, %d generated (pass rate %.3f).', name,
                  len(class_rows), per_class, generated, passed / generated)
     if len(class_rows) < per_class:
@@ -269,11 +241,13 @@ def generate(stage: GANStage, out_dir: str, per_class: int,
     counts[name] = {'generated': generated, 'passed': passed,
                     'accepted': len(class_rows)}
     images.extend(class_images)
-    for i, (step, index, realness, probs) in enumerate(class_rows):
+    for i, fake in enumerate(class_rows):
+      step, probs = fake['checkpoint_step'], fake['class_probs']
       row = {'file': f'{_class_folder(label, name)}/{i:06d}.png', 'class': name,
              'label': label,
              'checkpoint': os.path.join(stage.checkpoint_dir, str(step)),
-             'checkpoint_step': step, 'latent_index': index, 'realness': realness}
+             'checkpoint_step': step, 'latent_index': fake['latent_index'],
+             'realness': fake['realness']}
       if probs is not None:
         row['class_probs'] = dict(zip(dataset.class_names, map(float, probs)))
       rows.append(row)
@@ -282,8 +256,7 @@ def generate(stage: GANStage, out_dir: str, per_class: int,
       'seed': seed, 'per_class': per_class, 'train_fraction': fraction,
       'checkpoint_steps': [int(s) for s, _ in states],
       'threshold': threshold, 'threshold_mode': cfg.threshold_mode,
-      'threshold_setting': (cfg.real_quantile if cfg.threshold_mode == 'real_quantile'
-                            else cfg.threshold),
+      'threshold_setting': synth.threshold_setting(cfg),
       'require_class_agreement': require_agreement,
       'class_names': list(dataset.class_names), 'counts': counts, 'images': rows,
   }

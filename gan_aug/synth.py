@@ -18,6 +18,7 @@ class is saved under `progress/` as it completes, so a rerun after a crash
 continues with the next class (latents are indexed, so the result is the same).
 """
 
+import dataclasses
 import json
 import os
 import shutil
@@ -249,6 +250,57 @@ def load_set(stage_dir: str) -> Tuple[np.ndarray, np.ndarray, Dict]:
   return images, labels, manifest
 
 
+@dataclasses.dataclass
+class ClassDraw:
+  """One class's draw: the accepted images, per accepted image its checkpoint
+  step, latent index, realness and class probabilities (None without a class
+  head), the fakes generated and passed, and every generated fake's realness."""
+  images: List[np.ndarray]
+  accepted: List[Dict]
+  generated: int
+  passed: int
+  realness_batches: List[np.ndarray]
+
+
+def accept_class(generate, states, seed: int, label: int, target: int, cap: int,
+                 threshold: float, require_agreement: bool,
+                 batch_size: int) -> ClassDraw:
+  """Generates class `label` in batches until `target` fakes pass the filter or
+  `cap` are generated. Batch b comes from checkpoint b mod len(states), at latent
+  indices from (b // len(states)) x batch_size: the same fakes for the same
+  (seed, checkpoints, class) whoever asks."""
+  keys = [latent_class_key(seed, step, label) for step, _ in states]
+  draw = ClassDraw([], [], 0, 0, [])
+  batch_index = 0
+  while len(draw.images) < target and draw.generated < cap:
+    which = batch_index % len(states)
+    step, state = states[which]
+    start = (batch_index // len(states)) * batch_size
+    images, realness, class_probs = jax.device_get(
+        generate(state, keys[which], start, label))
+    predicted = (np.full(len(realness), label) if class_probs is None
+                 else np.argmax(class_probs, -1))
+    keep = synthesis_filter.accept_mask(realness, predicted, label, threshold,
+                                        require_agreement)
+    draw.generated += batch_size
+    draw.passed += int(keep.sum())
+    draw.realness_batches.append(realness)
+    for i in np.flatnonzero(keep)[:target - len(draw.images)]:
+      draw.images.append(images[i])
+      draw.accepted.append({
+          'checkpoint_step': int(step), 'latent_index': int(start + i),
+          'realness': float(realness[i]),
+          'class_probs': None if class_probs is None else class_probs[i]})
+    batch_index += 1
+  return draw
+
+
+def threshold_setting(cfg: ml_collections.ConfigDict) -> float:
+  """The config value behind the filter's threshold: the quantile in
+  real_quantile mode, else synthesis.threshold."""
+  return cfg.real_quantile if cfg.threshold_mode == 'real_quantile' else cfg.threshold
+
+
 def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
                checkpoint_dir: str, stage_dir: str,
                mesh: Optional[Mesh] = None) -> Dict:
@@ -296,35 +348,21 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
       continue
     first_record, first_realness = len(records), len(generated_realness)
     target, cap = targets[label], caps[label]
-    keys = [latent_class_key(config.seed, step, label) for step, _ in states]
-    generated = passed = 0
-    kept = 0
-    batch_index = 0
-    while kept < target and generated < cap:
-      which = batch_index % len(states)
-      step, state = states[which]
-      start = (batch_index // len(states)) * batch_size
-      images, realness, class_probs = jax.device_get(
-          generate(state, keys[which], start, label))
-      predicted = (np.full(len(realness), label) if class_probs is None
-                   else np.argmax(class_probs, -1))
-      keep = synthesis_filter.accept_mask(realness, predicted, label, threshold,
-                                          require_agreement)
-      generated += batch_size
-      passed += int(keep.sum())
-      generated_realness.append(realness)
-      for i in np.flatnonzero(keep)[:target - kept]:
-        records.append({
-            'file': os.path.join(_class_folder(label, name), f'{len(records):06d}.png'),
-            'class': name, 'label': label, 'realness': float(realness[i]),
-            'class_prob': (None if class_probs is None
-                           else float(class_probs[i, label])),
-            'predicted_class': (None if class_probs is None
-                                else dataset.class_names[int(predicted[i])]),
-            'checkpoint_step': int(step), 'latent_index': int(start + i)})
-        kept_images.append(images[i])
-        kept += 1
-      batch_index += 1
+    draw = accept_class(generate, states, config.seed, label, target, cap,
+                        threshold, require_agreement, batch_size)
+    generated, passed, kept = draw.generated, draw.passed, len(draw.images)
+    generated_realness.extend(draw.realness_batches)
+    kept_images.extend(draw.images)
+    for fake in draw.accepted:
+      probs = fake['class_probs']
+      records.append({
+          'file': os.path.join(_class_folder(label, name), f'{len(records):06d}.png'),
+          'class': name, 'label': label, 'realness': fake['realness'],
+          'class_prob': None if probs is None else float(probs[label]),
+          'predicted_class': (None if probs is None
+                              else dataset.class_names[int(np.argmax(probs))]),
+          'checkpoint_step': fake['checkpoint_step'],
+          'latent_index': fake['latent_index']})
     per_class[name] = {
         'requested': target, 'generated': generated, 'passed': passed,
         'accepted': kept,
@@ -359,8 +397,7 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
   summary = {
       'threshold': threshold,
       'threshold_mode': cfg.threshold_mode,
-      'threshold_setting': (cfg.real_quantile if cfg.threshold_mode == 'real_quantile'
-                            else cfg.threshold),
+      'threshold_setting': threshold_setting(cfg),
       'require_class_agreement': require_agreement,
       'target': {'mode': cfg.target, 'value': cfg.target_value},
       'seed': config.seed,
