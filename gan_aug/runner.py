@@ -97,7 +97,7 @@ def _subset(config: ml_collections.ConfigDict, full: data_lib.Dataset,
   dataset = data_lib.keep_training_fraction(full, fraction, config.seed)
   logging.info('Fraction %s, seed %d: %d of %d training images.', fraction,
                config.seed, len(dataset.splits['train']), len(full.splits['train']))
-  stages.check_batch_sizes(config, len(dataset.splits['train']))
+  stages.check_batch_sizes(config, dataset)
   return dataset
 
 

@@ -30,6 +30,7 @@ from absl import logging
 from gan_aug import atomic_files
 from gan_aug import data as data_lib
 from gan_aug import errors
+from gan_aug import models
 from gan_aug import registry
 from gan_aug.train import gan_loop
 from gan_aug.train import sharding
@@ -199,9 +200,19 @@ def gan_stage(config: ml_collections.ConfigDict, dataset: data_lib.Dataset,
   return gan_key, summary, stage_dir
 
 
-def check_batch_sizes(config: ml_collections.ConfigDict, num_train: int) -> None:
-  """Refuses batch sizes the data or the devices cannot take, before any work starts."""
+def check_batch_sizes(config: ml_collections.ConfigDict,
+                      dataset: data_lib.Dataset) -> None:
+  """Refuses batch sizes the (training subset of the) data or the devices cannot
+  take, before any work starts; a per-class GAN needs its batch of every class."""
   mesh = sharding.make_mesh()
+  train = dataset.splits['train']
+  num_train = len(train)
+  gan_model = models.build_gan(config, dataset.num_classes)
+  if gan_model.per_class:
+    counts = train.class_counts(dataset.num_classes)
+    gan_loop.check_class_sizes(
+        dataset.class_names, counts,
+        gan_loop.per_class_batch_size(config.gan, counts, mesh.devices.size))
   for field in ('gan.batch_size', 'classifier.batch_size', 'classifier.eval_batch_size',
                 'synthesis.batch_size'):
     section, name = field.split('.')

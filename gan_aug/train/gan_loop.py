@@ -91,7 +91,7 @@ def write_real_grid(dataset: Dataset, path: str, per_class: int) -> None:
                        _grid_title(dataset, 'real training images'), path)
 
 
-def _check_class_sizes(class_names, class_counts, batch_size: int) -> None:
+def check_class_sizes(class_names, class_counts, batch_size: int) -> None:
   """Per-class GANs need a full batch of every class."""
   small = [f'{name} ({int(n)})' for name, n in zip(class_names, class_counts)
            if n < batch_size]
@@ -99,7 +99,7 @@ def _check_class_sizes(class_names, class_counts, batch_size: int) -> None:
     raise ConfigError(
         f'config.gan.batch_size={batch_size} is larger than the training images of '
         f'class(es) {", ".join(small)}; a per-class GAN needs a full batch of its '
-        'class: lower gan.batch_size.')
+        'class: lower gan.batch_size, or set gan.batch_size_rule=smallest_class.')
 
 
 DIVERGED_FILE = 'diverged.json'
@@ -185,7 +185,7 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
       logging.info('Per-class batch %d (gan.batch_size_rule smallest_class: the '
                    'smallest class has %d training images; gan.batch_size is %d).',
                    batch_size, min(class_counts), gan_cfg.batch_size)
-    _check_class_sizes(dataset.class_names, class_counts, batch_size)
+    check_class_sizes(dataset.class_names, class_counts, batch_size)
     # An epoch is a pass over the smallest class (each class's GAN takes a batch
     # of its own class every step).
     epoch_size = int(min(class_counts))
