@@ -18,10 +18,17 @@ no D filter is applied (threshold 0). It has no classifier: the project's
 default (paper 003's custom CNN, Adam 1e-4, 224x224) is used, on three classes
 (the paper had two).
 
+Default protocol (`defaults.paper_protocol`): the paper's comparison, real vs gan,
+plus the controls classical, gan_classical, real_oversampled and gan_pretrain, 3
+seeds; `:smoke` runs real vs gan, one seed. The paper's claim (its FID) is in
+`config.claims` (report.md sets it beside the measurement).
+
 Variants: `smoke` (a few steps at 32x32 with narrow layers); `cpu` (the paper's
 widths at 64x64, 3000 steps, classifier at 64x64).
 
-Measured on 2 CPU cores (jax 0.10.2):
+The `:cpu` variant's default protocol (6 arms x 3 seeds): not yet measured.
+Measured earlier, with real vs gan and one seed, on 2 CPU cores (AMD EPYC, jax
+0.10.2):
   * `python -m gan_aug.main --config=configs/covid_cgan.py:cpu --workdir=runs/c`
     10 min wall (GAN 11 steps/s, 716 images/s). Balancing adds 29 Normal and 29
     Viral Pneumonia fakes (no filter); GAN-test 0.983, but the fakes are speckled

@@ -15,10 +15,21 @@ test split, which is used for testing; validation (20 %) is carved from train.
 GAN images are made at 64x64 and resized to 150x150 for the classifier with the
 real images.
 
+Per-class batch: the paper's 128 per class is more than every class of this folder
+(84/56/56 training images; the paper's smallest class, 104, was below it too), so
+`gan.batch_size_rule` is 'smallest_class': each class's GAN takes at most the
+smallest class's count per step - what the paper's PyTorch DataLoader gave.
+Default protocol (`defaults.paper_protocol`): the paper's comparison, real vs gan,
+plus the controls classical, gan_classical, real_oversampled and gan_pretrain, 3
+seeds; `:smoke` runs real vs gan, one seed. The paper's claim is in
+`config.claims` (report.md sets it beside the measurement).
+
 Variants: `smoke` (a few steps at 32x32, classifier at 48x48); `cpu` (sized for 2
 CPU cores; gan_aug/config_defaults.make_cpu_per_class_dcgan says what changes).
 
-Measured on 2 CPU cores (jax 0.10.2):
+The `:cpu` variant's default protocol (6 arms x 3 seeds): not yet measured.
+Measured earlier, with real vs gan and one seed, on 2 CPU cores (AMD EPYC, jax
+0.10.2):
   * `python -m gan_aug.main --config=configs/covid_dcgan.py:cpu --workdir=runs/d`
     20 min wall while sharing the cores with other work (GAN 2.1 steps/s).
     D scored real validation X-rays 0.000-0.923 (median 0.008); threshold 0.0002

@@ -22,12 +22,19 @@ the lowest validation loss (patience 10) is tested; validation is carved from
 train (17 %, the paper's 246 of 1446) and test (20 %) too, since the paper
 reports validation accuracy only.
 
+Default protocol (`defaults.paper_protocol`): the paper's comparison, real vs gan,
+plus the controls classical, gan_classical, real_oversampled and gan_pretrain, 3
+seeds; `:smoke` runs real vs gan, one seed. The paper's claim is in
+`config.claims` (report.md sets it beside the measurement).
+
 Variants: `smoke` (a few steps at 32x32 on ../shared/data/covid19_3way, which
 stands in for a fundus folder: checks an install, means nothing); `cpu` (sized
 for 2 CPU cores; gan_aug/config_defaults.make_cpu_per_class_dcgan).
 
-Measured on 2 CPU cores (jax 0.10.2), with no fundus images at hand, on the
-project's phantom exported as a class folder (NOT medical data):
+The `:cpu` variant's default protocol (6 arms x 3 seeds): not yet measured.
+Measured earlier, with real vs gan and one seed, on 2 CPU cores (AMD EPYC, jax
+0.10.2), with no fundus images at hand, on the project's phantom exported as a
+class folder (NOT medical data):
   * `python scripts/export_phantom.py --out=/tmp/phantom64 --resolution=64` then
     `python -m gan_aug.main --config=configs/eye_dcgan.py:cpu --workdir=runs/e
     --config.data.dir=/tmp/phantom64`: 11 min wall (GAN 5.0 steps/s). D scored

@@ -124,10 +124,12 @@ def test_bad_protocol_block_is_refused():
 
 @pytest.mark.slow
 def test_smoke_protocol_writes_the_documented_layout(data_dir, tmp_path):
-  # The config's own smoke run, as a user runs it, plus the shortcut control.
+  # The config's own smoke run, as a user runs it, plus the shortcut control and
+  # the two controls of the paper configs.
   config = pneumonia_lowdata.get_config('smoke')
   config.data.path = os.path.join(data_dir, 'pneumoniamnist.npz')
-  config.protocol.arms = tuple(config.protocol.arms) + ('borders_only',)
+  config.protocol.arms = tuple(config.protocol.arms) + (
+      'borders_only', 'real_oversampled', 'gan_pretrain')
   workdir = run_command('pneumonia_lowdata', 'smoke', tmp_path, **{
       'data.path': config.data.path, 'protocol.arms': repr(config.protocol.arms)})
   with open(os.path.join(workdir, 'report.json')) as f:
@@ -155,8 +157,17 @@ def test_smoke_protocol_writes_the_documented_layout(data_dir, tmp_path):
     assert len(steps) == 1  # Every arm ran the same number of optimizer steps.
     assert run['synthesis']['accepted'] == 32
   assert [r['train_images'] for r in saved['runs']] == [235, 235]  # 5 % of 4707.
+  for i in range(2):
+    arms_of_run = run_arms(saved, i)
+    assert (arms_of_run['real_oversampled']['train_images']
+            == arms_of_run['gan']['train_images'] == 235 + 32)
+    pretrain = arms_of_run['gan_pretrain']
+    assert (pretrain['pretrain_epochs'], pretrain['pretrain_steps'],
+            pretrain['num_pretrain_images'], pretrain['train_images']) == (1, 2, 32, 235)
+    assert pretrain['best_step'] > pretrain['pretrain_steps']
+  assert {'gan_minus_real_oversampled', 'gan_pretrain_minus_real'} <= set(saved['paired'])
   quality = saved['synthetic_quality']['0.05']
-  assert {'kid', 'kid_std', 'fid', 'precision', 'recall',
+  assert {'kid', 'kid_std', 'fid', 'precision', 'recall', 'density', 'coverage',
           'fraction_suspicious'} <= set(quality)
   assert len(quality['kid']['values']) == 2
   for run in saved['runs']:
@@ -169,6 +180,8 @@ def test_smoke_protocol_writes_the_documented_layout(data_dir, tmp_path):
   with open(os.path.join(workdir, 'report.md')) as f:
     text = f.read()
   assert '## Training fraction 0.05' in text and 'gan − real' in text
+  assert 'Per class (precision / recall / F1)' in text
+  assert '| weighted_f1 |' in text and 'precision_weighted' in text
   assert 'Shortcut control (`borders_only`' in text
   assert 'Filter (D scores un-augmented images): seed 0: threshold' in text
   # 32 test images per class in a smoke run.
