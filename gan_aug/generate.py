@@ -27,7 +27,6 @@ import shutil
 import uuid
 from typing import Dict, List, Optional, Tuple
 
-import jax
 import ml_collections
 import numpy as np
 from absl import app

@@ -92,16 +92,6 @@ def _claims_section(claims: Dict) -> List[str]:
   return lines + [''] + notes + ([''] if notes else [])
 
 
-def _averages_table(by_arm: Dict, fkey: str) -> List[str]:
-  lines = ['Macro and weighted (by support) averages:', '',
-           '| arm | ' + ' | '.join(_AVERAGES) + ' |', '|---|' + '---|' * len(_AVERAGES)]
-  for arm, by_fraction in by_arm.items():
-    if fkey in by_fraction:
-      lines.append(f'| {arm} | ' + ' | '.join(
-          cell(by_fraction[fkey][m]) for m in _AVERAGES) + ' |')
-  return lines
-
-
 def _per_class_table(by_arm: Dict, fkey: str, class_names: List[str]) -> List[str]:
   lines = ['Per class (precision / recall / F1):', '',
            '| arm | ' + ' | '.join(class_names) + ' |',
@@ -155,7 +145,8 @@ def _fraction_section(result: Dict, fkey: str, metrics: List[str]) -> List[str]:
   lines += _arm_table(result['arms'], fkey, metrics)
   lines += _convergence_warnings(runs, primary)
   class_names = result['dataset']['class_names']
-  lines += [''] + _averages_table(result['arms'], fkey)
+  lines += ['', 'Macro and weighted (by support) averages:', '']
+  lines += _arm_table(result['arms'], fkey, list(_AVERAGES))
   lines += [''] + _per_class_table(result['arms'], fkey, class_names)
   paired = {n: v for n, v in result.get('paired', {}).items() if fkey in v}
   if paired:

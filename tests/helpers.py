@@ -3,6 +3,8 @@
 import os
 import sys
 
+from PIL import Image
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO_ROOT, 'configs'))
 
@@ -30,3 +32,19 @@ def run_arms(report, run=0, model=None):
   seed)) for classifier `model` (default the primary one)."""
   model = model or report['classifier']['name']
   return report['runs'][run]['classifiers'][model]['arms']
+
+
+def crash_image_saves_after(monkeypatch, count: int):
+  """Makes every PIL image save after the first `count` raise OSError (a full
+  disk); returns a function that puts the real save back."""
+  real_save = Image.Image.save
+  saved = []
+
+  def save(self, *args, **kwargs):
+    if len(saved) == count:
+      raise OSError('simulated crash: disk full')
+    saved.append(1)
+    return real_save(self, *args, **kwargs)
+
+  monkeypatch.setattr(Image.Image, 'save', save)
+  return lambda: monkeypatch.setattr(Image.Image, 'save', real_save)

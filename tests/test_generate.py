@@ -16,7 +16,7 @@ from gan_aug import errors
 from gan_aug import generate
 from gan_aug import runner
 from gan_aug import synth
-from helpers import REPO_ROOT, tiny_config
+from helpers import REPO_ROOT, crash_image_saves_after, tiny_config
 
 
 @pytest.fixture(scope='module')
@@ -111,19 +111,10 @@ def test_checkpoint_step_and_a_crash_leaves_no_folder(workdir, tmp_path,
   stage = generate.open_stage(workdir)
   with pytest.raises(errors.ConfigError, match=r'steps \[2, 4\]'):
     generate.generate(stage, str(tmp_path / 'x'), 2, checkpoint_step=3)
-  real_save = Image.Image.save
-  saved = []
-
-  def crash_after_three(self, *args, **kwargs):
-    if len(saved) == 3:
-      raise OSError('simulated crash: disk full')
-    saved.append(1)
-    return real_save(self, *args, **kwargs)
-
-  monkeypatch.setattr(Image.Image, 'save', crash_after_three)
+  restore_save = crash_image_saves_after(monkeypatch, 3)
   with pytest.raises(OSError, match='simulated crash'):
     generate.generate(stage, str(tmp_path / 'out'), 2, checkpoint_step=2)
-  monkeypatch.setattr(Image.Image, 'save', real_save)
+  restore_save()
   assert os.listdir(tmp_path) == []  # Neither DIR nor its temporary folder.
   manifest = generate.generate(stage, str(tmp_path / 'out'), 2, checkpoint_step=2)
   assert manifest['checkpoint_steps'] == [2]

@@ -4,7 +4,6 @@ the shared data, its recorded claims, and its default protocol's controls."""
 import functools
 import importlib
 import os
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -19,9 +18,8 @@ from gan_aug import runner
 from gan_aug import stages
 from gan_aug.train import gan as gan_lib
 from gan_aug.train import sharding
-from helpers import REPO_ROOT
+import helpers  # pylint: disable=unused-import  # puts configs/ on sys.path
 
-sys.path.insert(0, os.path.join(REPO_ROOT, 'configs'))
 
 PAPERS = ('eye_dcgan', 'pneumonia_dcgan_transfer', 'covid_dcgan', 'covid_acgan',
           'covid_cgan')

@@ -14,7 +14,7 @@ from gan_aug import synth
 from gan_aug import synthesis_filter
 from gan_aug.train import gan_loop
 from gan_aug.train import sharding
-from helpers import tiny_config
+from helpers import crash_image_saves_after, tiny_config
 
 
 def test_filter_keeps_threshold_and_class_agreement():
@@ -134,20 +134,11 @@ def test_crash_while_writing_a_new_set_leaves_the_previous_one(trained, tmp_path
     before = f.read()
   old_images, _, _ = synth.load_set(str(tmp_path))
 
-  saved = []
-  real_save = Image.Image.save
-
-  def crash_after_three(self, *args, **kwargs):
-    if len(saved) == 3:
-      raise OSError('simulated crash: disk full')
-    saved.append(1)
-    return real_save(self, *args, **kwargs)
-
-  monkeypatch.setattr(Image.Image, 'save', crash_after_three)
+  restore_save = crash_image_saves_after(monkeypatch, 3)
   with pytest.raises(OSError, match='simulated crash'):
     _synthesize(trained, tmp_path, target='count', target_value=6, threshold=0.0,
                 require_class_agreement=False)
-  monkeypatch.setattr(Image.Image, 'save', real_save)
+  restore_save()
 
   with open(manifest_path, 'rb') as f:
     assert f.read() == before
