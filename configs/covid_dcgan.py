@@ -15,10 +15,11 @@ test split, which is used for testing; validation (20 %) is carved from train.
 GAN images are made at 64x64 and resized to 150x150 for the classifier with the
 real images.
 
-Per-class batch: the paper's 128 per class is more than every class of this folder
-(84/56/56 training images; the paper's smallest class, 104, was below it too), so
+Per-class batch: the paper names no batch size (128 is the PyTorch DCGAN example's
+default, and its printed loop trains on `data[0][:1]`, one image per step); 128 per
+class is more than every class of this folder (84/56/56 training images), so
 `gan.batch_size_rule` is 'smallest_class': each class's GAN takes at most the
-smallest class's count per step - what the paper's PyTorch DataLoader gave.
+smallest class's count per step (56 here).
 Default protocol (`defaults.paper_protocol`): the paper's comparison, real vs gan,
 plus the controls classical, gan_classical, real_oversampled and gan_pretrain, 3
 seeds; `:smoke` runs real vs gan, one seed. The paper's claim is in

@@ -93,6 +93,12 @@ def _arm_metrics(result: Dict, classifier: str) -> Optional[Dict]:
   return result.get('other_classifiers', {}).get(classifier)
 
 
+def converged(arm_entry: Dict) -> bool:
+  """Whether an arm's early stopping triggered: its best validation loss lies
+  `patience` evaluations or more before the end of training."""
+  return bool(arm_entry['stopped_early'])
+
+
 def _not_converged(result: Dict, classifier: str, arms, fkey: str) -> List[str]:
   """'arm seed S' for every arm and seed of the comparison that did not stop early."""
   out = []
@@ -101,7 +107,7 @@ def _not_converged(result: Dict, classifier: str, arms, fkey: str) -> List[str]:
       continue
     for arm in arms:
       entry = run['classifiers'][classifier]['arms'][arm]
-      if not entry.get('stopped_early', entry['best_step'] < entry['steps']):
+      if not converged(entry):
         out.append(f'{arm} seed {run["seed"]}')
   return out
 

@@ -11,6 +11,8 @@ classifiers, then the synthesis, filter and GAN of the first (fraction, seed).
 import os
 from typing import Dict, List
 
+from gan_aug import claims as claims_lib
+
 PHANTOM_WARNING = ('PHANTOM DATA: generated shapes, not medical images. These numbers '
                    'say the pipeline works, nothing about chest X-rays.')
 _HEADLINE = ('accuracy', 'macro_f1', 'weighted_f1', 'auc')
@@ -111,7 +113,7 @@ def _convergence_warnings(runs: List[Dict], primary: str) -> List[str]:
   lines = []
   for run in runs:
     for arm, entry in run['classifiers'][primary]['arms'].items():
-      if entry.get('stopped_early', True):
+      if claims_lib.converged(entry):
         continue
       at_last = entry['best_step'] == entry['steps']
       lines.append(f'- {arm}, seed {run["seed"]}: best validation loss at step '

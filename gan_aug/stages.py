@@ -217,7 +217,7 @@ def check_batch_sizes(config: ml_collections.ConfigDict,
                 'synthesis.batch_size'):
     section, name = field.split('.')
     value = config[section][name]
-    fitted = (field == 'gan.batch_size'
+    fitted = (field == 'gan.batch_size' and gan_model.per_class
               and config.gan.get('batch_size_rule', 'fixed') == 'smallest_class')
     if (name == 'batch_size' and section != 'synthesis' and not fitted
         and value > num_train):

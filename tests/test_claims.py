@@ -82,7 +82,7 @@ def test_a_single_fid_is_shown_in_its_feature_space_and_never_compared():
   assert 'not the paper' in row['feature_space']
 
 
-def test_claims_table_is_at_the_top_of_the_report():
+def test_claims_table_shows_values_verdict_and_notes():
   result = _result([0.80, 0.82, 0.84], [0.86, 0.87, 0.90])
   rows = claims.compare(_claims(note='validation accuracy in the paper'), result)
   lines = report._claims_section(rows)  # pylint: disable=protected-access

@@ -168,12 +168,13 @@ def test_kid_single_full_subset_equals_mmd2():
 
 def test_density_coverage_by_hand():
   # k=1 radii on this grid: 1, 1, 1, 1. Fake 0.5 lies in the balls of 0 and 1,
-  # fake 3.0 in those of 2 (boundary) and 3, fake 9.0 in none.
+  # fake 3.0 in that of 3 only (on the boundary of 2's: outside, as in prdc),
+  # fake 9.0 in none.
   real = np.array([[0.0], [1.0], [2.0], [3.0]])
   fake = np.array([[0.5], [3.0], [9.0]])
   result = generative.density_coverage(real, fake, k=1)
-  assert result['density'] == pytest.approx(4 / 3)
-  assert result['coverage'] == pytest.approx(4 / 4)
+  assert result['density'] == pytest.approx(3 / 3)
+  assert result['coverage'] == pytest.approx(3 / 4)
   result = generative.density_coverage(real, fake[[0, 2]], k=1)
   assert result == {'density': pytest.approx(2 / 2), 'coverage': 0.5}
 
@@ -184,7 +185,7 @@ def test_density_coverage_against_brute_force(monkeypatch):
   k = 5
   d_rr = np.linalg.norm(real[:, None] - real[None], axis=-1)
   radii = np.sort(d_rr, axis=1)[:, k]  # column 0 is the point itself
-  inside = np.linalg.norm(fake[:, None] - real[None], axis=-1) <= radii[None]
+  inside = np.linalg.norm(fake[:, None] - real[None], axis=-1) < radii[None]
   monkeypatch.setattr(generative, '_CHUNK_ROWS', 7)
   result = generative.density_coverage(real, fake, k=k)
   assert result['density'] == pytest.approx(inside.sum() / (k * len(fake)))

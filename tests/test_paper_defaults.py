@@ -17,6 +17,7 @@ from gan_aug import models
 from gan_aug import runner
 from gan_aug import stages
 from gan_aug.train import gan as gan_lib
+from gan_aug.train import gan_loop
 from gan_aug.train import sharding
 import helpers  # pylint: disable=unused-import  # puts configs/ on sys.path
 
@@ -118,3 +119,13 @@ def test_cpu_variant_validates_against_the_shared_data(name, data_dir):
       stages.check_batch_sizes(
           seed_config, data_lib.keep_training_fraction(full, fraction,
                                                        seed_config.seed))
+
+
+def test_smallest_class_rule_fits_the_smallest_class_and_the_devices():
+  gan = config_defaults.gan(batch_size=128)
+  assert gan_loop.per_class_batch_size(gan, [84, 56, 56], 8) == 128  # fixed
+  gan.batch_size_rule = 'smallest_class'
+  assert gan_loop.per_class_batch_size(gan, [84, 56, 56], 8) == 56
+  assert gan_loop.per_class_batch_size(gan, [84, 59, 60], 8) == 56  # devices
+  assert gan_loop.per_class_batch_size(gan, [300, 200], 1) == 128  # fits: as set
+  assert gan_loop.per_class_batch_size(gan, [5, 9], 8) == 8  # one per device

@@ -263,8 +263,9 @@ def density_coverage(real, fake, k: int = 5) -> Dict:
 
   Each real point's ball has radius = distance to its k-th nearest other real
   point. density = (1 / kM) x the number of (fake, real ball) pairs with the fake
-  inside the ball (boundary included; 1 means fakes as dense as reals, it can
-  exceed 1); coverage = share of real balls holding at least one fake.
+  inside the ball (strictly, as the authors' `prdc` code; 1 means fakes as dense
+  as reals, it can exceed 1); coverage = share of real balls holding at least one
+  fake.
   """
   k = int(k)
   if k < 1:
@@ -274,7 +275,7 @@ def density_coverage(real, fake, k: int = 5) -> Dict:
   balls_holding = np.zeros(len(fake), dtype=np.int64)
   covered = np.zeros(len(real), dtype=bool)
   for rows in _chunks(len(fake)):
-    inside = cdist(fake[rows], real, 'euclidean') <= radii[None, :]
+    inside = cdist(fake[rows], real, 'euclidean') < radii[None, :]
     balls_holding[rows] = inside.sum(axis=1)
     covered |= inside.any(axis=0)
   return {'density': float(balls_holding.sum() / (k * len(fake))),

@@ -283,8 +283,7 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
   predict = predict or make_predict(model, mesh)
   eval_batch = cfg.eval_batch_size
 
-  def training_data(images, labels):
-    weights = class_weights(labels, num_classes, cfg.get('class_weighting', 'none'))
+  def training_data(images, labels, weights):
     return {
         'images': jax.device_put(pad(np.asarray(images)), replicated),
         'labels': jax.device_put(pad(np.asarray(labels, np.int32)), replicated),
@@ -298,10 +297,14 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
   runs = {}
   for name, (images, labels) in arms.items():
     state = init()
+    # The arm's own class weights, in its pretraining phase too (whose set may
+    # lack a class) and in the validation loss.
+    weights = class_weights(labels, num_classes, cfg.get('class_weighting', 'none'))
     runs[name] = {
         'state': state,
-        **training_data(images, labels),
-        'pretrain': (training_data(*pretrain[name]) if name in pretrain else None),
+        **training_data(images, labels, weights),
+        'pretrain': (training_data(*pretrain[name], weights) if name in pretrain
+                     else None),
         'history': [], 'best_loss': np.inf, 'best_step': 0, 'since_best': 0,
         # Until an epoch improves on it, the "best" is the initial model.
         'best': jax.tree.map(jnp.copy, (state.params, state.batch_stats)),
@@ -338,7 +341,8 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
   return results
 
 
-def _stopped_early(cfg: ml_collections.ConfigDict, runs: Dict[str, Dict]) -> bool:
+def _all_out_of_patience(cfg: ml_collections.ConfigDict,
+                         runs: Dict[str, Dict]) -> bool:
   return all(r['since_best'] >= cfg.patience for r in runs.values())
 
 
@@ -351,7 +355,7 @@ def _train_epochs(cfg, runs: Dict[str, Dict], val: Arrays, steps_per_epoch: int,
   start = last_save = time.perf_counter()
   max_epochs = cfg.max_epochs
   save_every = cfg.get('checkpoint_every_seconds', 0)
-  if done_epochs and _stopped_early(cfg, runs):
+  if done_epochs and _all_out_of_patience(cfg, runs):
     return
   for epoch in range(done_epochs + 1, max_epochs + 1):
     for name, run in runs.items():
@@ -396,7 +400,7 @@ def _train_epochs(cfg, runs: Dict[str, Dict], val: Arrays, steps_per_epoch: int,
                  epoch * steps_per_epoch, '  '.join(
                      f'{n}: val loss {r["history"][-1]["val_loss"]:.4f} acc '
                      f'{r["history"][-1]["val_accuracy"]:.3f}'
-                     f'{" *" if r["since_best"] == 0 else ""}'
+                     f'{" *" if r["since_best"] == 0 and r["best_step"] else ""}'
                      for n, r in runs.items()), time.perf_counter() - start)
     # Saving big models every epoch would cost more than a kill loses; any epoch
     # is a valid resume point, so when to save does not change the result.
@@ -405,7 +409,7 @@ def _train_epochs(cfg, runs: Dict[str, Dict], val: Arrays, steps_per_epoch: int,
       checkpointer.save(epoch, {name: {'state': run['state'], 'best': run['best']}
                                 for name, run in runs.items()},
                         _progress_meta(runs, epoch))
-    if _stopped_early(cfg, runs):
+    if _all_out_of_patience(cfg, runs):
       logging.info('Early stopping after epoch %d: no arm improved its validation '
                    'loss for %d epochs.', epoch, cfg.patience)
       break

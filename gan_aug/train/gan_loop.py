@@ -44,8 +44,8 @@ def per_class_batch_size(gan_cfg: ml_collections.ConfigDict, class_counts,
                          num_devices: int) -> int:
   """A per-class GAN's batch: gan.batch_size, or with gan.batch_size_rule
   'smallest_class' at most the smallest class's training images (rounded down to
-  a multiple of the devices) - the whole class in one batch, as a PyTorch
-  DataLoader with a batch larger than its data gives it."""
+  a multiple of the devices), the same for every class, as the per-class GANs
+  train in one vmapped step."""
   if gan_cfg.get('batch_size_rule', 'fixed') == 'fixed':
     return int(gan_cfg.batch_size)
   fitting = int(min(class_counts)) // num_devices * num_devices
