@@ -48,6 +48,10 @@ class SynthesisError(RuntimeError):
   """The synthesis stage cannot run (e.g. no checkpoint to restore)."""
 
 
+class WorkdirLockedError(RuntimeError):
+  """Another run holds the workdir (gan_aug.workdir_lock); the message names it."""
+
+
 class GANDivergedError(RuntimeError):
   """A loss or score became NaN/inf; the message names the step and last checkpoint."""
 
@@ -56,7 +60,7 @@ class GANDivergedError(RuntimeError):
 # that diverged (rerun with a lower learning rate continues it).
 _EXIT_STATUS = ((GANDivergedError, 3),
                 ((ConfigError, UnknownComponentError, DatasetError,
-                  DatasetNotFoundError, SynthesisError), 2))
+                  DatasetNotFoundError, SynthesisError, WorkdirLockedError), 2))
 
 
 def exit_status(error: BaseException):

@@ -3,8 +3,9 @@
 Runs the config's protocol (`gan_aug.runner`). Config fields can be overridden
 with `--config.section.field=value`; `--variants=a,b` runs only those of
 config.protocol.gan_variants. Problems a person can fix (missing data, bad
-config values, unknown component names, a diverged GAN) end the run with a
-message and a non-zero exit status instead of a traceback.
+config values, unknown component names, a diverged GAN, a workdir another run
+holds) end the run with a message and a non-zero exit status instead of a
+traceback. A run holds its workdir's lock (`gan_aug.workdir_lock`) throughout.
 """
 
 import os
@@ -18,6 +19,7 @@ from gan_aug import cli
 from gan_aug import report
 from gan_aug import runner
 from gan_aug import sweep_report
+from gan_aug import workdir_lock
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Path to a config file, optionally with :variant.',
@@ -28,12 +30,19 @@ _VARIANTS = flags.DEFINE_list('variants', None, 'Run only these of '
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
+def _run_holding_the_workdir(config, workdir, variants):
+  """runner.run while holding workdir's lock: a second run on it stops at once."""
+  with workdir_lock.hold(workdir):
+    return runner.run(config, workdir, variants)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   cli.set_up_logging()
   cli.set_up_compilation(_CONFIG.value)
-  result = cli.run_or_exit(runner.run, _CONFIG.value, _WORKDIR.value, _VARIANTS.value)
+  result = cli.run_or_exit(_run_holding_the_workdir, _CONFIG.value, _WORKDIR.value,
+                           _VARIANTS.value)
   if 'variants' in result:
     print(sweep_report.variants_markdown(result))
   elif 'settings' in result:

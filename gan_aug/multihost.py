@@ -16,11 +16,15 @@ SLURM/Open MPI GPU job, `jax.distributed.initialize()` finds the coordinator
 itself: leave the three flags unset there.
 """
 
+import contextlib
+
 import jax
 from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
+
+from gan_aug import workdir_lock
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Path to a config file, optionally with :variant.',
@@ -55,19 +59,29 @@ def initialize() -> None:
       shutdown_timeout_seconds=_TIMEOUT.value)
 
 
+def _run_gan_holding(lock, config, workdir):
+  """runner.run_gan_only inside `lock`."""
+  # Imported after initialize: importing it must not touch the JAX backend first.
+  from gan_aug import runner  # pylint: disable=g-import-not-at-top
+  with lock:
+    return runner.run_gan_only(config, workdir)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   from gan_aug import cli  # pylint: disable=g-import-not-at-top
   cli.set_up_compilation(_CONFIG.value)
   initialize()
-  # Imported after initialize: importing it must not touch the JAX backend first.
-  from gan_aug import runner  # pylint: disable=g-import-not-at-top
   cli.set_up_logging(logging.INFO if jax.process_index() == 0 else logging.WARNING)
   logging.info('Process %d of %d: %d local device(s), %d in all (%s).',
                jax.process_index(), jax.process_count(), jax.local_device_count(),
                jax.device_count(), jax.devices()[0].platform)
-  summary, stage_dir = cli.run_or_exit(runner.run_gan_only, _CONFIG.value,
+  # One lock for the job, held by process 0 (the others write no files of
+  # their own; Orbax coordinates the checkpoints).
+  lock = (workdir_lock.hold(_WORKDIR.value) if jax.process_index() == 0
+          else contextlib.nullcontext())
+  summary, stage_dir = cli.run_or_exit(_run_gan_holding, lock, _CONFIG.value,
                                        _WORKDIR.value,
                                        who=f'process {jax.process_index()}')
   if jax.process_index() == 0:
