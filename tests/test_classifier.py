@@ -1,5 +1,6 @@
 """Classifier arms: same steps in lockstep, early stopping keeps each arm's best weights."""
 
+import jax
 import numpy as np
 import pytest
 
@@ -132,6 +133,48 @@ def test_gan_pretrain_trains_its_phases_within_the_same_steps():
   assert pre['best_step'] > 4
   assert pre['best_val_loss'] == min(h['val_loss'] for h in pre['history'][2:])
   assert 'pretrain_epochs' not in real
+
+
+@pytest.mark.parametrize('stop_after_epoch', [1, 3])  # in phase 1, in phase 2
+def test_gan_pretrain_resumes_exactly_on_either_side_of_its_phase_change(
+    tmp_path, monkeypatch, caplog, stop_after_epoch):
+  config = tiny_config()
+  cfg = config.classifier
+  cfg.resolution, cfg.learning_rate, cfg.max_epochs, cfg.patience = 28, 1e-3, 5, 2
+  cfg.checkpoint_every_seconds = 0
+  dataset = data_lib.load_dataset(config.data, config.seed)
+  train, val = dataset.splits['train'], dataset.splits['val']
+  synthetic = (train.images[:32, ::-1], train.labels[:32])
+  mesh = sharding.make_mesh()
+  model = classifiers.build_classifier(cfg, dataset.num_classes)
+
+  def run(checkpoint_dir=None):
+    return classifier_lib.train_arms(
+        cfg, model, {'gan_pretrain': (train.images, train.labels)},
+        (val.images, val.labels), steps_per_epoch=2, seed=0, mesh=mesh,
+        checkpoint_dir=checkpoint_dir, pretrain={'gan_pretrain': synthetic},
+        pretrain_epochs=2)['gan_pretrain']
+
+  uninterrupted = run()
+  real_save = classifier_lib.Checkpointer.save
+
+  def save_then_die(self, step, *args, **kwargs):
+    real_save(self, step, *args, **kwargs)
+    if step == stop_after_epoch:
+      self.close()  # Let the save finish, as a kill after it would.
+      raise KeyboardInterrupt
+  monkeypatch.setattr(classifier_lib.Checkpointer, 'save', save_then_die)
+  with pytest.raises(KeyboardInterrupt):
+    run(str(tmp_path / 'ckpt'))
+  monkeypatch.setattr(classifier_lib.Checkpointer, 'save', real_save)
+  with caplog.at_level('INFO'):
+    resumed = run(str(tmp_path / 'ckpt'))
+  assert f'Resuming classifier training after epoch {stop_after_epoch}' in caplog.text
+  assert resumed['history'] == uninterrupted['history']
+  assert (resumed['best_step'], resumed['best_val_loss']) == (
+      uninterrupted['best_step'], uninterrupted['best_val_loss'])
+  np.testing.assert_array_equal(
+      jax.tree.leaves(resumed['params'])[0], jax.tree.leaves(uninterrupted['params'])[0])
 
 
 def test_map_in_batches_pads_one_shape_and_drops_the_padding():
