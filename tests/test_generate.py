@@ -150,6 +150,22 @@ def test_two_checkpoints_alternate_batches_as_the_run_does(workdir, tmp_path):
   assert ours[31:33] == [(0, 2, 31), (0, 4, 0)]  # Batch 2 is the newer checkpoint's.
 
 
+def test_a_filter_that_rejects_keeps_the_runs_own_fakes(workdir, first, tmp_path):
+  # The median realness of the unfiltered fakes: about half of them fail it.
+  threshold = float(np.median([r['realness'] for r in first[1]['images']]))
+  stage = _with_synthesis(workdir, tmp_path / 'run', threshold=threshold,
+                          target='count', target_value=6, max_attempts_multiple=20.0)
+  manifest = generate.generate(stage, str(tmp_path / 'out'), 6)
+  assert any(c['passed'] < c['generated'] for c in manifest['counts'].values())
+  dataset, _ = generate.training_data(stage)
+  synth.synthesize(stage.config, dataset, stage.checkpoint_dir,
+                   str(tmp_path / 'synth'))
+  _, _, run_manifest = synth.load_set(str(tmp_path / 'synth'))
+  key = lambda r: (r['label'], r['checkpoint_step'], r['latent_index'])
+  assert [key(r) for r in manifest['images']] == [key(r)
+                                                  for r in run_manifest['images']]
+
+
 def test_a_filter_nothing_passes_is_refused(workdir, tmp_path):
   stage = _with_synthesis(workdir, tmp_path / 'run', threshold=1.0)
   with pytest.raises(errors.SynthesisError, match='only 0 of 3 fakes passed'):
