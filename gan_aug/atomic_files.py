@@ -2,20 +2,51 @@
 
 `os.replace` is atomic on POSIX file systems, so a reader (or a resumed run) sees
 the old version or the new one, never half of one. The data is flushed to disk
-before the rename, so the new name never points at unwritten blocks.
+before the rename, so the new name never points at unwritten blocks. A full
+disk or an unwritable folder ends in `errors.StorageError` naming the path.
 """
 
 import contextlib
+import errno
 import json
 import os
+import shutil
 from typing import Iterator
 
 import numpy as np
 
+from gan_aug import errors
+
+
+# Write failures a person fixes outside the program: full disk or quota, a
+# read-only file system, no permission, a path through a regular file.
+STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES,
+                  errno.EPERM, errno.ENOTDIR)
+
+
+def storage_error(path: str, error: OSError) -> errors.StorageError:
+  """A StorageError naming `path` (and the free space, for a full disk)."""
+  message = f'Could not write {path}: {error.strerror or error}.'
+  if error.errno in (errno.ENOSPC, errno.EDQUOT):
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(folder):
+      folder = os.path.dirname(folder)
+    free = shutil.disk_usage(folder).free
+    message += (f' {free / 2**20:.0f} MB are free on the file system of {folder}; '
+                'free some space (or use another --workdir) and rerun the same '
+                'command to continue.')
+  else:
+    message += ' Make the folder writable (or use another --workdir) and rerun.'
+  return errors.StorageError(message + ' What was written before is intact.')
+
 
 @contextlib.contextmanager
 def replacing(path: str, mode: str = 'w', **open_kwargs) -> Iterator:
-  """Opens a temporary file; on a clean exit flushes it and renames it to `path`."""
+  """Opens a temporary file; on a clean exit flushes it and renames it to `path`.
+
+  A write that fails for lack of space or permission raises StorageError naming
+  `path`; the previous file, if any, is left as it was.
+  """
   tmp = f'{path}.tmp{os.getpid()}'
   try:
     with open(tmp, mode, **open_kwargs) as f:
@@ -23,6 +54,10 @@ def replacing(path: str, mode: str = 'w', **open_kwargs) -> Iterator:
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, path)
+  except OSError as e:
+    if e.errno in STORAGE_ERRNOS:
+      raise storage_error(path, e) from e
+    raise
   finally:
     if os.path.exists(tmp):
       os.remove(tmp)

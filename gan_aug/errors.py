@@ -48,6 +48,11 @@ class SynthesisError(RuntimeError):
   """The synthesis stage cannot run (e.g. no checkpoint to restore)."""
 
 
+class StorageError(RuntimeError):
+  """A file could not be written (full disk, read-only or unwritable folder); the
+  message names the path, and what was there before is intact."""
+
+
 class WorkdirLockedError(RuntimeError):
   """Another run holds the workdir (gan_aug.workdir_lock); the message names it."""
 
@@ -60,7 +65,8 @@ class GANDivergedError(RuntimeError):
 # that diverged (rerun with a lower learning rate continues it).
 _EXIT_STATUS = ((GANDivergedError, 3),
                 ((ConfigError, UnknownComponentError, DatasetError,
-                  DatasetNotFoundError, SynthesisError, WorkdirLockedError), 2))
+                  DatasetNotFoundError, SynthesisError, StorageError,
+                  WorkdirLockedError), 2))
 
 
 def exit_status(error: BaseException):

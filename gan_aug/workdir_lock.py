@@ -26,6 +26,7 @@ from typing import Dict, Iterator, Optional
 
 from absl import logging
 
+from gan_aug import atomic_files
 from gan_aug import errors
 
 LOCK_NAME = 'run.lock'
@@ -106,14 +107,19 @@ def acquire(workdir: str, command: Optional[str] = None,
             stale_after: float = STALE_AFTER_SECONDS) -> Dict:
   """Takes workdir's lock (a stale one is taken over with a warning); returns
   what it wrote. Raises WorkdirLockedError while another run holds it."""
-  os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, LOCK_NAME)
   now = time.time()
   content = {'pid': os.getpid(), 'host': socket.gethostname(),
              'command': command or ' '.join(sys.argv), 'started': now,
              'heartbeat': now}
-  if _write_new(path, content):
-    return content
+  try:  # The first write of a run: an unwritable workdir is refused here.
+    os.makedirs(workdir, exist_ok=True)
+    if _write_new(path, content):
+      return content
+  except OSError as e:
+    if e.errno in atomic_files.STORAGE_ERRNOS or isinstance(e, FileExistsError):
+      raise atomic_files.storage_error(path, e) from e
+    raise
   guard = os.open(workdir, os.O_RDONLY)  # flock on the folder: no file of its own.
   try:
     fcntl.flock(guard, fcntl.LOCK_EX)

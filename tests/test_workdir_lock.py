@@ -1,5 +1,7 @@
-"""One writer per workdir: a held lock refuses a second run, a stale one is taken over."""
+"""One writer per workdir: a held lock refuses a second run, a stale one is taken
+over; an unwritable workdir or a full disk ends with a message naming the path."""
 
+import errno
 import json
 import os
 import socket
@@ -9,6 +11,7 @@ import time
 
 import pytest
 
+from gan_aug import atomic_files
 from gan_aug import errors
 from gan_aug import workdir_lock
 from helpers import REPO_ROOT
@@ -96,3 +99,31 @@ def test_a_second_command_on_a_held_workdir_exits_2_before_any_work(tmp_path):
   assert f'is in use by pid {os.getpid()}' in result.stderr
   assert os.listdir(workdir) == [workdir_lock.LOCK_NAME]  # Nothing else written.
   assert _read(workdir) == holder
+
+
+def test_an_unwritable_workdir_is_refused_naming_the_path(tmp_path):
+  blocker = tmp_path / 'a_file'
+  blocker.write_text('not a folder')
+  workdir = str(blocker / 'run')  # Under a regular file: no folder can be made.
+  with pytest.raises(errors.StorageError, match=str(blocker / 'run')):
+    workdir_lock.acquire(workdir)
+  assert blocker.read_text() == 'not a folder'
+
+
+@pytest.mark.parametrize('code', [errno.ENOSPC, errno.EROFS])
+def test_a_failed_atomic_write_names_the_path_and_keeps_the_old_file(
+    tmp_path, monkeypatch, code):
+  path = str(tmp_path / 'report.json')
+  atomic_files.write_json(path, {'old': 1})
+
+  def fail(fd):
+    raise OSError(code, os.strerror(code))
+  monkeypatch.setattr(os, 'fsync', fail)
+  with pytest.raises(errors.StorageError, match='report.json') as raised:
+    atomic_files.write_json(path, {'new': 2})
+  if code == errno.ENOSPC:
+    assert 'MB are free' in str(raised.value)
+  monkeypatch.undo()
+  with open(path) as f:
+    assert json.load(f) == {'old': 1}
+  assert os.listdir(tmp_path) == ['report.json']  # No temporary file left.
