@@ -19,7 +19,7 @@ import os
 import subprocess
 import sys
 from concurrent import futures
-from typing import Dict, List
+from typing import Dict
 
 from absl import app, flags
 import numpy as np

@@ -1,7 +1,6 @@
 """DiffAugment and the EMA generator inside the GAN train step."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

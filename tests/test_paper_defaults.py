@@ -4,6 +4,7 @@ the shared data, its recorded claims, and its default protocol's controls."""
 import functools
 import importlib
 import os
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -19,7 +20,9 @@ from gan_aug import stages
 from gan_aug.train import gan as gan_lib
 from gan_aug.train import gan_loop
 from gan_aug.train import sharding
-import helpers  # pylint: disable=unused-import  # puts configs/ on sys.path
+import helpers
+
+sys.path.insert(0, os.path.join(helpers.REPO_ROOT, 'configs'))
 
 
 PAPERS = ('eye_dcgan', 'pneumonia_dcgan_transfer', 'covid_dcgan', 'covid_acgan',

@@ -83,7 +83,7 @@ def test_step_parameters_equal_on_1_and_8_devices_float64():
 
 
 def test_step_is_data_parallel_on_8_devices(float32_runs):
-  (s8, _, hlo8), (_, _, hlo1) = float32_runs[8], float32_runs[1]
+  (_, _, hlo8), (_, _, hlo1) = float32_runs[8], float32_runs[1]
   # Batch statistics and gradients need cross-device reductions only when the
   # batch is split: their presence shows the batch really is sharded.
   assert 'all-reduce' in hlo8
