@@ -19,10 +19,16 @@ def check(ok: bool, field: str, value, allowed: str) -> None:
     raise ConfigError(f'config.{field}={value!r} is not allowed: {allowed}.')
 
 
+def _field(prefix: str, name: str) -> str:
+  """The field as the config names it: `prefix.name`, or `name` at the top level."""
+  return f'{prefix}.{name}' if prefix else name
+
+
 def one_of(block: ml_collections.ConfigDict, prefix: str, name: str, allowed) -> None:
   """block[name] is one of `allowed`."""
   value = block[name]
-  check(value in tuple(allowed), f'{prefix}.{name}', value, f'one of {tuple(allowed)}')
+  check(value in tuple(allowed), _field(prefix, name), value,
+        f'one of {tuple(allowed)}')
 
 
 def int_at_least(block: ml_collections.ConfigDict, prefix: str, name: str,
@@ -30,7 +36,7 @@ def int_at_least(block: ml_collections.ConfigDict, prefix: str, name: str,
   """block[name] is an integer >= low."""
   value = block[name]
   check(isinstance(value, numbers.Integral) and not isinstance(value, bool)
-        and value >= low, f'{prefix}.{name}' if prefix else name, value,
+        and value >= low, _field(prefix, name), value,
         f'an integer >= {low}')
 
 
@@ -42,10 +48,11 @@ def number_in(block: ml_collections.ConfigDict, prefix: str, name: str, low: flo
             and (low <= value if closed_low else low < value)
             and (value <= high if closed_high else value < high))
   left, right = '[' if closed_low else '(', ']' if closed_high else ')'
-  check(inside, f'{prefix}.{name}', value, f'a number in {left}{low}, {high}{right}')
+  check(inside, _field(prefix, name), value,
+        f'a number in {left}{low}, {high}{right}')
 
 
 def boolean(block: ml_collections.ConfigDict, prefix: str, name: str) -> None:
   """block[name] is True or False."""
-  check(isinstance(block[name], bool), f'{prefix}.{name}' if prefix else name,
-        block[name], 'True or False')
+  check(isinstance(block[name], bool), _field(prefix, name), block[name],
+        'True or False')

@@ -43,8 +43,8 @@ def load_dataset(cfg: ml_collections.ConfigDict, seed: int) -> Dataset:
 
 
 __all__ = ['DATASETS', 'Dataset', 'DatasetError', 'DatasetNotFoundError', 'Split',
-           'cap_held_out', 'keep_training_fraction', 'load_dataset', 'load_image_folder', 'load_npz',
-           'load_phantom']
+           'cap_held_out', 'keep_training_fraction', 'load_dataset',
+           'load_image_folder', 'load_npz', 'load_phantom']
 
 
 def validate_config(cfg: ml_collections.ConfigDict) -> None:
