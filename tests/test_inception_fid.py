@@ -230,7 +230,8 @@ def test_protocol_reports_the_synthetic_set_in_inception_space(state, tmp_path):
       seed=0)
   assert quality['overall'] == pytest.approx(by_hand['overall'])
   assert set(quality['per_class']) == {'a', 'b'}
-  test = {'accuracy': 0.5, 'per_class': {'a': {'recall': 0.5}, 'b': {'recall': 0.5}}}
+  scores = {'precision': 0.5, 'recall': 0.5, 'f1': 0.5}
+  test = {'accuracy': 0.5, 'per_class': {'a': scores, 'b': scores}}
   summary = summary_lib.summarise(
       [{'fraction': 1.0, 'seed': s, 'classifiers': {'custom_cnn': {
           'gan_test_accuracy': None, 'synthetic_quality_inception': quality,
