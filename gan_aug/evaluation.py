@@ -29,6 +29,7 @@ from gan_aug.metrics import classification
 from gan_aug.models import classifiers
 from gan_aug.models import transfer
 from gan_aug.train import classifier as classifier_lib
+from gan_aug.train import classifier_inference
 from gan_aug.train import sharding
 
 
@@ -113,7 +114,7 @@ def train_and_test_arms(config: ml_collections.ConfigDict, dataset: Dataset,
   model = classifiers.build_classifier(cfg, dataset.num_classes, model_name)
   variables, trainable, weights = initial_weights(cfg, model, model_name, config.seed,
                                                   real[0].shape[1:])
-  predict = classifier_lib.make_predict(model, mesh)
+  predict = classifier_inference.make_predict(model, mesh)
   val_x, test_x = prepare(val.images, resolution), prepare(test.images, resolution)
   start = time.perf_counter()
   results, test_probs, trained = {}, {}, {}
@@ -133,7 +134,7 @@ def train_and_test_arms(config: ml_collections.ConfigDict, dataset: Dataset,
         pretrain={a: pretraining_sets[a] for a in group if a in pretraining_sets},
         pretrain_epochs=protocol.gan_pretrain_epochs)
     for arm, run in runs.items():
-      probs = classifier_lib.predict_probs(predict, run['params'], run['batch_stats'],
+      probs = classifier_inference.predict_probs(predict, run['params'], run['batch_stats'],
                                            transform(test_x), cfg.eval_batch_size)
       test_probs[arm], trained[arm] = probs, run
       results[arm] = {
@@ -161,7 +162,7 @@ def train_and_test_arms(config: ml_collections.ConfigDict, dataset: Dataset,
             'majority_class_rate': float(np.bincount(test.labels).max() / len(test)),
             'real_images': int(len(real[0])), 'synthetic_images': int(len(synth[0]))}
   if len(synth[0]) and 'real' in trained:
-    fake_probs = classifier_lib.predict_probs(
+    fake_probs = classifier_inference.predict_probs(
         predict, trained['real']['params'], trained['real']['batch_stats'], synth[0],
         cfg.eval_batch_size)
     result['gan_test_accuracy'] = float(np.mean(np.argmax(fake_probs, -1) == synth[1]))

@@ -43,6 +43,7 @@ from gan_aug import stages
 from gan_aug import summary as summary_lib
 from gan_aug import sweep_report
 from gan_aug import synth
+from gan_aug import synthetic_set
 
 _SYNTHESIS_FIELDS = ('threshold', 'threshold_mode', 'threshold_setting',
                      'require_class_agreement', 'target', 'requested', 'generated',
@@ -111,7 +112,7 @@ def _synthetic_set(config: ml_collections.ConfigDict, dataset: data_lib.Dataset,
       lambda stage_dir: synth.synthesize(config, dataset,
                                          os.path.join(gan_dir, 'checkpoints'),
                                          stage_dir))
-  images, labels, _ = synth.load_set(synth_dir)
+  images, labels, _ = synthetic_set.load_set(synth_dir)
   final = gan_summary.get('final_metrics', {})
   facts = {
       'gan': {**{k: gan_summary.get(k) for k in _GAN_FIELDS},

@@ -5,26 +5,23 @@ inference mode (running batch-norm statistics, no dropout) exactly as it will be
 stored (quantised to uint8), and a fake is kept when its realness
 sigmoid(D) >= `threshold` and, if required (ACGAN), D's class head predicts the
 requested class. Per-class GANs score each fake with its own class's D; a
-conditional D (CGAN) scores it given the requested class. A class stops when it has its target or when its attempt cap is spent.
+conditional D (CGAN) scores it given the requested class. A class stops when it
+has its target or when its attempt cap is spent.
 
 Every image is reproducible: its latent is
   normal(fold_in(fold_in(fold_in(fold_in(PRNGKey(seed), SALT), step), class), index))
 for the checkpoint step, class and latent index recorded in the manifest.
 
-The accepted set is written into a fresh folder under `sets/`; only when it is
-complete does the `synthetic` link switch to it (an atomic rename), so a crash
-leaves the previous set and manifest, never a half-written one. Each finished
-class is saved under `progress/` as it completes, so a rerun after a crash
-continues with the next class (latents are indexed, so the result is the same).
+The accepted set is written and published by `gan_aug.synthetic_set`: atomically,
+and class by class under `progress/`, so a rerun after a crash continues with
+the next class (latents are indexed, so the result is the same).
 """
 
 import dataclasses
-import json
 import os
 import shutil
 import time
-import uuid
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -32,18 +29,17 @@ import ml_collections
 import numpy as np
 from absl import logging
 from jax.sharding import Mesh
-from PIL import Image
 
 from gan_aug import atomic_files
 from gan_aug.errors import SynthesisError
 from gan_aug import models
 from gan_aug import synthesis_filter
+from gan_aug import synthetic_set
 from gan_aug.data import Dataset
 from gan_aug.train import gan as gan_lib
 from gan_aug.train import sharding
 from gan_aug.train.checkpoint import Checkpointer
 
-SET_LINK = 'synthetic'
 _SALT = 0x5A17  # Separates synthesis latents from the training run's keys.
 _QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
 
@@ -166,90 +162,6 @@ def score_real_splits(scorer, state: gan_lib.GANState, dataset: Dataset,
   return raw
 
 
-def _class_folder(label: int, name: str) -> str:
-  safe = ''.join(ch if ch.isalnum() or ch in '-_.' else '_' for ch in name)
-  return f'{label:02d}_{safe}'
-
-
-def write_set(stage_dir: str, images: np.ndarray, records: List[Dict],
-              summary: Dict, class_names: Sequence[str]) -> str:
-  """Writes the accepted set and switches the `synthetic` link to it atomically."""
-  sets_dir = os.path.join(stage_dir, 'sets')
-  set_id = time.strftime('%Y%m%d-%H%M%S-') + uuid.uuid4().hex[:8]
-  set_dir = os.path.join(sets_dir, set_id)
-  os.makedirs(set_dir)
-  for record, image in zip(records, images):
-    path = os.path.join(set_dir, record['file'])
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)
-  labels = np.asarray([r['label'] for r in records], np.int32)
-  np.savez(os.path.join(set_dir, 'images.npz'), images=images, labels=labels)
-  with open(os.path.join(set_dir, 'manifest.json'), 'w') as f:
-    json.dump({**summary, 'class_names': list(class_names), 'images': records}, f,
-              indent=1)
-  link = os.path.join(stage_dir, SET_LINK)
-  tmp_link = link + '.tmp'
-  if os.path.lexists(tmp_link):
-    os.remove(tmp_link)
-  os.symlink(os.path.join('sets', set_id), tmp_link)
-  os.replace(tmp_link, link)  # Atomic: readers see the old set or the new one.
-  remove_unlinked_sets(stage_dir)
-  return set_dir
-
-
-def remove_unlinked_sets(stage_dir: str) -> None:
-  """Deletes sets the link does not point to (left by a crash or replaced)."""
-  sets_dir = os.path.join(stage_dir, 'sets')
-  link = os.path.join(stage_dir, SET_LINK)
-  current = os.path.basename(os.readlink(link)) if os.path.lexists(link) else None
-  if not os.path.isdir(sets_dir):
-    return
-  for name in os.listdir(sets_dir):
-    if name != current:
-      shutil.rmtree(os.path.join(sets_dir, name), ignore_errors=True)
-
-
-def _progress_path(progress_dir: str, label: int) -> str:
-  return os.path.join(progress_dir, f'class_{label:02d}.npz')
-
-
-def save_class_progress(progress_dir: str, label: int, images: List[np.ndarray],
-                        realness: List[np.ndarray], records: List[Dict],
-                        class_summary: Dict, image_shape) -> None:
-  """Saves one finished class (accepted images, all scores, records) atomically."""
-  atomic_files.save_npz(
-      _progress_path(progress_dir, label),
-      images=(np.stack(images) if images else np.zeros((0,) + tuple(image_shape),
-                                                       np.uint8)),
-      realness=(np.concatenate(realness) if realness
-                else np.zeros((0,), np.float32)),
-      meta=np.asarray(json.dumps({'records': records, 'summary': class_summary})))
-
-
-def load_class_progress(progress_dir: str, label: int):
-  """(images, realness, records, summary) of a class an earlier run finished, or None."""
-  path = _progress_path(progress_dir, label)
-  if not os.path.exists(path):
-    return None
-  with np.load(path) as arrays:
-    meta = json.loads(str(arrays['meta']))
-    return (list(arrays['images']), arrays['realness'], meta['records'],
-            meta['summary'])
-
-
-def load_set(stage_dir: str) -> Tuple[np.ndarray, np.ndarray, Dict]:
-  """(images uint8, labels, manifest) of the current accepted set."""
-  set_dir = os.path.join(stage_dir, SET_LINK)
-  with open(os.path.join(set_dir, 'manifest.json')) as f:
-    manifest = json.load(f)
-  with np.load(os.path.join(set_dir, 'images.npz')) as arrays:
-    images, labels = arrays['images'], arrays['labels']
-  if len(images) != len(manifest['images']):
-    raise SynthesisError(f'{set_dir}: {len(images)} images but '
-                         f'{len(manifest["images"])} manifest entries.')
-  return images, labels, manifest
-
-
 @dataclasses.dataclass
 class ClassDraw:
   """One class's draw: the accepted images, per accepted image its checkpoint
@@ -337,7 +249,7 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
   progress_dir = os.path.join(stage_dir, 'progress')
   os.makedirs(progress_dir, exist_ok=True)
   for label, name in enumerate(dataset.class_names):
-    done = load_class_progress(progress_dir, label)
+    done = synthetic_set.load_class_progress(progress_dir, label)
     if done is not None:
       class_images, class_realness, class_records, per_class[name] = done
       kept_images.extend(class_images)
@@ -356,7 +268,8 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
     for fake in draw.accepted:
       probs = fake['class_probs']
       records.append({
-          'file': os.path.join(_class_folder(label, name), f'{len(records):06d}.png'),
+          'file': os.path.join(synthetic_set.class_folder(label, name),
+                               f'{len(records):06d}.png'),
           'class': name, 'label': label, 'realness': fake['realness'],
           'class_prob': None if probs is None else float(probs[label]),
           'predicted_class': (None if probs is None
@@ -376,7 +289,7 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
     logging.info('Synthesis: %-20s accepted %d/%d, pass rate %s over %d generated.',
                  name, kept, target,
                  'n/a' if not generated else f'{passed / generated:.3f}', generated)
-    save_class_progress(progress_dir, label, kept_images[first_record:],
+    synthetic_set.save_class_progress(progress_dir, label, kept_images[first_record:],
                         generated_realness[first_realness:], records[first_record:],
                         per_class[name], dataset.splits['train'].images.shape[1:])
   seconds = time.perf_counter() - start_time
@@ -415,7 +328,8 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
   image_shape = dataset.splits['train'].images.shape[1:]
   images = (np.stack(kept_images) if kept_images
             else np.zeros((0,) + image_shape, np.uint8))
-  set_dir = write_set(stage_dir, images, records, summary, dataset.class_names)
+  set_dir = synthetic_set.write_set(stage_dir, images, records, summary,
+                                    dataset.class_names)
   shutil.rmtree(progress_dir, ignore_errors=True)  # The set now holds it all.
   summary['set_dir'] = set_dir
   return summary

@@ -16,7 +16,7 @@ from absl import logging
 from gan_aug import visualize
 from gan_aug.metrics import features as features_lib
 from gan_aug.metrics import inception_features
-from gan_aug.train import classifier as classifier_lib
+from gan_aug.train import classifier_inference
 
 
 def in_classifier_space(model, mesh, real_run: Dict, batch_size: int, train, heldout,
@@ -24,8 +24,8 @@ def in_classifier_space(model, mesh, real_run: Dict, batch_size: int, train, hel
                         seed: int) -> Dict:
   """KID/FID/precision-recall and memorisation of the accepted fakes, in the
   feature space of the `real` arm's classifier; a grid of the closest pairs."""
-  extract = classifier_lib.make_features(model, mesh)
-  feats = [classifier_lib.features_of(extract, real_run['params'],
+  extract = classifier_inference.make_features(model, mesh)
+  feats = [classifier_inference.features_of(extract, real_run['params'],
                                       real_run['batch_stats'], images, batch_size)
            for images, _ in (train, heldout, fakes)]
   quality = features_lib.synthetic_set_report(

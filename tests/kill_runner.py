@@ -16,9 +16,9 @@ import sys
 from absl import app
 
 from gan_aug import main as gan_aug_main
-from gan_aug import synth
+from gan_aug import synthetic_set
 from gan_aug import visualize
-from gan_aug.train import classifier as classifier_lib
+from gan_aug.train import classifier_inference
 
 
 def _die():
@@ -37,16 +37,16 @@ def _install(stage: str) -> None:
 
     visualize.class_grid = grid
   elif stage == 'synthesis':
-    real_save = synth.save_class_progress
+    real_save = synthetic_set.save_class_progress
 
     def save(progress_dir, label, *args, **kwargs):
       real_save(progress_dir, label, *args, **kwargs)
       if label == 1:
         _die()
 
-    synth.save_class_progress = save
+    synthetic_set.save_class_progress = save
   elif stage == 'classifier':
-    real_predict = classifier_lib.predict_probs
+    real_predict = classifier_inference.predict_probs
     calls = []
 
     def predict(*args, **kwargs):
@@ -55,7 +55,7 @@ def _install(stage: str) -> None:
         _die()
       return real_predict(*args, **kwargs)
 
-    classifier_lib.predict_probs = predict
+    classifier_inference.predict_probs = predict
   else:
     raise SystemExit(f'unknown stage {stage!r}')
 

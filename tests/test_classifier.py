@@ -10,6 +10,7 @@ from gan_aug import errors
 from gan_aug.models import classifiers
 from gan_aug.models.classifiers import max_pool_2x2
 from gan_aug.train import classifier as classifier_lib
+from gan_aug.train import classifier_inference
 from gan_aug.train import classifier_optimizer
 from gan_aug.train import sharding
 from helpers import tiny_config
@@ -37,10 +38,10 @@ def test_inference_form_predicts_as_the_trained_matmul_model():
   model = classifiers.GMDCNN(num_classes=3, conv_impl='matmul')
   images = np.random.default_rng(0).integers(0, 256, (4, 48, 48, 3), np.uint8)
   variables = model.init(jax.random.PRNGKey(0), images.astype(np.float32))
-  inference = classifier_lib.inference_form(model)
+  inference = classifier_inference.inference_form(model)
   assert inference.conv_impl == 'lax' and model.conv_impl == 'matmul'
   mesh = sharding.make_mesh(jax.devices()[:1])
-  probs = classifier_lib.make_predict(model, mesh)(variables['params'], {}, images)
+  probs = classifier_inference.make_predict(model, mesh)(variables['params'], {}, images)
   x = images.astype(np.float32) / 255.0
   expected = jax.nn.softmax(model.apply(variables, x, train=False))
   np.testing.assert_allclose(probs, expected, rtol=1e-4, atol=1e-6)
@@ -62,7 +63,7 @@ def test_arms_run_the_same_steps_and_keep_their_best_weights():
   model = classifiers.build_classifier(cfg, dataset.num_classes)
   results = classifier_lib.train_arms(cfg, model, arms, (val.images, val.labels),
                                       steps_per_epoch=2, seed=0, mesh=mesh)
-  predict = classifier_lib.make_predict(model, mesh)
+  predict = classifier_inference.make_predict(model, mesh)
   epochs = results['real']['epochs']
   for result in results.values():
     assert result['epochs'] == epochs and result['steps'] == 2 * epochs
@@ -71,10 +72,10 @@ def test_arms_run_the_same_steps_and_keep_their_best_weights():
     assert [h['step'] for h in result['history']] == list(range(2, 2 * epochs + 1, 2))
     assert result['best_val_loss'] == min(losses)
     assert result['best_step'] == 2 * (int(np.argmin(losses)) + 1)
-    probs = classifier_lib.predict_probs(predict, result['params'],
+    probs = classifier_inference.predict_probs(predict, result['params'],
                                          result['batch_stats'], val.images,
                                          cfg.eval_batch_size)
-    assert classifier_lib.cross_entropy(probs, val.labels) == pytest.approx(
+    assert classifier_inference.cross_entropy(probs, val.labels) == pytest.approx(
         result['best_val_loss'], rel=1e-5)
     if epochs < cfg.max_epochs:  # Stopped early: no arm improved in its last epoch.
       assert losses[-1] >= min(losses[:-1])
@@ -225,8 +226,8 @@ def test_balanced_class_weights_make_every_class_weigh_the_same():
   probs = np.array([[0.8, 0.2], [0.4, 0.6], [0.5, 0.5]])
   y = np.array([0, 1, 1])
   nll = -np.log([0.8, 0.6, 0.5])
-  assert classifier_lib.cross_entropy(probs, y) == pytest.approx(nll.mean())
-  assert classifier_lib.cross_entropy(probs, y, np.array([2.0, 0.5])) == pytest.approx(
+  assert classifier_inference.cross_entropy(probs, y) == pytest.approx(nll.mean())
+  assert classifier_inference.cross_entropy(probs, y, np.array([2.0, 0.5])) == pytest.approx(
       np.mean(nll * [2.0, 0.5, 0.5]))
 
 

@@ -11,6 +11,7 @@ from PIL import Image
 from gan_aug import data as data_lib
 from gan_aug import errors
 from gan_aug import synth
+from gan_aug import synthetic_set
 from gan_aug import synthesis_filter
 from gan_aug.train import gan_loop
 from gan_aug.train import sharding
@@ -88,11 +89,11 @@ def test_accepted_images_pass_the_filter_and_reach_their_targets(trained, tmp_pa
   # threshold, so that the filter accepts some fakes and rejects others.
   _synthesize(trained, tmp_path / 'all', target='count', target_value=16,
               threshold=0.0, require_class_agreement=False)
-  _, _, everything = synth.load_set(str(tmp_path / 'all'))
+  _, _, everything = synthetic_set.load_set(str(tmp_path / 'all'))
   threshold = float(np.median([r['realness'] for r in everything['images']]))
   summary = _synthesize(trained, tmp_path, target='count', target_value=5,
                         threshold=threshold, max_attempts_multiple=20.0)
-  images, labels, manifest = synth.load_set(str(tmp_path))
+  images, labels, manifest = synthetic_set.load_set(str(tmp_path))
   assert len(images) == len(labels) == summary['accepted'] > 0
   assert 0 < summary['passed'] < summary['generated']
   for stats in summary['per_class'].values():
@@ -108,7 +109,7 @@ def test_manifest_latents_regenerate_the_saved_images(trained, tmp_path):
   config, dataset, checkpoints = trained
   _synthesize(trained, tmp_path, target='count', target_value=3, threshold=0.0,
               require_class_agreement=False)
-  images, _, manifest = synth.load_set(str(tmp_path))
+  images, _, manifest = synthetic_set.load_set(str(tmp_path))
   mesh = sharding.make_mesh()
   model, states = synth.restore_gan(config, dataset, checkpoints, 1, mesh)
   generate = synth.make_generate_and_score(model, mesh, 16, config.gan.latent_dim)
@@ -132,7 +133,7 @@ def test_crash_while_writing_a_new_set_leaves_the_previous_one(trained, tmp_path
   manifest_path = os.path.join(str(tmp_path), 'synthetic', 'manifest.json')
   with open(manifest_path, 'rb') as f:
     before = f.read()
-  old_images, _, _ = synth.load_set(str(tmp_path))
+  old_images, _, _ = synthetic_set.load_set(str(tmp_path))
 
   restore_save = crash_image_saves_after(monkeypatch, 3)
   with pytest.raises(OSError, match='simulated crash'):
@@ -142,13 +143,13 @@ def test_crash_while_writing_a_new_set_leaves_the_previous_one(trained, tmp_path
 
   with open(manifest_path, 'rb') as f:
     assert f.read() == before
-  images, labels, manifest = synth.load_set(str(tmp_path))
+  images, labels, manifest = synthetic_set.load_set(str(tmp_path))
   np.testing.assert_array_equal(images, old_images)
   assert len(manifest['images']) == 12 and len(os.listdir(tmp_path / 'sets')) == 2
 
   _synthesize(trained, tmp_path, target='count', target_value=6, threshold=0.0,
               require_class_agreement=False)
-  images, _, manifest = synth.load_set(str(tmp_path))
+  images, _, manifest = synthetic_set.load_set(str(tmp_path))
   assert len(images) == 18 and len(json.load(open(manifest_path))['images']) == 18
   assert len(os.listdir(tmp_path / 'sets')) == 1  # The torn set was cleaned up.
 

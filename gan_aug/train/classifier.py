@@ -7,7 +7,8 @@ same number of optimizer steps: training advances all arms together, one
 on the validation split after every epoch. Early stopping on validation loss with
 patience P keeps each arm's best weights; training stops once every arm has gone
 P evaluations without improving (or at `max_epochs`), so an arm that stops
-improving early is never given fewer steps than the other.
+improving early is never given fewer steps than the other. Prediction,
+features and the validation loss: `gan_aug.train.classifier_inference`.
 """
 
 import functools
@@ -24,7 +25,7 @@ from absl import logging
 from jax.sharding import Mesh
 
 from gan_aug import scalars as scalars_lib
-from gan_aug.metrics import features as features_lib
+from gan_aug.train import classifier_inference
 from gan_aug.train import gan as gan_lib
 from gan_aug.train import sharding
 from gan_aug.train.classifier_optimizer import class_weights, make_optimizer
@@ -42,9 +43,6 @@ class ClassifierState:
   batch_stats: Any
   opt_state: Any
 
-
-def _scale(images_u8: jax.Array) -> jax.Array:
-  return images_u8.astype(jnp.float32) / 255.0  # Keras `rescale=1/255`.
 
 
 _AUGMENT_SALT = 0x0A06_0000  # Augmentation keys apart from batch-order keys.
@@ -98,7 +96,8 @@ def make_train_step(model, tx: optax.GradientTransformation, mesh: Mesh,
   def train_step(state: ClassifierState, images, labels, index, weights=None):
     data_key, dropout_key = jax.random.split(state.rng)
     index = sharding.shard_batch(index, mesh)
-    x = sharding.shard_batch(_scale(images[index]), mesh)
+    x = sharding.shard_batch(classifier_inference.scale_images(images[index]),
+                             mesh)
     if augment is not None:
       x = sharding.shard_batch(
           augment(jax.random.fold_in(data_key, _AUGMENT_SALT + state.step), x), mesh)
@@ -124,69 +123,6 @@ def make_train_step(model, tx: optax.GradientTransformation, mesh: Mesh,
                        'accuracy': (jnp.argmax(logits, -1) == y).mean()}
 
   return train_step
-
-
-def inference_form(model):
-  """`model` with XLA's own convolutions where it trains with matrix-product ones
-  (`conv_impl='matmul'`): the same parameters and outputs. The products are the
-  faster form for gradients on XLA:CPU, but forward they copy every patch: the GMD
-  CNN at 48 px, batch 32, ran 1.10 s with them and 0.49 s without."""
-  if getattr(model, 'conv_impl', None) == 'matmul':
-    return model.clone(conv_impl='lax')
-  return model
-
-
-def make_predict(model, mesh: Mesh) -> Callable:
-  """Jitted `(params, batch_stats, images_u8) -> class probabilities` (inference
-  mode, in `inference_form`)."""
-  model = inference_form(model)
-
-  def predict(params, batch_stats, images_u8):
-    x = sharding.shard_batch(_scale(images_u8), mesh)
-    logits = model.apply({'params': params, 'batch_stats': batch_stats}, x,
-                         train=False)
-    return jax.nn.softmax(logits.astype(jnp.float32))
-
-  return jax.jit(predict)
-
-
-def make_features(model, mesh: Mesh) -> Callable:
-  """Jitted `(params, batch_stats, images_u8) -> penultimate-layer features [N, D]`
-  (in `inference_form`)."""
-  model = inference_form(model)
-
-  def features(params, batch_stats, images_u8):
-    x = sharding.shard_batch(_scale(images_u8), mesh)
-    return features_lib.penultimate(
-        model, {'params': params, 'batch_stats': batch_stats}, x)
-
-  return jax.jit(features)
-
-
-def features_of(extract: Callable, params, batch_stats, images: np.ndarray,
-                batch_size: int) -> np.ndarray:
-  """float64 `make_features` vectors of all `images`, in fixed-size (padded) batches."""
-  return np.asarray(sharding.map_in_batches(
-      lambda chunk: extract(params, batch_stats, chunk), images, batch_size),
-                    np.float64)
-
-
-def predict_probs(predict: Callable, params, batch_stats, images: np.ndarray,
-                  batch_size: int) -> np.ndarray:
-  """Class probabilities for all `images`, in fixed-size (padded) batches."""
-  return sharding.map_in_batches(
-      lambda chunk: predict(params, batch_stats, chunk), images, batch_size)
-
-
-def cross_entropy(probs: np.ndarray, labels: np.ndarray,
-                  weights: Optional[np.ndarray] = None) -> float:
-  """Mean negative log-likelihood of the true labels, each weighted by its class's
-  `weights` if given (the training loss's weighting)."""
-  picked = probs[np.arange(len(labels)), labels]
-  nll = -np.log(np.clip(picked, 1e-12, 1.0))
-  if weights is not None:
-    nll = nll * weights[labels]
-  return float(np.mean(nll))
 
 
 def _progress_meta(runs: Dict[str, Dict], epoch: int) -> Dict:
@@ -280,7 +216,7 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
   pad = lambda x: np.concatenate(
       [x, np.zeros((padded_size - len(x),) + x.shape[1:], x.dtype)])
 
-  predict = predict or make_predict(model, mesh)
+  predict = predict or classifier_inference.make_predict(model, mesh)
   eval_batch = cfg.eval_batch_size
 
   def training_data(images, labels, weights):
@@ -371,9 +307,11 @@ def _train_epochs(cfg, runs: Dict[str, Dict], val: Arrays, steps_per_epoch: int,
       train_metrics = {k: float(v) / steps_per_epoch
                        for k, v in jax.device_get(totals).items()}
       state = run['state']
-      probs = predict_probs(predict, state.params, state.batch_stats, val[0],
-                            eval_batch)
-      val_loss = cross_entropy(probs, val[1], run['class_weights'])
+      probs = classifier_inference.predict_probs(predict, state.params,
+                                                 state.batch_stats, val[0],
+                                                 eval_batch)
+      val_loss = classifier_inference.cross_entropy(probs, val[1],
+                                                    run['class_weights'])
       val_acc = float(np.mean(np.argmax(probs, -1) == val[1]))
       if not np.isfinite(val_loss) or not np.isfinite(train_metrics['loss']):
         raise FloatingPointError(

@@ -1,0 +1,105 @@
+"""The accepted synthetic set on disk: written whole into a fresh folder under
+`sets/` and published by switching the `synthetic` link to it (an atomic rename),
+with each finished class saved under `progress/` meanwhile, so that a crash
+leaves the previous set, never a half-written one, and a rerun continues with
+the next class."""
+
+import json
+import os
+import shutil
+import time
+import uuid
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+from PIL import Image
+
+from gan_aug import atomic_files
+from gan_aug.errors import SynthesisError
+
+SET_LINK = 'synthetic'
+
+
+def class_folder(label: int, name: str) -> str:
+  """A class's folder in the set: its label and a file-system-safe name."""
+  safe = ''.join(ch if ch.isalnum() or ch in '-_.' else '_' for ch in name)
+  return f'{label:02d}_{safe}'
+
+
+def write_set(stage_dir: str, images: np.ndarray, records: List[Dict],
+              summary: Dict, class_names: Sequence[str]) -> str:
+  """Writes the accepted set and switches the `synthetic` link to it atomically."""
+  sets_dir = os.path.join(stage_dir, 'sets')
+  set_id = time.strftime('%Y%m%d-%H%M%S-') + uuid.uuid4().hex[:8]
+  set_dir = os.path.join(sets_dir, set_id)
+  os.makedirs(set_dir)
+  for record, image in zip(records, images):
+    path = os.path.join(set_dir, record['file'])
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)
+  labels = np.asarray([r['label'] for r in records], np.int32)
+  np.savez(os.path.join(set_dir, 'images.npz'), images=images, labels=labels)
+  with open(os.path.join(set_dir, 'manifest.json'), 'w') as f:
+    json.dump({**summary, 'class_names': list(class_names), 'images': records}, f,
+              indent=1)
+  link = os.path.join(stage_dir, SET_LINK)
+  tmp_link = link + '.tmp'
+  if os.path.lexists(tmp_link):
+    os.remove(tmp_link)
+  os.symlink(os.path.join('sets', set_id), tmp_link)
+  os.replace(tmp_link, link)  # Atomic: readers see the old set or the new one.
+  remove_unlinked_sets(stage_dir)
+  return set_dir
+
+
+def remove_unlinked_sets(stage_dir: str) -> None:
+  """Deletes sets the link does not point to (left by a crash or replaced)."""
+  sets_dir = os.path.join(stage_dir, 'sets')
+  link = os.path.join(stage_dir, SET_LINK)
+  current = os.path.basename(os.readlink(link)) if os.path.lexists(link) else None
+  if not os.path.isdir(sets_dir):
+    return
+  for name in os.listdir(sets_dir):
+    if name != current:
+      shutil.rmtree(os.path.join(sets_dir, name), ignore_errors=True)
+
+
+def _progress_path(progress_dir: str, label: int) -> str:
+  return os.path.join(progress_dir, f'class_{label:02d}.npz')
+
+
+def save_class_progress(progress_dir: str, label: int, images: List[np.ndarray],
+                        realness: List[np.ndarray], records: List[Dict],
+                        class_summary: Dict, image_shape) -> None:
+  """Saves one finished class (accepted images, all scores, records) atomically."""
+  atomic_files.save_npz(
+      _progress_path(progress_dir, label),
+      images=(np.stack(images) if images else np.zeros((0,) + tuple(image_shape),
+                                                       np.uint8)),
+      realness=(np.concatenate(realness) if realness
+                else np.zeros((0,), np.float32)),
+      meta=np.asarray(json.dumps({'records': records, 'summary': class_summary})))
+
+
+def load_class_progress(progress_dir: str, label: int):
+  """(images, realness, records, summary) of a class an earlier run finished, or None."""
+  path = _progress_path(progress_dir, label)
+  if not os.path.exists(path):
+    return None
+  with np.load(path) as arrays:
+    meta = json.loads(str(arrays['meta']))
+    return (list(arrays['images']), arrays['realness'], meta['records'],
+            meta['summary'])
+
+
+def load_set(stage_dir: str) -> Tuple[np.ndarray, np.ndarray, Dict]:
+  """(images uint8, labels, manifest) of the current accepted set."""
+  set_dir = os.path.join(stage_dir, SET_LINK)
+  with open(os.path.join(set_dir, 'manifest.json')) as f:
+    manifest = json.load(f)
+  with np.load(os.path.join(set_dir, 'images.npz')) as arrays:
+    images, labels = arrays['images'], arrays['labels']
+  if len(images) != len(manifest['images']):
+    raise SynthesisError(f'{set_dir}: {len(images)} images but '
+                         f'{len(manifest["images"])} manifest entries.')
+  return images, labels, manifest
