@@ -56,11 +56,12 @@ def set_up_compilation(config) -> None:
 
 def run_or_exit(fn: Callable[..., Any], *args, who: str = '') -> Any:
   """`fn(*args)`, or a one-line message and the exit status `errors.exit_status`
-  gives (3: diverged GAN, 2: a problem the user can fix) instead of a traceback."""
+  gives (3: diverged GAN, 2: a problem the user can fix, 75: stopped by a
+  signal) instead of a traceback."""
   prefix = f'error{f" ({who})" if who else ""}: '
   try:
     return fn(*args)
-  except Exception as e:  # pylint: disable=broad-except
+  except (Exception, errors.Preempted) as e:  # pylint: disable=broad-except
     status = errors.exit_status(e)
     if status is None:
       raise

@@ -186,6 +186,11 @@ def config(seed: int = 0, **blocks) -> ml_collections.ConfigDict:
     cfg[name] = block
   if 'protocol' not in cfg:
     cfg.protocol = protocol()
+  if 'run' not in cfg:
+    # How the process is looked after; changes no result. watchdog_seconds: no
+    # step, save or stage change for this long ends the run (gan_aug.watchdog;
+    # 0: off). Generous: it must outlast the slowest compilation.
+    cfg.run = ml_collections.ConfigDict({'watchdog_seconds': 3600})
   if 'claims' not in cfg:
     # name -> gan_aug.claims.claim(...): the paper's claims, set beside the
     # measurement at the top of report.md. Changes no result.

@@ -59,6 +59,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if 'fast_compile' in config:
     checks.boolean(config, '', 'fast_compile')
   _refuse_renamed_fields(config)
+  if 'run' in config:
+    checks.number_in(config.run, 'run', 'watchdog_seconds', 0, float('inf'),
+                     closed_low=True)
   protocol.validate(config.protocol)
   claims.validate(config.get('claims', {}))
   # The GAN first: for a resolution it cannot produce it names the ones it can.

@@ -57,13 +57,25 @@ class WorkdirLockedError(RuntimeError):
   """Another run holds the workdir (gan_aug.workdir_lock); the message names it."""
 
 
+class Preempted(BaseException):
+  """SIGTERM or SIGINT stopped the run after it saved its position
+  (gan_aug.preemption); rerunning the same command continues it.
+
+  A BaseException, like KeyboardInterrupt: raised from a signal handler
+  anywhere, it must not be taken for a bad file by an `except Exception`."""
+
+
 class GANDivergedError(RuntimeError):
   """A loss or score became NaN/inf; the message names the step and last checkpoint."""
 
 
 # Exit statuses of the command line: 2 for input a user can fix, 3 for a GAN
-# that diverged (rerun with a lower learning rate continues it).
-_EXIT_STATUS = ((GANDivergedError, 3),
+# that diverged (rerun with a lower learning rate continues it), 75
+# (EX_TEMPFAIL) for a run stopped by a signal (rerun it unchanged).
+PREEMPTED_STATUS = 75
+# gan_aug.watchdog ends a run that made no progress with 124, as timeout(1) does.
+WATCHDOG_STATUS = 124
+_EXIT_STATUS = ((GANDivergedError, 3), (Preempted, PREEMPTED_STATUS),
                 ((ConfigError, UnknownComponentError, DatasetError,
                   DatasetNotFoundError, SynthesisError, StorageError,
                   WorkdirLockedError), 2))

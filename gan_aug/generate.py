@@ -225,8 +225,8 @@ def generate(stage: GANStage, out_dir: str, per_class: int,
                require_agreement)
   images, rows, counts = [], [], {}
   for label, name in enumerate(dataset.class_names):
-    draw = synth.accept_class(generate_fn, states, seed, label, per_class, cap,
-                              threshold, require_agreement, cfg.batch_size)
+    draw, _ = synth.accept_class(generate_fn, states, seed, label, per_class, cap,
+                                 threshold, require_agreement, cfg.batch_size)
     class_images, generated, passed = draw.images, draw.generated, draw.passed
     class_rows = draw.accepted
     logging.info('Class %s: %d/%d accepted, %d generated (pass rate %.3f).', name,

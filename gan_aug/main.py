@@ -5,7 +5,10 @@ with `--config.section.field=value`; `--variants=a,b` runs only those of
 config.protocol.gan_variants. Problems a person can fix (missing data, bad
 config values, unknown component names, a diverged GAN, a workdir another run
 holds) end the run with a message and a non-zero exit status instead of a
-traceback. A run holds its workdir's lock (`gan_aug.workdir_lock`) throughout.
+traceback. A run holds its workdir's lock (`gan_aug.workdir_lock`) throughout;
+SIGTERM or SIGINT saves at the next step boundary and exits with status 75
+(`gan_aug.preemption`); a run that stops progressing ends with status 124
+(`gan_aug.watchdog`).
 """
 
 import os
@@ -16,9 +19,11 @@ from absl import logging
 from ml_collections import config_flags
 
 from gan_aug import cli
+from gan_aug import preemption
 from gan_aug import report
 from gan_aug import runner
 from gan_aug import sweep_report
+from gan_aug import watchdog
 from gan_aug import workdir_lock
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -41,6 +46,8 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   cli.set_up_logging()
   cli.set_up_compilation(_CONFIG.value)
+  preemption.install()
+  watchdog.start(_CONFIG.value.get('run', {}).get('watchdog_seconds', 0))
   result = cli.run_or_exit(_run_holding_the_workdir, _CONFIG.value, _WORKDIR.value,
                            _VARIANTS.value)
   if 'variants' in result:

@@ -32,6 +32,7 @@ from gan_aug import data as data_lib
 from gan_aug import errors
 from gan_aug import models
 from gan_aug import registry
+from gan_aug import watchdog
 from gan_aug.train import gan_loop
 from gan_aug.train import sharding
 
@@ -136,6 +137,7 @@ def run_stage(workdir: str, kind: str, key: Dict,
     return summary, stage_dir
   os.makedirs(stage_dir, exist_ok=True)
   atomic_files.write_json(os.path.join(stage_dir, 'stage.json'), key)
+  watchdog.progress(f'the {kind} stage in {stage_dir}')
   summary = run_fn(stage_dir)
   atomic_files.write_json(done_path, summary)
   logging.info('Stage %s complete: %s', kind, stage_dir)

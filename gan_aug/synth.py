@@ -21,7 +21,7 @@ import dataclasses
 import os
 import shutil
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -33,8 +33,10 @@ from jax.sharding import Mesh
 from gan_aug import atomic_files
 from gan_aug.errors import SynthesisError
 from gan_aug import models
+from gan_aug import preemption
 from gan_aug import synthesis_filter
 from gan_aug import synthetic_set
+from gan_aug import watchdog
 from gan_aug.data import Dataset
 from gan_aug.train import gan as gan_lib
 from gan_aug.train import sharding
@@ -166,25 +168,30 @@ def score_real_splits(scorer, state: gan_lib.GANState, dataset: Dataset,
 class ClassDraw:
   """One class's draw: the accepted images, per accepted image its checkpoint
   step, latent index, realness and class probabilities (None without a class
-  head), the fakes generated and passed, and every generated fake's realness."""
+  head), the fakes generated and passed, every generated fake's realness, and
+  the index of the next batch to generate."""
   images: List[np.ndarray]
   accepted: List[Dict]
-  generated: int
-  passed: int
-  realness_batches: List[np.ndarray]
+  generated: int = 0
+  passed: int = 0
+  realness_batches: List[np.ndarray] = dataclasses.field(default_factory=list)
+  next_batch: int = 0
 
 
 def accept_class(generate, states, seed: int, label: int, target: int, cap: int,
-                 threshold: float, require_agreement: bool,
-                 batch_size: int) -> ClassDraw:
+                 threshold: float, require_agreement: bool, batch_size: int,
+                 draw: Optional[ClassDraw] = None,
+                 stop: Callable[[], bool] = lambda: False) -> Tuple[ClassDraw, bool]:
   """Generates class `label` in batches until `target` fakes pass the filter or
-  `cap` are generated. Batch b comes from checkpoint b mod len(states), at latent
-  indices from (b // len(states)) x batch_size: the same fakes for the same
-  (seed, checkpoints, class) whoever asks."""
+  `cap` are generated; (the draw, whether it is complete). Batch b comes from
+  checkpoint b mod len(states), at latent indices from (b // len(states)) x
+  batch_size: the same fakes for the same (seed, checkpoints, class) whoever
+  asks. `draw` (an incomplete one) continues where it stopped; `stop()`, asked
+  after each batch, ends the draw early (incomplete)."""
   keys = [latent_class_key(seed, step, label) for step, _ in states]
-  draw = ClassDraw([], [], 0, 0, [])
-  batch_index = 0
+  draw = draw or ClassDraw([], [])
   while len(draw.images) < target and draw.generated < cap:
+    batch_index = draw.next_batch
     which = batch_index % len(states)
     step, state = states[which]
     start = (batch_index // len(states)) * batch_size
@@ -203,8 +210,20 @@ def accept_class(generate, states, seed: int, label: int, target: int, cap: int,
           'checkpoint_step': int(step), 'latent_index': int(start + i),
           'realness': float(realness[i]),
           'class_probs': None if class_probs is None else class_probs[i]})
-    batch_index += 1
-  return draw
+    draw.next_batch += 1
+    if stop() and len(draw.images) < target and draw.generated < cap:
+      return draw, False
+  return draw, True
+
+
+def _partial_draw(progress_dir: str, label: int) -> Optional[ClassDraw]:
+  """The draw of a class a stop request interrupted, or None."""
+  partial = synthetic_set.load_partial_class(progress_dir, label)
+  if partial is None:
+    return None
+  images, realness, accepted, counts = partial
+  return ClassDraw(images, accepted, counts['generated'], counts['passed'],
+                   realness, counts['next_batch'])
 
 
 def threshold_setting(cfg: ml_collections.ConfigDict) -> float:
@@ -260,8 +279,27 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
       continue
     first_record, first_realness = len(records), len(generated_realness)
     target, cap = targets[label], caps[label]
-    draw = accept_class(generate, states, config.seed, label, target, cap,
-                        threshold, require_agreement, batch_size)
+    draw = _partial_draw(progress_dir, label)
+    if draw:
+      logging.info('Synthesis: class %s continues at batch %d (stopped there by '
+                   'a stop request).', name, draw.next_batch)
+
+
+    def stop_requested(name=name) -> bool:
+      watchdog.progress(f'synthesis of class {name}')
+      return preemption.requested()
+
+    with preemption.stop_points():
+      draw, complete = accept_class(generate, states, config.seed, label, target,
+                                    cap, threshold, require_agreement, batch_size,
+                                    draw, stop=stop_requested)
+      if not complete:
+        synthetic_set.save_partial_class(
+            progress_dir, label, draw.images, draw.realness_batches, draw.accepted,
+            {'generated': draw.generated, 'passed': draw.passed,
+             'next_batch': draw.next_batch}, dataset.splits['train'].images.shape[1:])
+        preemption.stop(f'in synthesis, class {name} ({len(draw.images)} of '
+                        f'{target} accepted)')
     generated, passed, kept = draw.generated, draw.passed, len(draw.images)
     generated_realness.extend(draw.realness_batches)
     kept_images.extend(draw.images)
@@ -292,6 +330,7 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
     synthetic_set.save_class_progress(progress_dir, label, kept_images[first_record:],
                         generated_realness[first_realness:], records[first_record:],
                         per_class[name], dataset.splits['train'].images.shape[1:])
+    synthetic_set.remove_partial_class(progress_dir, label)
   seconds = time.perf_counter() - start_time
 
   real_scores = {

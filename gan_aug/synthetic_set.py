@@ -92,6 +92,52 @@ def load_class_progress(progress_dir: str, label: int):
             meta['summary'])
 
 
+def _partial_path(progress_dir: str, label: int) -> str:
+  return os.path.join(progress_dir, f'class_{label:02d}.partial.npz')
+
+
+def save_partial_class(progress_dir: str, label: int, images: List[np.ndarray],
+                       realness: List[np.ndarray], accepted: List[Dict],
+                       counts: Dict, image_shape) -> None:
+  """Saves a class stopped part-way (its images, scores, accepted fakes and
+  `counts`: generated, passed, next batch) atomically; `load_partial_class`
+  reads it back exactly."""
+  probs = [a['class_probs'] for a in accepted]
+  atomic_files.save_npz(
+      _partial_path(progress_dir, label),
+      images=(np.stack(images) if images else np.zeros((0,) + tuple(image_shape),
+                                                       np.uint8)),
+      realness=(np.concatenate(realness) if realness
+                else np.zeros((0,), np.float32)),
+      class_probs=(np.stack(probs) if probs and probs[0] is not None
+                   else np.zeros((0,), np.float32)),
+      meta=np.asarray(json.dumps({
+          'accepted': [{k: v for k, v in a.items() if k != 'class_probs'}
+                       for a in accepted], 'counts': counts})))
+
+
+def load_partial_class(progress_dir: str, label: int):
+  """(images, realness, accepted, counts) of a class stopped part-way, or None."""
+  path = _partial_path(progress_dir, label)
+  if not os.path.exists(path):
+    return None
+  with np.load(path) as arrays:
+    meta = json.loads(str(arrays['meta']))
+    probs = arrays['class_probs']
+    accepted = [{**a, 'class_probs': probs[i] if len(probs) else None}
+                for i, a in enumerate(meta['accepted'])]
+    realness = arrays['realness']
+    return (list(arrays['images']), [realness] if len(realness) else [], accepted,
+            meta['counts'])
+
+
+def remove_partial_class(progress_dir: str, label: int) -> None:
+  """Drops a class's part-way save once the class is saved whole."""
+  path = _partial_path(progress_dir, label)
+  if os.path.exists(path):
+    os.remove(path)
+
+
 def load_set(stage_dir: str) -> Tuple[np.ndarray, np.ndarray, Dict]:
   """(images uint8, labels, manifest) of the current accepted set."""
   set_dir = os.path.join(stage_dir, SET_LINK)

@@ -14,8 +14,22 @@ import shutil
 import time
 from typing import Any, Dict, Optional, Tuple
 
+import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from absl import logging
+
+
+def sums_to_meta(sums: Optional[Dict]) -> Dict:
+  """Running metric sums (scalars on device) for a checkpoint's JSON meta,
+  exactly: a float32 round-trips through JSON's float64."""
+  return {k: [float(v), str(v.dtype)] for k, v in
+          jax.device_get(sums or {}).items()}
+
+
+def sums_from_meta(meta: Dict) -> Optional[Dict]:
+  """The sums `sums_to_meta` saved (None for none)."""
+  return {k: jnp.asarray(v, dtype) for k, (v, dtype) in meta.items()} or None
 
 
 class Checkpointer:

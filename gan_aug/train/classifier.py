@@ -12,6 +12,8 @@ features and the validation loss: `gan_aug.train.classifier_inference`.
 """
 
 import functools
+import os
+import shutil
 import time
 from typing import Any, Callable, Dict, Optional, Tuple
 
@@ -24,12 +26,14 @@ import optax
 from absl import logging
 from jax.sharding import Mesh
 
+from gan_aug import preemption
 from gan_aug import scalars as scalars_lib
+from gan_aug import watchdog
 from gan_aug.train import classifier_inference
 from gan_aug.train import gan as gan_lib
 from gan_aug.train import sharding
 from gan_aug.train.classifier_optimizer import class_weights, make_optimizer
-from gan_aug.train.checkpoint import Checkpointer
+from gan_aug.train.checkpoint import Checkpointer, sums_from_meta, sums_to_meta
 
 Arrays = Tuple[np.ndarray, np.ndarray]  # (images uint8 NHWC, int labels)
 
@@ -134,22 +138,44 @@ def _progress_meta(runs: Dict[str, Dict], epoch: int) -> Dict:
       for name, run in runs.items()}}
 
 
-def _restore_progress(checkpointer: Checkpointer, runs: Dict[str, Dict]) -> int:
-  """Loads the newest readable checkpoint into `runs`; returns its epoch (0 if none)."""
+def _preempted_dir(checkpoint_dir: str) -> str:
+  """Where a stop request between epochs saves (apart from the epoch checkpoints)."""
+  return checkpoint_dir.rstrip(os.sep) + '-preempted'
+
+
+def _restore_progress(checkpointer: Checkpointer, runs: Dict[str, Dict]
+                      ) -> Tuple[int, Optional[Dict]]:
+  """Loads the newest readable checkpoint into `runs`; (its completed epochs,
+  the position within the next epoch for a stop-time checkpoint, else None)."""
   target = {name: {'state': run['state'], 'best': run['best']}
             for name, run in runs.items()}
   step, restored, meta = checkpointer.restore_latest_good(target)
+  preempted_dir = _preempted_dir(checkpointer.directory)
+  if os.path.isdir(preempted_dir):
+    preempted = Checkpointer(preempted_dir, max_to_keep=1)
+    try:
+      stop_step, stop_state, stop_meta = preempted.restore_latest_good(target)
+    finally:
+      preempted.close()
+    if stop_step is not None and stop_meta['epoch'] >= (meta.get('epoch') or 0):
+      step, restored, meta = stop_step, stop_state, stop_meta
   if step is None:
-    return 0
+    return 0, None
   for name, run in runs.items():
     arm = meta['arms'][name]
     run.update(state=restored[name]['state'], best=restored[name]['best'],
                history=arm['history'], best_step=arm['best_step'],
                since_best=arm['since_best'],
                best_loss=np.inf if arm['best_loss'] is None else arm['best_loss'])
-  logging.info('Resuming classifier training after epoch %d (checkpoint in %s).',
-               meta['epoch'], checkpointer.directory)
-  return int(meta['epoch'])
+  position = meta.get('position')
+  if position:
+    logging.info('Resuming classifier training in epoch %d, arm %s, step %d of '
+                 'the epoch (saved on a stop request).', position['epoch'],
+                 list(runs)[position['arm']], position['step_in_epoch'])
+  else:
+    logging.info('Resuming classifier training after epoch %d (checkpoint in %s).',
+                 meta['epoch'], checkpointer.directory)
+  return int(meta['epoch']), position
 
 
 def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
@@ -249,13 +275,16 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
   checkpointer = (Checkpointer(checkpoint_dir, max_to_keep=1) if checkpoint_dir
                   else None)
   try:
-    epoch = _restore_progress(checkpointer, runs) if checkpointer else 0
-    with scalars_lib.ScalarWriter(scalars_dir) as scalars:
+    epoch, position = (_restore_progress(checkpointer, runs) if checkpointer
+                       else (0, None))
+    with scalars_lib.ScalarWriter(scalars_dir) as scalars, preemption.stop_points():
       _train_epochs(cfg, runs, val, steps_per_epoch, predict, eval_batch, epoch,
-                    checkpointer, scalars, pretrain_epochs)
+                    checkpointer, scalars, pretrain_epochs, position)
   finally:
     if checkpointer:
       checkpointer.close()
+  if checkpoint_dir:
+    shutil.rmtree(_preempted_dir(checkpoint_dir), ignore_errors=True)
   epochs = len(next(iter(runs.values()))['history'])
   results = {}
   for name, run in runs.items():
@@ -282,28 +311,65 @@ def _all_out_of_patience(cfg: ml_collections.ConfigDict,
   return all(r['since_best'] >= cfg.patience for r in runs.values())
 
 
+def _save_and_stop(checkpointer: Checkpointer, runs: Dict[str, Dict], epoch: int,
+                   arm: int, step_in_epoch: int, steps_per_epoch: int,
+                   totals) -> None:
+  """On a stop request: every arm and the position in `epoch` (arm index, its
+  steps and metric sums so far) into the stop-time checkpoint; then Preempted."""
+  checkpointer.wait()
+  preempted = Checkpointer(_preempted_dir(checkpointer.directory), max_to_keep=1)
+  try:
+    # Orbax keys saves by a step that grows: the position counted in arm-steps.
+    preempted.save(((epoch - 1) * len(runs) + arm) * steps_per_epoch + step_in_epoch,
+                   {name: {'state': run['state'], 'best': run['best']}
+                    for name, run in runs.items()},
+                   {**_progress_meta(runs, epoch - 1), 'position': {
+                       'epoch': epoch, 'arm': arm, 'step_in_epoch': step_in_epoch,
+                       'totals': sums_to_meta(totals)}})
+  finally:
+    preempted.close()
+  preemption.stop(f'in classifier epoch {epoch}, arm {list(runs)[arm]!r}, step '
+                  f'{step_in_epoch} of the epoch')
+
+
 def _train_epochs(cfg, runs: Dict[str, Dict], val: Arrays, steps_per_epoch: int,
                   predict, eval_batch: int, done_epochs: int,
                   checkpointer: Optional[Checkpointer],
-                  scalars: scalars_lib.ScalarWriter, pretrain_epochs: int) -> None:
+                  scalars: scalars_lib.ScalarWriter, pretrain_epochs: int,
+                  position: Optional[Dict] = None) -> None:
   """Epochs `done_epochs + 1 ...` of every arm, until early stopping or max_epochs;
-  an arm with a pretraining phase trains on it up to epoch `pretrain_epochs`."""
+  an arm with a pretraining phase trains on it up to epoch `pretrain_epochs`.
+  `position` (a stop-time checkpoint's) continues within epoch done_epochs + 1."""
   start = last_save = time.perf_counter()
   max_epochs = cfg.max_epochs
   save_every = cfg.get('checkpoint_every_seconds', 0)
-  if done_epochs and _all_out_of_patience(cfg, runs):
+  if done_epochs and not position and _all_out_of_patience(cfg, runs):
     return
   for epoch in range(done_epochs + 1, max_epochs + 1):
-    for name, run in runs.items():
+    for arm, (name, run) in enumerate(runs.items()):
+      first_step, totals = 0, None
+      if position and epoch == position['epoch']:
+        if arm < position['arm']:
+          continue  # Trained and evaluated before the stop.
+        if arm == position['arm']:
+          first_step = position['step_in_epoch']
+          totals = sums_from_meta(position['totals'])
       pretraining = bool(run['pretrain']) and epoch <= pretrain_epochs
       data = run['pretrain'] if pretraining else run
-      totals = None
-      for _ in range(steps_per_epoch):
+      for step_in_epoch in range(first_step + 1, steps_per_epoch + 1):
         index = data['index_fn'](run['state'].rng, run['state'].step)
         run['state'], metrics = run['step_fn'](run['state'], data['images'],
                                                data['labels'], index,
                                                data['device_weights'])
         totals = metrics if totals is None else jax.tree.map(jnp.add, totals, metrics)
+        watchdog.progress(f'classifier epoch {epoch}, arm {name!r}, step '
+                          f'{step_in_epoch}')
+        if preemption.requested():
+          if not checkpointer:
+            preemption.stop('in a classifier run that keeps no checkpoints',
+                            saved=False)
+          _save_and_stop(checkpointer, runs, epoch, arm, step_in_epoch,
+                         steps_per_epoch, totals)
       train_metrics = {k: float(v) / steps_per_epoch
                        for k, v in jax.device_get(totals).items()}
       state = run['state']

@@ -8,6 +8,7 @@ import functools
 import json
 import math
 import os
+import shutil
 import time
 from typing import Dict, Optional
 
@@ -19,14 +20,16 @@ from absl import logging
 from jax.sharding import Mesh
 
 from gan_aug import atomic_files
+from gan_aug import preemption
 from gan_aug import scalars as scalars_lib
+from gan_aug import watchdog
 from gan_aug.errors import ConfigError, GANDivergedError
 from gan_aug import models
 from gan_aug import visualize
 from gan_aug.data import Dataset
 from gan_aug.train import gan as gan_lib
 from gan_aug.train import sharding
-from gan_aug.train.checkpoint import Checkpointer
+from gan_aug.train.checkpoint import Checkpointer, sums_from_meta, sums_to_meta
 
 # Looked up through the module so that tests can wrap the step (e.g. to crash it).
 make_train_step = gan_lib.make_train_step
@@ -103,6 +106,29 @@ def check_class_sizes(class_names, class_counts, batch_size: int) -> None:
 
 
 DIVERGED_FILE = 'diverged.json'
+# A stop requested between checkpoints saves here, apart from the periodic
+# checkpoints: which checkpoints synthesis uses and which `max_to_keep` evicts
+# stay those of an uninterrupted run. Its meta holds the metric sums since the
+# last log line, so a resumed run logs the same means. Removed when the stage
+# completes.
+PREEMPTED_CHECKPOINTS = 'checkpoints-preempted'
+
+
+def _restore_preempted(stage_dir: str, state, start_step: int):
+  """(step, state, metric window) of a stop-time checkpoint newer than
+  `start_step`, or None."""
+  directory = os.path.join(stage_dir, PREEMPTED_CHECKPOINTS)
+  if not os.path.isdir(directory):
+    return None
+  preempted = Checkpointer(directory, max_to_keep=1)
+  try:
+    step, state, meta = preempted.restore_latest_good(state)
+  finally:
+    preempted.close()
+  if step is None or step <= start_step:
+    return None
+  window = meta['metric_window']
+  return step, state, (sums_from_meta(window['totals']), window['count'])
 
 
 @jax.jit
@@ -221,6 +247,12 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
   elif continue_from:
     start_step, state, meta = _continue_diverged(
         checkpointer, state, continue_from, metrics_path if writes_files else None)
+  totals, count = None, 0
+  resumed = _restore_preempted(stage_dir, state, start_step)
+  if resumed:
+    start_step, state, (totals, count) = resumed
+    logging.info('Resuming GAN training from the checkpoint saved on a stop '
+                 'request at step %d.', start_step)
   if writes_files:
     _truncate_metrics(metrics_path, start_step)
 
@@ -261,17 +293,35 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
                            _grid_title(dataset, f'generated, step {step}'), path)
     return path
 
+  def checkpoint_meta(step: int) -> Dict:
+    return {'step': step,
+            'data_position': gan_lib.data_position(step, epoch_size, batch_size),
+            'num_train_images': len(train), 'num_steps': num_steps}
+
   def save_checkpoint(step: int) -> None:
-    checkpointer.save(step, state, {
-        'step': step,
-        'data_position': gan_lib.data_position(step, epoch_size, batch_size),
-        'num_train_images': len(train),
-        'num_steps': num_steps,
-    })
+    watchdog.progress(f'the Orbax save of GAN step {step}')
+    checkpointer.save(step, state, checkpoint_meta(step))
+
+  def save_and_stop(step: int, checkpointed: bool) -> None:
+    """On a stop request: the step's checkpoint (off the periodic grid, with
+    the metric window), then Preempted."""
+    watchdog.progress(f'the stop-time save of GAN step {step}')
+    checkpointer.wait()
+    if not checkpointed:
+      preempted = Checkpointer(os.path.join(stage_dir, PREEMPTED_CHECKPOINTS),
+                               max_to_keep=1)
+      try:
+        preempted.save(step, state, {**checkpoint_meta(step),
+                                     'metric_window': {'count': count,
+                                                       'totals': sums_to_meta(totals)}})
+      finally:
+        preempted.close()
+    preemption.stop(f'at GAN step {step}/{num_steps}')
 
   # A per-class model trains every class's GAN on its own batch each step.
   images_per_step = batch_size * (dataset.num_classes if model.per_class else 1)
   compile_start = time.perf_counter()
+  watchdog.progress('compiling the GAN train step')
   compiled = step_fn.lower(state, images, labels).compile()
   compile_seconds = time.perf_counter() - compile_start
   logging.info('GAN %s: %d training images, %d classes, batch %d on %d device(s); '
@@ -281,51 +331,56 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
 
   scalars = scalars_lib.ScalarWriter(stage_dir if writes_files else None)
   try:
-    totals, count = None, 0
     last_logged: Dict[str, float] = {}
     run_start = time.perf_counter()
     window_start, window_step = run_start, start_step
-    for step in range(start_step + 1, num_steps + 1):
-      state, metrics = compiled(state, images, labels)
-      totals = metrics if totals is None else jax.tree.map(jnp.add, totals, metrics)
-      count += 1
-      is_last = step == num_steps
-      log_now = is_last or step % gan_cfg.log_every == 0
-      checkpoint_now = is_last or step % gan_cfg.checkpoint_every == 0
-      if log_now or checkpoint_now:
-        means = {k: float(v) / count for k, v in jax.device_get(totals).items()}
-        totals, count = None, 0
-        bad = sorted(k for k, v in means.items() if not math.isfinite(v))
-        bad += sorted(k for k, ok in jax.device_get(_finite_parts(state)).items()
-                      if not ok)
-        if bad:
-          _stop_diverged(checkpointer, stage_dir, step, bad, gan_cfg.learning_rate)
-        last_logged = means
-        now = time.perf_counter()
-        rate = (step - window_step) / max(now - window_start, 1e-9)
-        window_start, window_step = now, step
-        if writes_files:
-          with open(metrics_path, 'a') as f:
-            f.write(json.dumps({'step': step, 'steps_per_sec': rate, **means}) + '\n')
-          scalars.write(step, means, 'gan')
-        if log_now:
-          aux = (f'  aux acc real {means["aux_acc_real"]:.2f} fake '
-                 f'{means["aux_acc_fake"]:.2f}' if 'aux_acc_real' in means else '')
-          logging.info(
-              'step %d/%d  d_loss %.3f  g_loss %.3f  D(x) %.3f  D(G(z)) %.3f%s  '
-              '%.2f steps/s (%.1f img/s)  ETA %s', step, num_steps, means['d_loss'],
-              means['g_loss'], means['d_real'], means['d_fake'], aux, rate,
-              rate * images_per_step,
-              _format_eta((num_steps - step) / max(rate, 1e-9)))
-      if is_last or step % gan_cfg.sample_every == 0:
-        path = save_samples(step)
-        logging.info('Sample grid: %s', path)
-      if checkpoint_now:
-        save_checkpoint(step)
+    with preemption.stop_points():
+      for step in range(start_step + 1, num_steps + 1):
+        state, metrics = compiled(state, images, labels)
+        totals = metrics if totals is None else jax.tree.map(jnp.add, totals, metrics)
+        count += 1
+        is_last = step == num_steps
+        log_now = is_last or step % gan_cfg.log_every == 0
+        checkpoint_now = is_last or step % gan_cfg.checkpoint_every == 0
+        if log_now or checkpoint_now:
+          means = {k: float(v) / count for k, v in jax.device_get(totals).items()}
+          totals, count = None, 0
+          bad = sorted(k for k, v in means.items() if not math.isfinite(v))
+          bad += sorted(k for k, ok in jax.device_get(_finite_parts(state)).items()
+                        if not ok)
+          if bad:
+            _stop_diverged(checkpointer, stage_dir, step, bad, gan_cfg.learning_rate)
+          last_logged = means
+          now = time.perf_counter()
+          rate = (step - window_step) / max(now - window_start, 1e-9)
+          window_start, window_step = now, step
+          if writes_files:
+            with open(metrics_path, 'a') as f:
+              f.write(json.dumps({'step': step, 'steps_per_sec': rate, **means}) + '\n')
+            scalars.write(step, means, 'gan')
+          if log_now:
+            aux = (f'  aux acc real {means["aux_acc_real"]:.2f} fake '
+                   f'{means["aux_acc_fake"]:.2f}' if 'aux_acc_real' in means else '')
+            logging.info(
+                'step %d/%d  d_loss %.3f  g_loss %.3f  D(x) %.3f  D(G(z)) %.3f%s  '
+                '%.2f steps/s (%.1f img/s)  ETA %s', step, num_steps, means['d_loss'],
+                means['g_loss'], means['d_real'], means['d_fake'], aux, rate,
+                rate * images_per_step,
+                _format_eta((num_steps - step) / max(rate, 1e-9)))
+        if is_last or step % gan_cfg.sample_every == 0:
+          path = save_samples(step)
+          logging.info('Sample grid: %s', path)
+        if checkpoint_now:
+          save_checkpoint(step)
+        watchdog.progress(f'GAN step {step + 1}/{num_steps}')
+        if not is_last and preemption.requested(step):
+          save_and_stop(step, checkpointed=checkpoint_now)
     jax.block_until_ready(state)
     train_seconds = time.perf_counter() - run_start
     checkpointer.wait()
     checkpoint_steps = checkpointer.all_steps()
+    if writes_files:
+      shutil.rmtree(os.path.join(stage_dir, PREEMPTED_CHECKPOINTS), ignore_errors=True)
   finally:
     # Also on Ctrl-C or an error: let an in-flight checkpoint finish writing.
     checkpointer.close()

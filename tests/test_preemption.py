@@ -1,0 +1,83 @@
+"""SIGTERM during GAN training, synthesis and classifier training (and a second
+SIGTERM during the stop-time save): each run exits with status 75 within the
+bound, and the rerun ends with the same report metrics and accepted images as
+an uninterrupted run."""
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from helpers import REPO_ROOT
+from test_kill_resume import _FLAGS, _outcome
+
+STOP_BOUND_SECONDS = 30
+
+
+def _run(workdir, cache_dir, stop_at=None):
+  env = dict(os.environ, XLA_FLAGS='', PYTHONUNBUFFERED='1', PYTHONPATH=REPO_ROOT,
+             JAX_COMPILATION_CACHE_DIR=cache_dir,
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0')
+  command = ([sys.executable, os.path.join(REPO_ROOT, 'tests', 'stop_runner.py'),
+              stop_at, '--'] if stop_at else [sys.executable, '-m', 'gan_aug.main'])
+  result = subprocess.run(command + list(_FLAGS) + [f'--workdir={workdir}'],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+  return result, time.time()
+
+
+def _seconds_to_stop(stderr: str, ended: float) -> float:
+  sent = float(re.search(r'SIGTERM sent at ([0-9.]+)', stderr).group(1))
+  return ended - sent
+
+
+@pytest.mark.slow
+def test_sigterm_in_every_stage_exits_75_and_rerun_equals_uninterrupted_run(tmp_path):
+  cache = str(tmp_path / 'jax_cache')
+  straight, _ = _run(str(tmp_path / 'straight'), cache)
+  assert straight.returncode == 0, straight.stderr[-3000:]
+
+  workdir = str(tmp_path / 'stopped')
+  logs = []
+  for point in ('gan', 'synthesis', 'classifier', 'gan-twice'):
+    stopped, ended = _run(workdir, cache, stop_at=point)
+    logs.append(stopped.stderr)
+    with open(tmp_path / f'{point}.log', 'w') as f:
+      f.write(stopped.stderr)
+    assert stopped.returncode == 75, stopped.stderr[-3000:]
+    assert 'rerun the same command to continue' in stopped.stderr
+    assert _seconds_to_stop(stopped.stderr, ended) < STOP_BOUND_SECONDS
+    assert not os.path.exists(os.path.join(workdir, 'report.json'))
+  final, _ = _run(workdir, cache)
+  logs.append(final.stderr)
+  with open(tmp_path / 'final.log', 'w') as f:
+    f.write(final.stderr)
+  assert final.returncode == 0, final.stderr[-3000:]
+
+  # Each stop saved where it was, off the checkpoint grid, and the next run
+  # continued there.
+  assert 'saved; rerun' in logs[0] and 'at GAN step 23/40' in logs[0]
+  assert 'Resuming GAN training from the checkpoint saved on a stop request at ' \
+         'step 23.' in logs[1]
+  assert re.search(r'in synthesis, class \S+ \(\d+ of 40 accepted\), saved', logs[1])
+  assert re.search('class .* continues at batch 1 ', logs[2])
+  assert 'in classifier epoch 3, arm ' in logs[2] and 'step 1 of the epoch, saved' \
+      in logs[2]
+  assert 'Resuming classifier training in epoch 3, arm ' in logs[3]
+  # A second signal during the stop-time save ends at once, unsaved; the
+  # newest complete periodic checkpoint is used (Orbax saves in the background:
+  # step 20's may still have been in flight).
+  assert 'again: stopping at once without saving' in logs[3]
+  assert re.search('Resuming GAN training from checkpoint step (10|20) ', logs[4])
+  assert 'stop request' not in logs[4]
+
+  metrics_a, gan_a, records_a, images_a = _outcome(str(tmp_path / 'straight'))
+  metrics_b, gan_b, records_b, images_b = _outcome(workdir)
+  assert metrics_a == metrics_b
+  assert gan_a == gan_b
+  assert records_a == records_b and len(records_a) == 120
+  np.testing.assert_array_equal(images_a, images_b)
