@@ -11,7 +11,7 @@ import errno
 import json
 import os
 import shutil
-from typing import Iterator
+from typing import Iterator, Optional
 
 import numpy as np
 
@@ -24,17 +24,33 @@ STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES,
                   errno.EPERM, errno.ENOTDIR)
 
 
-def storage_error(path: str, error: OSError) -> errors.StorageError:
-  """A StorageError naming `path` (and the free space, for a full disk)."""
+def storage_cause(error: BaseException) -> Optional[OSError]:
+  """The OSError of a full disk or unwritable folder behind `error` (itself, or
+  what it was raised from, as libraries such as Orbax wrap it), or None."""
+  seen = set()
+  while error is not None and id(error) not in seen:
+    seen.add(id(error))
+    if isinstance(error, OSError) and error.errno in STORAGE_ERRNOS:
+      return error
+    error = error.__cause__ or error.__context__
+  return None
+
+
+def storage_error(path: str, error: OSError,
+                  needed_bytes: Optional[int] = None) -> errors.StorageError:
+  """A StorageError naming `path` (and, for a full disk, the free space and
+  roughly what the write needs)."""
   message = f'Could not write {path}: {error.strerror or error}.'
   if error.errno in (errno.ENOSPC, errno.EDQUOT):
     folder = os.path.dirname(os.path.abspath(path))
     while not os.path.exists(folder):
       folder = os.path.dirname(folder)
     free = shutil.disk_usage(folder).free
-    message += (f' {free / 2**20:.0f} MB are free on the file system of {folder}; '
-                'free some space (or use another --workdir) and rerun the same '
-                'command to continue.')
+    needs = (f' (this write needs about {needed_bytes / 2**20:.1f} MB)'
+             if needed_bytes else '')
+    message += (f' {free / 2**20:.0f} MB are free on the file system of {folder}'
+                f'{needs}; free some space (or use another --workdir) and rerun '
+                'the same command to continue.')
   else:
     message += ' Make the folder writable (or use another --workdir) and rerun.'
   return errors.StorageError(message + ' What was written before is intact.')

@@ -28,26 +28,39 @@ def class_folder(label: int, name: str) -> str:
 
 def write_set(stage_dir: str, images: np.ndarray, records: List[Dict],
               summary: Dict, class_names: Sequence[str]) -> str:
-  """Writes the accepted set and switches the `synthetic` link to it atomically."""
+  """Writes the accepted set and switches the `synthetic` link to it atomically.
+
+  A write that fails (full disk, unwritable folder: StorageError) removes what
+  it wrote; the previous set stays the current one."""
   sets_dir = os.path.join(stage_dir, 'sets')
   set_id = time.strftime('%Y%m%d-%H%M%S-') + uuid.uuid4().hex[:8]
   set_dir = os.path.join(sets_dir, set_id)
-  os.makedirs(set_dir)
-  for record, image in zip(records, images):
-    path = os.path.join(set_dir, record['file'])
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)
-  labels = np.asarray([r['label'] for r in records], np.int32)
-  np.savez(os.path.join(set_dir, 'images.npz'), images=images, labels=labels)
-  with open(os.path.join(set_dir, 'manifest.json'), 'w') as f:
-    json.dump({**summary, 'class_names': list(class_names), 'images': records}, f,
-              indent=1)
   link = os.path.join(stage_dir, SET_LINK)
   tmp_link = link + '.tmp'
-  if os.path.lexists(tmp_link):
-    os.remove(tmp_link)
-  os.symlink(os.path.join('sets', set_id), tmp_link)
-  os.replace(tmp_link, link)  # Atomic: readers see the old set or the new one.
+  try:
+    os.makedirs(set_dir)
+    for record, image in zip(records, images):
+      path = os.path.join(set_dir, record['file'])
+      os.makedirs(os.path.dirname(path), exist_ok=True)
+      Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)
+    labels = np.asarray([r['label'] for r in records], np.int32)
+    np.savez(os.path.join(set_dir, 'images.npz'), images=images, labels=labels)
+    with open(os.path.join(set_dir, 'manifest.json'), 'w') as f:
+      json.dump({**summary, 'class_names': list(class_names), 'images': records}, f,
+                indent=1)
+    if os.path.lexists(tmp_link):
+      os.remove(tmp_link)
+    os.symlink(os.path.join('sets', set_id), tmp_link)
+    os.replace(tmp_link, link)  # Atomic: readers see the old set or the new one.
+  except OSError as e:
+    # The link still points at the previous set: drop this one's remains.
+    shutil.rmtree(set_dir, ignore_errors=True)
+    if os.path.lexists(tmp_link):
+      os.remove(tmp_link)
+    if e.errno in atomic_files.STORAGE_ERRNOS:
+      # PNGs beside the arrays: about twice the images' bytes.
+      raise atomic_files.storage_error(set_dir, e, 2 * images.nbytes) from e
+    raise
   remove_unlinked_sets(stage_dir)
   return set_dir
 

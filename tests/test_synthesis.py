@@ -145,13 +145,14 @@ def test_crash_while_writing_a_new_set_leaves_the_previous_one(trained, tmp_path
     assert f.read() == before
   images, labels, manifest = synthetic_set.load_set(str(tmp_path))
   np.testing.assert_array_equal(images, old_images)
-  assert len(manifest['images']) == 12 and len(os.listdir(tmp_path / 'sets')) == 2
+  # The failed write removed what it had written of the new set.
+  assert len(manifest['images']) == 12 and len(os.listdir(tmp_path / 'sets')) == 1
 
   _synthesize(trained, tmp_path, target='count', target_value=6, threshold=0.0,
               require_class_agreement=False)
   images, _, manifest = synthetic_set.load_set(str(tmp_path))
   assert len(images) == 18 and len(json.load(open(manifest_path))['images']) == 18
-  assert len(os.listdir(tmp_path / 'sets')) == 1  # The torn set was cleaned up.
+  assert len(os.listdir(tmp_path / 'sets')) == 1  # The replaced set was removed.
 
 
 def test_no_checkpoint_is_a_clear_error(trained, tmp_path):

@@ -127,3 +127,6 @@ def test_a_failed_atomic_write_names_the_path_and_keeps_the_old_file(
   with open(path) as f:
     assert json.load(f) == {'old': 1}
   assert os.listdir(tmp_path) == ['report.json']  # No temporary file left.
+  atomic_files.write_json(path, {'new': 2})  # Space is back: the rerun writes.
+  with open(path) as f:
+    assert json.load(f) == {'new': 2}

@@ -6,18 +6,22 @@ anything else a person may want to read without JAX. Orbax writes each step to a
 temporary folder and renames it when complete, so a run killed mid-save leaves the
 previous checkpoint intact. A checkpoint that is complete but unreadable (a disk
 fault, a file truncated by hand) is moved aside to `<directory>-corrupt/` with a
-warning, and the previous one is used.
+warning, and the previous one is used. A save that fails for a full disk or an
+unwritable folder raises StorageError naming the folder.
 """
 
+import contextlib
 import os
 import shutil
 import time
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from absl import logging
+
+from gan_aug import atomic_files
 
 
 def sums_to_meta(sums: Optional[Dict]) -> Dict:
@@ -38,6 +42,7 @@ class Checkpointer:
   def __init__(self, directory: str, max_to_keep: int = 3):
     self.directory = directory
     self._max_to_keep = max_to_keep
+    self._save_bytes = None  # Of the newest save, for a full disk's message.
     self._manager = self._open()
 
   def _open(self) -> ocp.CheckpointManager:
@@ -54,10 +59,26 @@ class Checkpointer:
   def all_steps(self) -> list:
     return list(self._manager.all_steps())
 
+  @contextlib.contextmanager
+  def _storage_errors(self) -> Iterator[None]:
+    """A full disk or unwritable folder, however Orbax reports it, as a
+    StorageError naming the folder; the checkpoints before stay as they were."""
+    try:
+      yield
+    except Exception as e:  # pylint: disable=broad-except
+      cause = atomic_files.storage_cause(e)
+      if cause is None:
+        raise
+      raise atomic_files.storage_error(self.directory, cause,
+                                       self._save_bytes) from e
+
   def save(self, step: int, state: Any, meta: Dict) -> None:
     """Saves asynchronously; `wait` or `close` before relying on it."""
-    self._manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
+    self._save_bytes = sum(getattr(leaf, 'nbytes', 0)
+                           for leaf in jax.tree.leaves(state))
+    with self._storage_errors():
+      self._manager.save(step, args=ocp.args.Composite(
+          state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
 
   def restore(self, target: Any, step: Optional[int] = None) -> Tuple[Any, Dict]:
     """Restores into the structure, shapes and shardings of `target`."""
@@ -96,8 +117,14 @@ class Checkpointer:
     self._manager = self._open()
 
   def wait(self) -> None:
-    self._manager.wait_until_finished()
+    """Blocks until the saves in flight are written."""
+    with self._storage_errors():
+      self._manager.wait_until_finished()
 
   def close(self) -> None:
-    self._manager.wait_until_finished()
-    self._manager.close()
+    """Waits for the saves in flight, then releases the manager."""
+    try:
+      self.wait()
+    finally:
+      with self._storage_errors():  # Orbax's close waits too.
+        self._manager.close()
