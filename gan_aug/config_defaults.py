@@ -190,7 +190,7 @@ def config(seed: int = 0, **blocks) -> ml_collections.ConfigDict:
     # How the process is looked after; changes no result. watchdog_seconds: no
     # step, save or stage change for this long ends the run (gan_aug.watchdog;
     # 0: off). Generous: it must outlast the slowest compilation.
-    cfg.run = ml_collections.ConfigDict({'watchdog_seconds': 3600})
+    cfg.run = ml_collections.ConfigDict({'watchdog_seconds': 3600.0})
   if 'claims' not in cfg:
     # name -> gan_aug.claims.claim(...): the paper's claims, set beside the
     # measurement at the top of report.md. Changes no result.
