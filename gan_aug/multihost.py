@@ -13,7 +13,9 @@ images. The GAN stage is written to the same stage folder (same fingerprint) as
 `python -m gan_aug.main` with the same config and workdir, on one host, finds
 the trained GAN and runs synthesis and the classifiers. On Cloud TPU or a
 SLURM/Open MPI GPU job, `jax.distributed.initialize()` finds the coordinator
-itself: leave the three flags unset there.
+itself: leave the three flags unset there. A SIGTERM to any process stops every
+one at the same step, after a checkpoint (exit status 75); the watchdog
+(`run.watchdog_seconds`) ends a process whose collectives or saves hang.
 """
 
 import contextlib
@@ -24,6 +26,8 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from gan_aug import preemption
+from gan_aug import watchdog
 from gan_aug import workdir_lock
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -74,6 +78,11 @@ def main(argv):
   cli.set_up_compilation(_CONFIG.value)
   initialize()
   cli.set_up_logging(logging.INFO if jax.process_index() == 0 else logging.WARNING)
+  if jax.process_count() == 1:
+    preemption.install()
+  # Else JAX's preemption service receives SIGTERM, and the GAN loop's stop
+  # step is the sync point it agrees on (gan_aug.preemption.requested).
+  watchdog.start(_CONFIG.value.get('run', {}).get('watchdog_seconds', 0))
   logging.info('Process %d of %d: %d local device(s), %d in all (%s).',
                jax.process_index(), jax.process_count(), jax.local_device_count(),
                jax.device_count(), jax.devices()[0].platform)
