@@ -81,16 +81,22 @@ def _progress_path(progress_dir: str, label: int) -> str:
   return os.path.join(progress_dir, f'class_{label:02d}.npz')
 
 
+def _image_and_score_arrays(images: List[np.ndarray], realness: List[np.ndarray],
+                            image_shape) -> Dict[str, np.ndarray]:
+  """A class's accepted images and every generated fake's realness, as arrays."""
+  return {'images': (np.stack(images) if images
+                     else np.zeros((0,) + tuple(image_shape), np.uint8)),
+          'realness': (np.concatenate(realness) if realness
+                       else np.zeros((0,), np.float32))}
+
+
 def save_class_progress(progress_dir: str, label: int, images: List[np.ndarray],
                         realness: List[np.ndarray], records: List[Dict],
                         class_summary: Dict, image_shape) -> None:
   """Saves one finished class (accepted images, all scores, records) atomically."""
   atomic_files.save_npz(
       _progress_path(progress_dir, label),
-      images=(np.stack(images) if images else np.zeros((0,) + tuple(image_shape),
-                                                       np.uint8)),
-      realness=(np.concatenate(realness) if realness
-                else np.zeros((0,), np.float32)),
+      **_image_and_score_arrays(images, realness, image_shape),
       meta=np.asarray(json.dumps({'records': records, 'summary': class_summary})))
 
 
@@ -118,10 +124,7 @@ def save_partial_class(progress_dir: str, label: int, images: List[np.ndarray],
   probs = [a['class_probs'] for a in accepted]
   atomic_files.save_npz(
       _partial_path(progress_dir, label),
-      images=(np.stack(images) if images else np.zeros((0,) + tuple(image_shape),
-                                                       np.uint8)),
-      realness=(np.concatenate(realness) if realness
-                else np.zeros((0,), np.float32)),
+      **_image_and_score_arrays(images, realness, image_shape),
       class_probs=(np.stack(probs) if probs and probs[0] is not None
                    else np.zeros((0,), np.float32)),
       meta=np.asarray(json.dumps({

@@ -33,13 +33,15 @@ _FLAGS = (
 )
 
 
-def _run(workdir, cache_dir, kill_at=None):
+def run_protocol(workdir, cache_dir, runner=None, point=None):
+  """The protocol of _FLAGS by `python -m gan_aug.main`, or by tests/<runner>
+  (which interrupts itself at `point`)."""
   env = dict(os.environ, XLA_FLAGS='', PYTHONUNBUFFERED='1',
              PYTHONPATH=REPO_ROOT,
              JAX_COMPILATION_CACHE_DIR=cache_dir,
              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0')
-  command = ([sys.executable, os.path.join(REPO_ROOT, 'tests', 'kill_runner.py'),
-              kill_at, '--'] if kill_at else [sys.executable, '-m', 'gan_aug.main'])
+  command = ([sys.executable, os.path.join(REPO_ROOT, 'tests', runner), point, '--']
+             if runner else [sys.executable, '-m', 'gan_aug.main'])
   return subprocess.run(command + list(_FLAGS) + [f'--workdir={workdir}'],
                         cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                         timeout=600)
@@ -58,20 +60,30 @@ def _outcome(workdir):
   return metrics, report['runs'][-1]['gan']['final_metrics'], manifest['images'], images
 
 
+def assert_same_outcome(workdir_a, workdir_b):
+  """Both runs' report metrics, GAN metrics and accepted sets are equal."""
+  metrics_a, gan_a, records_a, images_a = _outcome(workdir_a)
+  metrics_b, gan_b, records_b, images_b = _outcome(workdir_b)
+  assert metrics_a == metrics_b
+  assert gan_a == gan_b
+  assert records_a == records_b and len(records_a) == 120
+  np.testing.assert_array_equal(images_a, images_b)
+
+
 @pytest.mark.slow
 def test_sigkill_in_every_stage_then_rerun_equals_uninterrupted_run(tmp_path):
   cache = str(tmp_path / 'jax_cache')
-  straight = _run(str(tmp_path / 'straight'), cache)
+  straight = run_protocol(str(tmp_path / 'straight'), cache)
   assert straight.returncode == 0, straight.stderr[-3000:]
 
   workdir = str(tmp_path / 'killed')
   logs = []
   for stage in ('gan', 'synthesis', 'classifier'):
-    killed = _run(workdir, cache, kill_at=stage)
+    killed = run_protocol(workdir, cache, 'kill_runner.py', stage)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     assert not os.path.exists(os.path.join(workdir, 'report.json'))
     logs.append(killed.stderr)
-  final = _run(workdir, cache)
+  final = run_protocol(workdir, cache)
   assert final.returncode == 0, final.stderr[-3000:]
   logs.append(final.stderr)
   for i, log in enumerate(logs):
@@ -86,9 +98,4 @@ def test_sigkill_in_every_stage_then_rerun_equals_uninterrupted_run(tmp_path):
   assert 'already done in an earlier run (40 accepted)' in logs[2]
   assert re.search('Resuming classifier training after epoch [12] ', logs[3])
 
-  metrics_a, gan_a, records_a, images_a = _outcome(str(tmp_path / 'straight'))
-  metrics_b, gan_b, records_b, images_b = _outcome(workdir)
-  assert metrics_a == metrics_b
-  assert gan_a == gan_b
-  assert records_a == records_b and len(records_a) == 120
-  np.testing.assert_array_equal(images_a, images_b)
+  assert_same_outcome(str(tmp_path / 'straight'), workdir)

@@ -5,28 +5,18 @@ an uninterrupted run."""
 
 import os
 import re
-import subprocess
-import sys
 import time
 
-import numpy as np
 import pytest
 
-from helpers import REPO_ROOT
-from test_kill_resume import _FLAGS, _outcome
+from test_kill_resume import assert_same_outcome, run_protocol
 
 STOP_BOUND_SECONDS = 30
 
 
-def _run(workdir, cache_dir, stop_at=None):
-  env = dict(os.environ, XLA_FLAGS='', PYTHONUNBUFFERED='1', PYTHONPATH=REPO_ROOT,
-             JAX_COMPILATION_CACHE_DIR=cache_dir,
-             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0')
-  command = ([sys.executable, os.path.join(REPO_ROOT, 'tests', 'stop_runner.py'),
-              stop_at, '--'] if stop_at else [sys.executable, '-m', 'gan_aug.main'])
-  result = subprocess.run(command + list(_FLAGS) + [f'--workdir={workdir}'],
-                          cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                          timeout=600)
+def _run(workdir, cache_dir, point=None):
+  result = run_protocol(workdir, cache_dir, 'stop_runner.py' if point else None,
+                        point)
   return result, time.time()
 
 
@@ -44,7 +34,7 @@ def test_sigterm_in_every_stage_exits_75_and_rerun_equals_uninterrupted_run(tmp_
   workdir = str(tmp_path / 'stopped')
   logs = []
   for point in ('gan', 'synthesis', 'classifier', 'gan-twice'):
-    stopped, ended = _run(workdir, cache, stop_at=point)
+    stopped, ended = _run(workdir, cache, point)
     logs.append(stopped.stderr)
     with open(tmp_path / f'{point}.log', 'w') as f:
       f.write(stopped.stderr)
@@ -75,9 +65,4 @@ def test_sigterm_in_every_stage_exits_75_and_rerun_equals_uninterrupted_run(tmp_
   assert re.search('Resuming GAN training from checkpoint step (10|20) ', logs[4])
   assert 'stop request' not in logs[4]
 
-  metrics_a, gan_a, records_a, images_a = _outcome(str(tmp_path / 'straight'))
-  metrics_b, gan_b, records_b, images_b = _outcome(workdir)
-  assert metrics_a == metrics_b
-  assert gan_a == gan_b
-  assert records_a == records_b and len(records_a) == 120
-  np.testing.assert_array_equal(images_a, images_b)
+  assert_same_outcome(str(tmp_path / 'straight'), workdir)
