@@ -2,11 +2,10 @@
 
     python tests/stop_runner.py <point> -- <gan_aug.main flags>
 
-<point> is `gan` (after GAN step 23 of the first GAN, between checkpoints),
-`synthesis` (after the first batch of the second class), `classifier` (after
-the first step of epoch 3's first arm) or `gan-twice` (after step 23 of the
-first GAN still to train, and again while the stop-time checkpoint is being
-saved). The time of the first signal is printed as `SIGTERM sent at <unix
+<point> is `gan` (after GAN step 23, between checkpoints), `synthesis` (after
+the first batch of the second class), `classifier` (after the first step of
+epoch 3's first arm) or `gan-twice` (after GAN step 23, and again while the
+stop-time checkpoint is being saved). The time of the first signal is printed as `SIGTERM sent at <unix
 time>`, for the caller to bound how long the run took to stop.
 """
 

@@ -29,20 +29,20 @@ _FLAGS = (
     '--config.classifier.max_epochs=5', '--config.classifier.patience=5',
     '--config.classifier.steps_per_epoch=2',
     '--config.classifier.checkpoint_every_seconds=0',
-    '--config.protocol.seeds=2',
 )
 
 
-def run_protocol(workdir, cache_dir, runner=None, point=None):
-  """The protocol of _FLAGS by `python -m gan_aug.main`, or by tests/<runner>
-  (which interrupts itself at `point`)."""
+def run_protocol(workdir, cache_dir, runner=None, point=None, seeds=2):
+  """The protocol of _FLAGS with `seeds` seeds by `python -m gan_aug.main`, or
+  by tests/<runner> (which interrupts itself at `point`)."""
   env = dict(os.environ, XLA_FLAGS='', PYTHONUNBUFFERED='1',
              PYTHONPATH=REPO_ROOT,
              JAX_COMPILATION_CACHE_DIR=cache_dir,
              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0')
   command = ([sys.executable, os.path.join(REPO_ROOT, 'tests', runner), point, '--']
              if runner else [sys.executable, '-m', 'gan_aug.main'])
-  return subprocess.run(command + list(_FLAGS) + [f'--workdir={workdir}'],
+  flags = list(_FLAGS) + [f'--config.protocol.seeds={seeds}', f'--workdir={workdir}']
+  return subprocess.run(command + flags,
                         cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                         timeout=600)
 
@@ -60,11 +60,11 @@ def _outcome(workdir):
   return metrics, report['runs'][-1]['gan']['final_metrics'], manifest['images'], images
 
 
-def assert_same_outcome(workdir_a, workdir_b):
+def assert_same_outcome(workdir_a, workdir_b, seeds=2):
   """Both runs' report metrics, GAN metrics and accepted sets are equal."""
   metrics_a, gan_a, records_a, images_a = _outcome(workdir_a)
   metrics_b, gan_b, records_b, images_b = _outcome(workdir_b)
-  assert metrics_a == metrics_b
+  assert metrics_a == metrics_b and len(metrics_a['runs']) == seeds
   assert gan_a == gan_b
   assert records_a == records_b and len(records_a) == 120
   np.testing.assert_array_equal(images_a, images_b)
