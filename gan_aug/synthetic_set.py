@@ -100,15 +100,22 @@ def save_class_progress(progress_dir: str, label: int, images: List[np.ndarray],
       meta=np.asarray(json.dumps({'records': records, 'summary': class_summary})))
 
 
-def load_class_progress(progress_dir: str, label: int):
-  """(images, realness, records, summary) of a class an earlier run finished, or None."""
-  path = _progress_path(progress_dir, label)
+def _load_arrays_and_meta(path: str):
+  """(arrays, JSON meta) of a progress file written by this module, or None."""
   if not os.path.exists(path):
     return None
   with np.load(path) as arrays:
-    meta = json.loads(str(arrays['meta']))
-    return (list(arrays['images']), arrays['realness'], meta['records'],
-            meta['summary'])
+    return ({k: arrays[k] for k in arrays.files if k != 'meta'},
+            json.loads(str(arrays['meta'])))
+
+
+def load_class_progress(progress_dir: str, label: int):
+  """(images, realness, records, summary) of a class an earlier run finished, or None."""
+  loaded = _load_arrays_and_meta(_progress_path(progress_dir, label))
+  if loaded is None:
+    return None
+  arrays, meta = loaded
+  return list(arrays['images']), arrays['realness'], meta['records'], meta['summary']
 
 
 def _partial_path(progress_dir: str, label: int) -> str:
@@ -134,17 +141,16 @@ def save_partial_class(progress_dir: str, label: int, images: List[np.ndarray],
 
 def load_partial_class(progress_dir: str, label: int):
   """(images, realness, accepted, counts) of a class stopped part-way, or None."""
-  path = _partial_path(progress_dir, label)
-  if not os.path.exists(path):
+  loaded = _load_arrays_and_meta(_partial_path(progress_dir, label))
+  if loaded is None:
     return None
-  with np.load(path) as arrays:
-    meta = json.loads(str(arrays['meta']))
-    probs = arrays['class_probs']
-    accepted = [{**a, 'class_probs': probs[i] if len(probs) else None}
-                for i, a in enumerate(meta['accepted'])]
-    realness = arrays['realness']
-    return (list(arrays['images']), [realness] if len(realness) else [], accepted,
-            meta['counts'])
+  arrays, meta = loaded
+  probs = arrays['class_probs']
+  accepted = [{**a, 'class_probs': probs[i] if len(probs) else None}
+              for i, a in enumerate(meta['accepted'])]
+  realness = arrays['realness']
+  return (list(arrays['images']), [realness] if len(realness) else [], accepted,
+          meta['counts'])
 
 
 def remove_partial_class(progress_dir: str, label: int) -> None:
