@@ -35,14 +35,15 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
-def _launch(workdir, num_processes, devices_per_process):
+def _launch(workdir, num_processes, devices_per_process, extra_flags=()):
   port = _free_port()
   env = dict(os.environ, **CLI_ENV, PYTHONUNBUFFERED='1', PYTHONPATH=REPO_ROOT)
   env.pop('JAX_PLATFORMS', None)
   logs = [open(os.path.join(workdir + f'.{i}.log'), 'w+')
           for i in range(num_processes)]
   processes = [subprocess.Popen(
-      [sys.executable, '-m', 'gan_aug.multihost', *_FLAGS, f'--workdir={workdir}',
+      [sys.executable, '-m', 'gan_aug.multihost', *_FLAGS, *extra_flags,
+       f'--workdir={workdir}',
        f'--coordinator_address=127.0.0.1:{port}', f'--num_processes={num_processes}',
        f'--process_id={i}', f'--num_cpu_devices={devices_per_process}',
        '--timeout_seconds=60'], cwd=REPO_ROOT, env=env, stdout=logs[i],
@@ -112,3 +113,18 @@ def test_two_processes_train_the_gan_like_one_process_with_four_devices(tmp_path
     else:
       np.testing.assert_array_equal(other, value, err_msg=str(key))
   print(f'largest difference between the runs: {worst:.3g}')
+
+
+@pytest.mark.slow
+def test_two_processes_keep_stepping_past_the_first_few_dozen_steps(tmp_path):
+  # Dispatching the metric sums' addition between cross-process steps without
+  # waiting stalled both processes within ~20 steps when nothing synchronised
+  # them for longer (gloo); the watchdog makes a stall exit 124 here.
+  workdir = str(tmp_path / 'long')
+  log_0, _ = _launch(workdir, 2, 2, (
+      '--config.gan.num_steps=100', '--config.gan.log_every=50',
+      '--config.gan.checkpoint_every=100', '--config.gan.sample_every=100',
+      '--config.run.watchdog_seconds=60'))
+  assert 'GAN stage complete' in log_0
+  with open(os.path.join(_gan_stage(workdir), 'metrics.jsonl')) as f:
+    assert [json.loads(line)['step'] for line in f] == [50, 100]

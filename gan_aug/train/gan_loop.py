@@ -330,6 +330,7 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
                num_steps, compile_seconds)
 
   scalars = scalars_lib.ScalarWriter(stage_dir if writes_files else None)
+  one_step_in_flight = jax.process_count() > 1 and jax.default_backend() == 'cpu'
   try:
     last_logged: Dict[str, float] = {}
     run_start = time.perf_counter()
@@ -338,6 +339,11 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
       for step in range(start_step + 1, num_steps + 1):
         state, metrics = compiled(state, images, labels)
         totals = metrics if totals is None else jax.tree.map(jnp.add, totals, metrics)
+        if one_step_in_flight:
+          # Across CPU processes (gloo), steps and the sums' additions
+          # dispatched ahead without waiting stalled both processes within
+          # ~20 steps (tests/test_multiprocess.py); one step at a time does not.
+          jax.block_until_ready(totals)
         count += 1
         is_last = step == num_steps
         log_now = is_last or step % gan_cfg.log_every == 0
