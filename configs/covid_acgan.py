@@ -1,7 +1,12 @@
 """Paper 003 (Calabrese & Marabotto): CovidGAN, an ACGAN on 112x112x3 chest X-rays.
 
-Command (GAN_AUG_DATA_DIR holds `covid19_3way/`, or pass --config.data.dir):
+Command (GAN_AUG_DATA_DIR holds the paper's data set, the COVID-19 Radiography
+Database unpacked as `COVID-19_Radiography_Dataset/`, or pass --config.data.dir):
   python -m gan_aug.main --config=configs/covid_acgan.py --workdir=runs/covid
+The default reads it as `tfds:covid19_radiography` (prepared once into TFDS records
+under config.data.prepared_dir; paper 003's three classes COVID, Normal and Viral
+Pneumonia, without Lung_Opacity: §2.1). `:cpu` and `:smoke` stand in the 3-class
+folder `covid19_3way/` (the shared data), read as an image folder.
 
 Classifier: `custom_cnn` (default), or paper 003's transfer models with
 `--config.classifier.name=vgg16` / `resnet50` (ImageNet weights converted with
@@ -138,7 +143,9 @@ def get_config(arg: str = None):
   config = defaults.config(
       seed=0,
       protocol=defaults.paper_protocol(PAPER_ARMS),
-      data=defaults.data(dir=os.path.join(defaults.data_root(), 'covid19_3way'),
+      data=defaults.data(name='tfds:covid19_radiography',
+                         dir=os.path.join(defaults.data_root(),
+                                          'COVID-19_Radiography_Dataset'),
                          channels=3, resolution=112),
       gan=defaults.gan(
           name='acgan', latent_dim=100, label_embedding_dim=50, g_base_width=1024,
@@ -150,6 +157,8 @@ def get_config(arg: str = None):
                                      learning_rate=1e-4, steps_per_epoch=50))
 
   _record_claims(config)
+  if ('cpu' in variants or 'smoke' in variants) and 'phantom' not in variants:
+    defaults.use_stand_in(config, 'covid19_3way')
   if 'phantom' in variants:
     # The quick start: one seed of real vs gan, and no claim about X-rays.
     config.protocol.arms, config.protocol.seeds = ('real', 'gan'), 1

@@ -79,7 +79,7 @@ def get_config(arg: str = None):
   if 'smoke' in variants:
     defaults.make_smoke(config)
     config.protocol.arms, config.protocol.seeds = PAPER_ARMS, 1
-    config.data.dir = os.path.join(defaults.data_root(), 'covid19_3way')
+    defaults.use_stand_in(config, 'covid19_3way')
     config.data.resolution = 32
     config.gan.g_base_width = 16
     config.gan.d_base_width = 16

@@ -1,9 +1,15 @@
 """Paper 001 (Khalifa et al.): 10 % of the real data + 9x as many GAN images,
 four ImageNet transfer models, three seeds.
 
-Command (GAN_AUG_DATA_DIR holds `pneumoniamnist.npz`, or pass --config.data.path):
+Command (GAN_AUG_DATA_DIR holds the paper's data set, Kermany et al.'s chest X-rays
+unpacked as `chest_xray/`, or pass --config.data.dir):
   python -m gan_aug.main --config=configs/pneumonia_dcgan_transfer.py \
       --workdir=runs/pneumonia [--config.classifier.pretrained_dir=weights/]
+The default reads it as `tfds:chest_xray_pneumonia` (prepared once into TFDS
+records): its test/ folder is the test split (624 images); its 16-image val/ folder
+joins train and validation is carved from train by patient id. `:cpu` and `:smoke`
+stand in PneumoniaMNIST (`pneumoniamnist.npz`, the same X-rays at 28x28, with
+MedMNIST's official splits; the shared data).
 
 The paper's recipe:
   * keep 10 % of the training data (`protocol.fractions`), three seeds with
@@ -14,10 +20,11 @@ The paper's recipe:
   * classifiers AlexNet, SqueezeNet (1.1), GoogLeNet and ResNet18, each with a new
     last layer for the data set's classes; ResNet18 is the primary one.
 Unlike the paper, generated images never enter the test split: the test split is
-PneumoniaMNIST's official one (624 images), validation its official val split.
+the set's official one (624 images).
 Choices where the paper is silent: one DCGAN per class (the paper does not say
 how labels were given to its GAN), batch 64 per class and step, 500 epochs over
-the smallest class's subset; 28x28 images upsampled to 64x64 for the GAN;
+the smallest class's subset; images at 64x64 for the GAN (PneumoniaMNIST's 28x28
+upsampled);
 classifiers at 224x224, SGD momentum 0.9, learning rate 1e-3, batch 32, at most
 30 epochs with early stopping (patience 5) on validation loss, fine-tuned end to
 end (freeze_backbone False). Without converted ImageNet weights
@@ -68,10 +75,9 @@ def get_config(arg: str = None):
   config = defaults.config(
       seed=0,
       protocol=defaults.paper_protocol(PAPER_ARMS, fractions=(0.1,)),
-      data=defaults.data(name='npz',
-                         path=os.path.join(defaults.data_root(), 'pneumoniamnist.npz'),
-                         class_names=('normal', 'pneumonia'), channels=1,
-                         resolution=64),
+      data=defaults.data(name='tfds:chest_xray_pneumonia',
+                         dir=os.path.join(defaults.data_root(), 'chest_xray'),
+                         channels=1, resolution=64),
       gan=defaults.gan(name='dcgan_per_class', latent_dim=100, g_base_width=64,
                        d_base_width=64, batch_size=64, num_epochs=500),
       synthesis=defaults.synthesis(threshold=0.0, target='multiple',
@@ -97,6 +103,7 @@ def get_config(arg: str = None):
     # most 30, patience 3. At 64x64 one ResNet18 step took 2 s here, and AlexNet
     # needs at least 63x63.
     config.classifier.other_models = ()
+    defaults.use_stand_in(config, 'pneumoniamnist')
     config.data.resolution = 32
     config.gan.g_base_width = 32
     config.gan.d_base_width = 32
@@ -111,6 +118,7 @@ def get_config(arg: str = None):
     config.classifier.patience = 3
   if 'smoke' in variants:
     defaults.make_smoke(config)
+    defaults.use_stand_in(config, 'pneumoniamnist')
     config.protocol.arms = PAPER_ARMS
     config.protocol.seeds = 2
     config.protocol.fractions = (0.02,)

@@ -19,10 +19,21 @@ def data_root() -> str:
 def data(**values) -> ml_collections.ConfigDict:
   """config.data: which data set, at what size, and how splits are made."""
   cfg = ml_collections.ConfigDict({
-      'name': 'image_folder',   # image_folder | npz | phantom
-      'dir': '',                # image_folder: <dir>/<split?>/<class>/*
-      'path': '',               # npz: MedMNIST-style file
+      # image_folder | npz | phantom | tfds:<source> (prepared once into TFDS
+      # records: covid19_radiography, chest_xray_pneumonia, covid19_3way,
+      # class_folder, medmnist; gan_aug.data.prepared)
+      'name': 'image_folder',
+      'dir': '',                # folders: <dir>/<split?>/<class>/*
+      'path': '',               # npz, tfds:medmnist: MedMNIST-style file
       'class_names': (),        # npz: names for labels 0..C-1
+      'include_classes': (),    # tfds folder sources: these classes only
+      # tfds:*: where the records go ('' = ~/.cache/gan_aug/prepared), and which
+      # records form each split (TFDS syntax, e.g. 'train[:50%]'; '' = as given).
+      'prepared_dir': '',
+      'split_strings': {'train': '', 'val': '', 'test': ''},
+      # The same pixels under two classes: 'exclude' keeps them out of
+      # training (listed in dataset.json), 'keep' trains them under each label.
+      'label_conflict_policy': 'exclude',
       'channels': 3,
       'resolution': 64,
       'val_fraction': 0.15,     # carved from train when the data has no val split
@@ -35,6 +46,21 @@ def data(**values) -> ml_collections.ConfigDict:
   })
   cfg.update(values)
   return cfg
+
+
+def use_stand_in(config: ml_collections.ConfigDict, name: str) -> None:
+  """Points `config.data` at a shared stand-in for the paper's own data set
+  (`:cpu`/`:smoke`): 'covid19_3way' (the 3-class COVID-19 image folder) or
+  'pneumoniamnist' (PneumoniaMNIST's .npz)."""
+  if name == 'covid19_3way':
+    config.data.name = 'image_folder'
+    config.data.dir = os.path.join(data_root(), 'covid19_3way')
+  elif name == 'pneumoniamnist':
+    config.data.name = 'npz'
+    config.data.path = os.path.join(data_root(), 'pneumoniamnist.npz')
+    config.data.class_names = ('normal', 'pneumonia')
+  else:
+    raise ValueError(f'no stand-in data set {name!r}')
 
 
 def gan(**values) -> ml_collections.ConfigDict:

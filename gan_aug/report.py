@@ -257,6 +257,14 @@ def markdown(result: Dict) -> str:
             f'{ds["splits"]}; {len(ds.get("duplicates_removed", []))} exact '
             'duplicate(s) across splits removed (kept out of training, or of '
             'validation when also in test).', '']
+  conflicts = ds.get('label_conflicts', [])
+  if conflicts:
+    kept_out = ds.get('label_conflict_policy', 'exclude') == 'exclude'
+    lines += [f'**{len(conflicts)} label conflict(s)**: the same pixels under two '
+              'classes (' + ('kept out of training' if kept_out else
+                             'trained under each label: `data.label_conflict_policy'
+                             '=keep`') + '):', '']
+    lines += [f'- {", ".join(c["images"])}' for c in conflicts] + ['']
   skipped = ds.get('skipped_files', [])
   if skipped:
     lines += [f'**{len(skipped)} unreadable file(s) skipped** '

@@ -77,6 +77,11 @@ def _log_dataset(summary: Dict) -> None:
     for item in removed:
       logging.info('  %s:%s == %s', item['removed_from'], item['source'],
                    ', '.join(item['identical_to']))
+  for conflict in summary.get('label_conflicts', []):
+    logging.warning('Label conflict (%s): the same pixels under two classes: %s',
+                    'kept out of training' if summary['label_conflict_policy'] ==
+                    'exclude' else 'trained under each label',
+                    ', '.join(conflict['images']))
   for item in summary['skipped_files']:
     logging.warning('Skipped unreadable file %s', item['error'])
 

@@ -19,10 +19,9 @@ good checkpoint by a run that changes only the optimizer's hyperparameters.
 """
 
 import dataclasses
-import hashlib
 import json
 import os
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import ml_collections
 from absl import logging
@@ -30,6 +29,7 @@ from absl import logging
 from gan_aug import atomic_files
 from gan_aug import data as data_lib
 from gan_aug import errors
+from gan_aug.fingerprints import fingerprint
 from gan_aug import models
 from gan_aug import registry
 from gan_aug import watchdog
@@ -43,7 +43,7 @@ _NON_SEMANTIC_SYNTHESIS_FIELDS = ('grid_per_class',)
 # other_models get stages of their own; checkpoint timing does not change results.
 _NON_SEMANTIC_CLASSIFIER_FIELDS = ('other_models', 'checkpoint_every_seconds')
 # Where the data is read from does not matter, only what was read (content hash).
-_NON_SEMANTIC_DATA_FIELDS = ('dir', 'path')
+_NON_SEMANTIC_DATA_FIELDS = ('dir', 'path', 'prepared_dir')
 # The protocol's axes choose which stages run; they do not change one stage.
 _PROTOCOL_AXES = ('arms', 'seeds', 'fractions', 'gan_variants', 'filter_sweep')
 
@@ -57,12 +57,6 @@ class Stage:
 
 
 STAGES: registry.Registry[Stage] = registry.Registry('stage')
-
-
-def fingerprint(obj: Any) -> str:
-  """A short stable hash of a JSON-serialisable object."""
-  text = json.dumps(obj, sort_keys=True, default=str)
-  return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def data_fingerprint(dataset: data_lib.Dataset) -> str:

@@ -5,7 +5,9 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import CLI_ENV
 from helpers import REPO_ROOT, run_arms
@@ -100,3 +102,29 @@ def test_compilation_set_up_uses_the_default_cache_and_the_config_switch(
   assert (stages.gan_stage_key(smoke, 'fp') !=
           stages.gan_stage_key(optimised, 'fp'))
   assert 'fast_compile' not in stages.gan_stage_key(optimised, 'fp')
+
+
+@pytest.mark.slow
+def test_smoke_run_on_a_radiography_layout_counts_only_the_xrays(tmp_path):
+  # The COVID-19 Radiography Database's layout, in small: <class>/images/ beside
+  # <class>/masks/, metadata spreadsheets at the top.
+  root = tmp_path / 'COVID-19_Radiography_Dataset'
+  rng = np.random.default_rng(0)
+  for name in ('COVID', 'Lung_Opacity', 'Normal', 'Viral Pneumonia'):
+    for folder in ('images', 'masks'):
+      (root / name / folder).mkdir(parents=True)
+      for i in range(12):
+        Image.fromarray(rng.integers(0, 256, (40, 40), dtype=np.uint8)).save(
+            root / name / folder / f'{name}-{i + 1}.png')
+    (root / f'{name}.metadata.xlsx').write_bytes(b'PK\x03\x04')
+  workdir = str(tmp_path / 'w')
+  result = _main('--config=configs/covid_acgan.py:smoke', f'--config.data.dir={root}',
+                 '--config.data.resolution=28', '--config.classifier.resolution=28',
+                 f'--workdir={workdir}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(os.path.join(workdir, 'dataset.json')) as f:
+    dataset = json.load(f)
+  assert dataset['class_names'] == ['COVID', 'Lung_Opacity', 'Normal', 'Viral Pneumonia']
+  assert sum(dataset['splits'].values()) == 4 * 12  # The X-rays, not the masks.
+  assert set(dataset['splits']) == {'train', 'val', 'test'}
+  assert 'COVID/masks/' in dataset['ignored_files']

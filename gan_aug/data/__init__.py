@@ -1,4 +1,6 @@
-"""Data sets by name: image folders, MedMNIST-style .npz files and the generated phantom."""
+"""Data sets by name: image folders, MedMNIST-style .npz files, the generated
+phantom, and `tfds:<source>`, the raw data sets prepared once into TFDS records
+(gan_aug.data.prepared)."""
 
 from typing import Callable
 
@@ -6,7 +8,8 @@ import ml_collections
 
 from gan_aug import checks
 from gan_aug import registry
-from gan_aug.data.dataset import Dataset, Split, cap_held_out, keep_training_fraction
+from gan_aug.data.dataset import (LABEL_CONFLICT_POLICIES, Dataset, Split,
+                                  cap_held_out, keep_training_fraction)
 from gan_aug.errors import DatasetError, DatasetNotFoundError
 from gan_aug.data.image_folder import BAD_FILE_POLICIES, load_image_folder
 from gan_aug.data.npz import load_npz
@@ -20,20 +23,38 @@ def _image_folder(cfg: ml_collections.ConfigDict, seed: int) -> Dataset:
   return load_image_folder(
       cfg.dir, channels=cfg.channels, resolution=cfg.resolution,
       val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
-      seed=seed, bad_file_policy=cfg.bad_file_policy)
+      seed=seed, bad_file_policy=cfg.bad_file_policy,
+      label_conflict_policy=cfg.label_conflict_policy)
 
 
 @DATASETS.register('npz')
 def _npz(cfg: ml_collections.ConfigDict, seed: int) -> Dataset:
   return load_npz(cfg.path, channels=cfg.channels, resolution=cfg.resolution,
                   val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
-                  seed=seed, class_names=list(cfg.class_names) or None)
+                  seed=seed, class_names=list(cfg.class_names) or None,
+                  label_conflict_policy=cfg.label_conflict_policy)
 
 
 @DATASETS.register('phantom')
 def _phantom(cfg: ml_collections.ConfigDict, seed: int) -> Dataset:
   return load_phantom(channels=cfg.channels, resolution=cfg.resolution, seed=seed,
                       per_class=dict(cfg.phantom_per_class))
+
+
+def _register_prepared(name: str) -> None:
+  def load(cfg: ml_collections.ConfigDict, seed: int) -> Dataset:
+    from gan_aug.data import prepared  # pylint: disable=g-import-not-at-top
+    return prepared.load_prepared(name, cfg, seed)
+  DATASETS.register(PREPARED_PREFIX + name)(load)
+
+
+# The names of gan_aug.data.prepared.SOURCES; that module (and TFDS) is imported
+# only by a run that reads one.
+PREPARED_PREFIX = 'tfds:'
+PREPARED_SOURCES = ('covid19_radiography', 'chest_xray_pneumonia', 'covid19_3way',
+                    'class_folder', 'medmnist')
+for _name in PREPARED_SOURCES:
+  _register_prepared(_name)
 
 
 def load_dataset(cfg: ml_collections.ConfigDict, seed: int) -> Dataset:
@@ -53,6 +74,11 @@ def validate_config(cfg: ml_collections.ConfigDict) -> None:
   checks.check(cfg.channels in (1, 3), 'data.channels', cfg.channels, '1 or 3')
   checks.int_at_least(cfg, 'data', 'resolution', 1)
   checks.one_of(cfg, 'data', 'bad_file_policy', BAD_FILE_POLICIES)
+  checks.one_of(cfg, 'data', 'label_conflict_policy', LABEL_CONFLICT_POLICIES)
+  for split in ('train', 'val', 'test'):
+    checks.check(isinstance(cfg.split_strings[split], str),
+                 f'data.split_strings.{split}', cfg.split_strings[split],
+                 "a TFDS split string such as 'train[:50%]', or '' for the split itself")
   for split in ('train', 'val', 'test'):
     checks.int_at_least(cfg.phantom_per_class, 'data.phantom_per_class', split, 1)
   checks.number_in(cfg, 'data', 'val_fraction', 0.0, 0.5)

@@ -4,9 +4,13 @@
   1. a training image whose pixels equal a validation or test image is dropped
      from training and listed (likewise a validation image equal to a test image);
   2. missing test / validation splits are carved from train, seeded, stratified
-     by class, and grouped by pixel digest so two copies of one image never land
-     on both sides of a split (never from test);
-  3. repeated images inside one split are listed, not dropped.
+     by class, and grouped (by patient where the source knows it, else by pixel
+     digest) so one patient or two copies of one image never land on both sides
+     of a split (never from test);
+  3. the same pixels under two different classes anywhere are listed as label
+     conflicts and, with label_conflict_policy 'exclude' (the default), kept out
+     of training; 'keep' trains them under each label;
+  4. repeated images inside one split are listed, not dropped.
 It refuses, with the reason, what no run can use: fewer than two classes, labels
 outside 0..num_classes-1, a split whose images and labels differ in count, an
 empty validation or test split, and a class with no training images.
@@ -21,15 +25,24 @@ import numpy as np
 from gan_aug.errors import DatasetError
 
 SPLITS = ('train', 'val', 'test')
+LABEL_CONFLICT_POLICIES = ('exclude', 'keep')
 
 
 @dataclasses.dataclass
 class Split:
-  """One split held in memory: uint8 images [N, H, W, C] and int labels [N]."""
+  """One split held in memory: uint8 images [N, H, W, C] and int labels [N].
+
+  `groups[i]` names what image i must stay with when a split is carved (its
+  patient); by default its pixel digest."""
   images: np.ndarray
   labels: np.ndarray
   sources: List[str]
   digests: List[str]
+  groups: Optional[List[str]] = None
+
+  def __post_init__(self):
+    if self.groups is None:
+      self.groups = list(self.digests)
 
   def __len__(self) -> int:
     return len(self.labels)
@@ -37,7 +50,8 @@ class Split:
   def subset(self, keep: Sequence[int]) -> 'Split':
     keep = np.asarray(keep, dtype=np.int64)
     return Split(self.images[keep], self.labels[keep],
-                 [self.sources[i] for i in keep], [self.digests[i] for i in keep])
+                 [self.sources[i] for i in keep], [self.digests[i] for i in keep],
+                 [self.groups[i] for i in keep])
 
   def class_counts(self, num_classes: int) -> List[int]:
     return np.bincount(self.labels, minlength=num_classes).tolist()
@@ -97,7 +111,7 @@ def _drop_overlap(keep_from: Split, other: Split, keep_name: str,
 
 def carve_split(split: Split, fraction: float, seed: int,
                 num_classes: int) -> tuple:
-  """Splits off ~`fraction` of each class, keeping identical images together.
+  """Splits off ~`fraction` of each class, keeping each group together.
 
   Returns (rest, carved). Deterministic for a given seed and input order.
   """
@@ -108,7 +122,7 @@ def carve_split(split: Split, fraction: float, seed: int,
   for label in range(num_classes):
     groups = collections.OrderedDict()
     for i in np.flatnonzero(split.labels == label):
-      groups.setdefault(split.digests[i], []).append(int(i))
+      groups.setdefault(split.groups[i], []).append(int(i))
     group_list = list(groups.values())
     if len(group_list) < 2:
       continue  # Too few distinct images to give any away.
@@ -128,6 +142,29 @@ def carve_split(split: Split, fraction: float, seed: int,
 def _within_split_duplicates(split: Split) -> List[List[str]]:
   return [[split.sources[i] for i in idx]
           for idx in _digest_index(split).values() if len(idx) > 1]
+
+
+def _label_conflicts(splits: Dict[str, Split],
+                     class_names: Sequence[str]) -> List[Dict]:
+  """Pixels that appear under two or more classes, in any splits."""
+  seen = collections.defaultdict(list)
+  for split_name, split in splits.items():
+    for i, digest in enumerate(split.digests):
+      seen[digest].append((split_name, i))
+  conflicts = []
+  for digest, places in seen.items():
+    labels = {int(splits[s].labels[i]) for s, i in places}
+    if len(labels) > 1:
+      conflicts.append({
+          'digest': digest,
+          'images': [f'{s}:{splits[s].sources[i]} '
+                     f'({class_names[int(splits[s].labels[i])]})' for s, i in places]})
+  return conflicts
+
+
+def _drop_conflicts(train: Split, conflicts: List[Dict]) -> Split:
+  digests = {c['digest'] for c in conflicts}
+  return train.subset([i for i, d in enumerate(train.digests) if d not in digests])
 
 
 def _check_labels(name: str, class_names: Sequence[str],
@@ -169,13 +206,19 @@ def _check_held_out(name: str, result: Dict[str, Split],
 
 def finalize(name: str, class_names: Sequence[str], splits: Dict[str, Split],
              *, val_fraction: float, test_fraction: float, seed: int,
-             is_phantom: bool = False, info: Optional[Dict] = None) -> Dataset:
+             label_conflict_policy: str = 'exclude', is_phantom: bool = False,
+             info: Optional[Dict] = None) -> Dataset:
   """Applies the split hygiene in the module docstring and returns a Dataset."""
+  if label_conflict_policy not in LABEL_CONFLICT_POLICIES:
+    raise DatasetError(
+        f'config.data.label_conflict_policy must be one of '
+        f'{LABEL_CONFLICT_POLICIES}, got {label_conflict_policy!r}.')
   info = dict(info or {})
   num_classes = len(class_names)
   if 'train' not in splits or not len(splits['train']):
     raise DatasetError(f'{name}: no training images found.')
   _check_labels(name, class_names, splits)
+  conflicts = _label_conflicts(splits, class_names)
   removed: List[Dict] = []
   split_origin = {k: 'given' for k in splits}
   train = splits['train']
@@ -185,12 +228,17 @@ def finalize(name: str, class_names: Sequence[str], splits: Dict[str, Split],
   else:
     train, test = carve_split(train, test_fraction, seed + 1, num_classes)
     split_origin['test'] = f'carved from train ({test_fraction:.0%}, seed {seed + 1})'
+    train = _drop_overlap(train, test, 'train', 'test', removed)
   if 'val' in splits:
     val = _drop_overlap(splits['val'], test, 'val', 'test', removed)
     train = _drop_overlap(train, val, 'train', 'val', removed)
   else:
     train, val = carve_split(train, val_fraction, seed, num_classes)
     split_origin['val'] = f'carved from train ({val_fraction:.0%}, seed {seed})'
+    # Groups other than pixel digests (patients) can leave a copy on each side.
+    train = _drop_overlap(train, val, 'train', 'val', removed)
+  if conflicts and label_conflict_policy == 'exclude':
+    train = _drop_conflicts(train, conflicts)
   result = {'train': train, 'val': val, 'test': test}
 
   for label, count in enumerate(train.class_counts(num_classes)):
@@ -203,6 +251,8 @@ def finalize(name: str, class_names: Sequence[str], splits: Dict[str, Split],
   info.update({
       'split_origin': split_origin,
       'duplicates_removed': removed,
+      'label_conflicts': conflicts,
+      'label_conflict_policy': label_conflict_policy,
       'duplicates_within_split': {k: _within_split_duplicates(v)
                                   for k, v in result.items()},
   })

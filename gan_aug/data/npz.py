@@ -93,7 +93,7 @@ def _split_from_arrays(path: str, images: np.ndarray, labels: np.ndarray,
   return dataset_lib.Split(np.stack(arrays), labels, sources, digests)
 
 
-def _class_names(path: str, splits: Dict[str, dataset_lib.Split],
+def class_names_of(path: str, splits: Dict[str, dataset_lib.Split],
                  class_names: Optional[Sequence[str]]) -> List[str]:
   """config.data.class_names, or class_0..class_K-1 from the largest label."""
   num_classes = int(max(s.labels.max() for s in splits.values())) + 1
@@ -114,16 +114,21 @@ def _class_names(path: str, splits: Dict[str, dataset_lib.Split],
   return list(class_names)
 
 
-def load_npz(path: str, *, channels: int, resolution: int, val_fraction: float,
-             test_fraction: float, seed: int,
-             class_names: Optional[Sequence[str]] = None,
-             name: Optional[str] = None) -> dataset_lib.Dataset:
-  """Reads a MedMNIST-style .npz file into a Dataset (official splits kept)."""
+def missing_file_error(path: str) -> DatasetNotFoundError:
+  """The error for a .npz file that is not there."""
+  return DatasetNotFoundError(
+      os.path.abspath(path), 'The .npz data set',
+      'MedMNIST (e.g. pneumoniamnist.npz, or pneumoniamnist_224.npz of MedMNIST+ at '
+      '28, 64, 128 or 224 px; CC BY 4.0, Yang et al. 2023), downloaded by you from '
+      'the MedMNIST release.', LAYOUT_HELP)
+
+
+def decode_npz(path: str, *, channels: int,
+               resolution: int) -> Dict[str, dataset_lib.Split]:
+  """The file's splits, each image converted to uint8 [resolution, resolution,
+  channels] by the loaders' one resize (see module docstring for the layout)."""
   if not os.path.isfile(path):
-    raise DatasetNotFoundError(
-        os.path.abspath(path), 'The .npz data set',
-        'MedMNIST (e.g. pneumoniamnist.npz, CC BY 4.0, Yang et al. 2023), '
-        'downloaded by you from the MedMNIST release.', LAYOUT_HELP)
+    raise missing_file_error(path)
   arrays = _read_arrays(path)
   if 'train_images' not in arrays:
     raise DatasetError(
@@ -143,9 +148,20 @@ def load_npz(path: str, *, channels: int, resolution: int, val_fraction: float,
       splits[split] = _split_from_arrays(path, arrays[f'{split}_images'],
                                          arrays[f'{split}_labels'], split,
                                          channels, resolution)
+  return splits
+
+
+def load_npz(path: str, *, channels: int, resolution: int, val_fraction: float,
+             test_fraction: float, seed: int,
+             class_names: Optional[Sequence[str]] = None,
+             label_conflict_policy: str = 'exclude',
+             name: Optional[str] = None) -> dataset_lib.Dataset:
+  """Reads a MedMNIST-style .npz file into a Dataset (official splits kept)."""
+  splits = decode_npz(path, channels=channels, resolution=resolution)
   return dataset_lib.finalize(
       name or os.path.splitext(os.path.basename(path))[0],
-      _class_names(path, splits, class_names), splits,
+      class_names_of(path, splits, class_names), splits,
       val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
+      label_conflict_policy=label_conflict_policy,
       info={'source': os.path.abspath(path), 'skipped_files': [],
             'ignored_files': []})
