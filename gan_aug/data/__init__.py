@@ -55,6 +55,8 @@ PREPARED_SOURCES = ('covid19_radiography', 'chest_xray_pneumonia', 'covid19_3way
                     'class_folder', 'medmnist')
 for _name in PREPARED_SOURCES:
   _register_prepared(_name)
+_CLASS_FOLDER_SOURCES = tuple(PREPARED_PREFIX + n for n in PREPARED_SOURCES
+                              if n != 'medmnist')
 
 
 def load_dataset(cfg: ml_collections.ConfigDict, seed: int) -> Dataset:
@@ -75,6 +77,9 @@ def validate_config(cfg: ml_collections.ConfigDict) -> None:
   checks.int_at_least(cfg, 'data', 'resolution', 1)
   checks.one_of(cfg, 'data', 'bad_file_policy', BAD_FILE_POLICIES)
   checks.one_of(cfg, 'data', 'label_conflict_policy', LABEL_CONFLICT_POLICIES)
+  checks.check(not cfg.include_classes or cfg.name in _CLASS_FOLDER_SOURCES,
+               'data.include_classes', tuple(cfg.include_classes),
+               f'empty unless data.name is one of {", ".join(_CLASS_FOLDER_SOURCES)}')
   for split in ('train', 'val', 'test'):
     checks.check(isinstance(cfg.split_strings[split], str),
                  f'data.split_strings.{split}', cfg.split_strings[split],

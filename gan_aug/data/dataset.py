@@ -92,12 +92,14 @@ def _digest_index(split: Split) -> Dict[str, List[int]]:
 
 
 def _drop_overlap(keep_from: Split, other: Split, keep_name: str,
-                  other_name: str, removed: List[Dict]) -> Split:
-  """Drops items of `keep_from` whose pixels equal any item of `other`."""
+                  other_name: str, removed: List[Dict],
+                  spare: frozenset = frozenset()) -> Split:
+  """Drops items of `keep_from` whose pixels equal any item of `other` (but
+  those whose digest is in `spare`)."""
   other_index = _digest_index(other)
   keep = []
   for i, digest in enumerate(keep_from.digests):
-    if digest in other_index:
+    if digest in other_index and digest not in spare:
       removed.append({
           'removed_from': keep_name,
           'source': keep_from.sources[i],
@@ -219,6 +221,10 @@ def finalize(name: str, class_names: Sequence[str], splits: Dict[str, Split],
     raise DatasetError(f'{name}: no training images found.')
   _check_labels(name, class_names, splits)
   conflicts = _label_conflicts(splits, class_names)
+  # Carving keeps a class's groups together, so a conflict's copies (two
+  # classes) can land on both sides; with 'keep' they stay in training.
+  spare = frozenset(c['digest'] for c in conflicts
+                    if label_conflict_policy == 'keep')
   removed: List[Dict] = []
   split_origin = {k: 'given' for k in splits}
   train = splits['train']
@@ -228,7 +234,7 @@ def finalize(name: str, class_names: Sequence[str], splits: Dict[str, Split],
   else:
     train, test = carve_split(train, test_fraction, seed + 1, num_classes)
     split_origin['test'] = f'carved from train ({test_fraction:.0%}, seed {seed + 1})'
-    train = _drop_overlap(train, test, 'train', 'test', removed)
+    train = _drop_overlap(train, test, 'train', 'test', removed, spare)
   if 'val' in splits:
     val = _drop_overlap(splits['val'], test, 'val', 'test', removed)
     train = _drop_overlap(train, val, 'train', 'val', removed)
@@ -236,7 +242,7 @@ def finalize(name: str, class_names: Sequence[str], splits: Dict[str, Split],
     train, val = carve_split(train, val_fraction, seed, num_classes)
     split_origin['val'] = f'carved from train ({val_fraction:.0%}, seed {seed})'
     # Groups other than pixel digests (patients) can leave a copy on each side.
-    train = _drop_overlap(train, val, 'train', 'val', removed)
+    train = _drop_overlap(train, val, 'train', 'val', removed, spare)
   if conflicts and label_conflict_policy == 'exclude':
     train = _drop_conflicts(train, conflicts)
   result = {'train': train, 'val': val, 'test': test}

@@ -45,6 +45,8 @@ from gan_aug.data import npz
 from gan_aug.errors import DatasetError, DatasetNotFoundError
 from gan_aug.fingerprints import fingerprint
 
+# Bump when the decoding (gan_aug.data.images) or a listing rule
+# (gan_aug.data.layouts) changes: records of an older version are then not read.
 VERSION = '1.0.0'
 PREPARED_FILE = 'prepared.json'
 DEFAULT_PREPARED_DIR = os.path.join('~', '.cache', 'gan_aug', 'prepared')
@@ -105,6 +107,8 @@ class _Raw:
   def __init__(self, name: str, cfg: ml_collections.ConfigDict):
     self.name, self.cfg = name, cfg
     source = SOURCES[name]
+    if not cfg[source.reads]:
+      raise _not_found(name, f'<config.data.{source.reads} is empty>')
     self.path = os.path.abspath(os.path.expanduser(cfg[source.reads]))
     if source.reads == 'dir':
       if not os.path.isdir(self.path):
@@ -230,8 +234,13 @@ def load_prepared(name: str, cfg: ml_collections.ConfigDict,
   prepared_now = not os.path.isfile(os.path.join(builder.data_path, PREPARED_FILE))
   if prepared_now:
     builder.download_and_prepare()
-  with open(os.path.join(builder.data_path, PREPARED_FILE)) as f:
-    kept = json.load(f)
+  try:
+    with open(os.path.join(builder.data_path, PREPARED_FILE)) as f:
+      kept = json.load(f)
+  except (OSError, ValueError) as e:
+    raise DatasetError(
+        f'{builder.data_path}: the prepared records lack a readable {PREPARED_FILE} '
+        f'({e}); remove that folder and rerun to prepare them again.') from e
   shape = (cfg.resolution, cfg.resolution, cfg.channels)
   available = set(builder.info.splits)
   splits = {}
@@ -247,9 +256,9 @@ def load_prepared(name: str, cfg: ml_collections.ConfigDict,
       splits[split] = _read_split(builder, chosen or split, shape)
     except (ValueError, KeyError, AssertionError) as e:
       raise DatasetError(
-          f'config.data.split_strings.{split}={chosen!r}: not a split of the '
+          f'config.data.split_strings.{split}={chosen!r} could not be read from the '
           f'prepared tfds:{name} (its splits: {sorted(available)}; TFDS syntax '
-          f"such as 'train[:50%]'): {e}") from e
+          f"such as 'train[:50%]'; an empty selection is refused too): {e}") from e
   info = {'source': raw.path, 'bad_file_policy': cfg.bad_file_policy,
           'skipped_files': kept['skipped_files'], 'ignored_files': kept['ignored_files'],
           'notes': kept.get('notes', {}),
