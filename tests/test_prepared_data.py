@@ -224,6 +224,14 @@ def test_kermany_patients_never_on_both_sides_and_val_rule(kermany, tmp_path):
   assert {'person1', 'IM-0100', 'NORMAL2-IM-1427'} <= set(train.groups + val.groups)
   assert 'val/NORMAL/NORMAL2-IM-1440-0001.jpeg' in train.sources + val.sources
   assert dataset.info['notes']['val_rule'] == layouts.CHEST_XRAY_VAL_RULE
+  assert dataset.info['patients_removed'] == []
+  # Split strings that put one patient's images on both sides: kept out of train.
+  cfg.split_strings.test = 'train[:6]'
+  mixed = data_lib.load_dataset(cfg, 0)
+  held = set(mixed.splits['test'].groups) | set(mixed.splits['val'].groups)
+  assert not held & set(mixed.splits['train'].groups)
+  removed = mixed.info['patients_removed']
+  assert removed and all(r['patient'] in held for r in removed)
   assert 'chest_xray/ (a duplicate of the outer folder)' in dataset.info['ignored_files']
 
 

@@ -7,10 +7,12 @@
      by class, and grouped (by patient where the source knows it, else by pixel
      digest) so one patient or two copies of one image never land on both sides
      of a split (never from test);
-  3. the same pixels under two different classes anywhere are listed as label
+  3. a training image of a patient who also has validation or test images (where
+     the source knows patients) is dropped from training and listed;
+  4. the same pixels under two different classes anywhere are listed as label
      conflicts and, with label_conflict_policy 'exclude' (the default), kept out
      of training; 'keep' trains them under each label;
-  4. repeated images inside one split are listed, not dropped.
+  5. repeated images inside one split are listed, not dropped.
 It refuses, with the reason, what no run can use: fewer than two classes, labels
 outside 0..num_classes-1, a split whose images and labels differ in count, an
 empty validation or test split, and a class with no training images.
@@ -146,6 +148,20 @@ def _within_split_duplicates(split: Split) -> List[List[str]]:
           for idx in _digest_index(split).values() if len(idx) > 1]
 
 
+def _drop_shared_patients(train: Split, held_out: Sequence[Split],
+                          removed: List[Dict]) -> Split:
+  """Drops training images whose patient (a group that is not a pixel digest)
+  also has images in a held-out split, e.g. when split strings chose them."""
+  held = {g for split in held_out for g, d in zip(split.groups, split.digests) if g != d}
+  keep = []
+  for i, (group, digest) in enumerate(zip(train.groups, train.digests)):
+    if group != digest and group in held:
+      removed.append({'source': train.sources[i], 'patient': group})
+    else:
+      keep.append(i)
+  return train.subset(keep)
+
+
 def _label_conflicts(splits: Dict[str, Split],
                      class_names: Sequence[str]) -> List[Dict]:
   """Pixels that appear under two or more classes, in any splits."""
@@ -245,6 +261,8 @@ def finalize(name: str, class_names: Sequence[str], splits: Dict[str, Split],
     train = _drop_overlap(train, val, 'train', 'val', removed, spare)
   if conflicts and label_conflict_policy == 'exclude':
     train = _drop_conflicts(train, conflicts)
+  patients_removed: List[Dict] = []
+  train = _drop_shared_patients(train, (val, test), patients_removed)
   result = {'train': train, 'val': val, 'test': test}
 
   for label, count in enumerate(train.class_counts(num_classes)):
@@ -258,6 +276,7 @@ def finalize(name: str, class_names: Sequence[str], splits: Dict[str, Split],
       'split_origin': split_origin,
       'duplicates_removed': removed,
       'label_conflicts': conflicts,
+      'patients_removed': patients_removed,
       'label_conflict_policy': label_conflict_policy,
       'duplicates_within_split': {k: _within_split_duplicates(v)
                                   for k, v in result.items()},
