@@ -44,6 +44,11 @@ _NON_SEMANTIC_SYNTHESIS_FIELDS = ('grid_per_class',)
 _NON_SEMANTIC_CLASSIFIER_FIELDS = ('other_models', 'checkpoint_every_seconds')
 # Where the data is read from does not matter, only what was read (content hash).
 _NON_SEMANTIC_DATA_FIELDS = ('dir', 'path', 'prepared_dir')
+# Data fields added after workdirs existed, left out of the key at these values
+# so that earlier GAN stages keep their keys (what they change shows in the data
+# fingerprint anyway).
+_ADDED_DATA_FIELDS = {'include_classes': [], 'label_conflict_policy': 'exclude',
+                      'split_strings': {'train': '', 'val': '', 'test': ''}}
 # The protocol's axes choose which stages run; they do not change one stage.
 _PROTOCOL_AXES = ('arms', 'seeds', 'fractions', 'gan_variants', 'filter_sweep')
 
@@ -80,7 +85,8 @@ def gan_stage_key(config: ml_collections.ConfigDict, data_fp: str) -> Dict:
   gan = {k: v for k, v in config.gan.to_dict().items()
          if k not in _NON_SEMANTIC_GAN_FIELDS}
   data = {k: v for k, v in config.data.to_dict().items()
-          if k not in _NON_SEMANTIC_DATA_FIELDS}
+          if k not in _NON_SEMANTIC_DATA_FIELDS
+          and json.loads(json.dumps(v)) != _ADDED_DATA_FIELDS.get(k, object())}
   return {'stage': 'gan', 'seed': config.seed, 'gan': gan, 'data': data,
           'data_fingerprint': data_fp, **_compilation(config)}
 

@@ -329,3 +329,18 @@ def test_include_classes_is_refused_where_nothing_reads_it():
     data_lib.validate_config(cfg)
   cfg.name = 'tfds:covid19_radiography'
   data_lib.validate_config(cfg)
+
+
+def test_new_data_fields_at_their_defaults_keep_earlier_gan_stage_keys():
+  from gan_aug import stages  # pylint: disable=g-import-not-at-top
+  config = config_defaults.config(data=config_defaults.data(),
+                                  gan=config_defaults.gan())
+  key = stages.gan_stage_key(config, 'data-fingerprint')
+  assert not {'include_classes', 'split_strings', 'label_conflict_policy',
+              'prepared_dir'} & set(key['data'])
+  config.data.split_strings.train = 'train[:50%]'
+  config.data.label_conflict_policy = 'keep'
+  config.data.prepared_dir = '/elsewhere'
+  key = stages.gan_stage_key(config, 'data-fingerprint')
+  assert {'split_strings', 'label_conflict_policy'} <= set(key['data'])
+  assert 'prepared_dir' not in key['data']
