@@ -33,6 +33,7 @@ from gan_aug.fingerprints import fingerprint
 from gan_aug import models
 from gan_aug import registry
 from gan_aug import watchdog
+from gan_aug.train import gan_divergence
 from gan_aug.train import gan_loop
 from gan_aug.train import sharding
 
@@ -167,7 +168,7 @@ def find_diverged_gan(workdir: str, key: Dict) -> Optional[Dict]:
   best = None
   for name in sorted(os.listdir(stages_dir)):
     stage_dir = os.path.join(stages_dir, name)
-    diverged_path = os.path.join(stage_dir, gan_loop.DIVERGED_FILE)
+    diverged_path = os.path.join(stage_dir, gan_divergence.DIVERGED_FILE)
     if (not name.startswith('gan-') or not os.path.exists(diverged_path)
         or os.path.exists(os.path.join(stage_dir, 'done.json'))):
       continue

@@ -14,6 +14,7 @@ from gan_aug.errors import DatasetError, DatasetNotFoundError
 from gan_aug.data.image_folder import BAD_FILE_POLICIES, load_image_folder
 from gan_aug.data.npz import load_npz
 from gan_aug.data.phantom import load_phantom
+from gan_aug.data import prepared  # TFDS itself is imported only when preparing or reading.
 
 DATASETS: registry.Registry[Callable[..., Dataset]] = registry.Registry('data set')
 
@@ -43,20 +44,15 @@ def _phantom(cfg: ml_collections.ConfigDict, seed: int) -> Dataset:
 
 def _register_prepared(name: str) -> None:
   def load(cfg: ml_collections.ConfigDict, seed: int) -> Dataset:
-    from gan_aug.data import prepared  # pylint: disable=g-import-not-at-top
     return prepared.load_prepared(name, cfg, seed)
   DATASETS.register(PREPARED_PREFIX + name)(load)
 
 
-# The names of gan_aug.data.prepared.SOURCES; that module (and TFDS) is imported
-# only by a run that reads one.
 PREPARED_PREFIX = 'tfds:'
-PREPARED_SOURCES = ('covid19_radiography', 'chest_xray_pneumonia', 'covid19_3way',
-                    'class_folder', 'medmnist')
-for _name in PREPARED_SOURCES:
+for _name in prepared.SOURCES:
   _register_prepared(_name)
-_CLASS_FOLDER_SOURCES = tuple(PREPARED_PREFIX + n for n in PREPARED_SOURCES
-                              if n != 'medmnist')
+_CLASS_FOLDER_SOURCES = tuple(PREPARED_PREFIX + n for n, source in prepared.SOURCES.items()
+                              if source.reads == 'dir')
 
 
 def load_dataset(cfg: ml_collections.ConfigDict, seed: int) -> Dataset:

@@ -58,7 +58,7 @@ class Source:
   title: str
   origin: str                 # where to download it, what to unpack
   layout: str
-  list_files: Optional[Callable[..., layouts.Listing]] = None  # folder sources
+  listing: Optional[Callable[..., layouts.Listing]] = None  # folder sources
   reads: str = 'dir'          # the config.data field naming it: dir | path
 
 
@@ -113,7 +113,7 @@ class _Raw:
     if source.reads == 'dir':
       if not os.path.isdir(self.path):
         raise _not_found(name, self.path)
-      self.listing = source.list_files(self.path, tuple(cfg.include_classes))
+      self.listing = source.listing(self.path, tuple(cfg.include_classes))
       self.class_names = self.listing.class_names
       self.signature = self.listing.signature()
     else:
@@ -225,9 +225,6 @@ def _read_split(builder, split_string: str, shape) -> dataset_lib.Split:
 def load_prepared(name: str, cfg: ml_collections.ConfigDict,
                   seed: int) -> dataset_lib.Dataset:
   """The data set `tfds:<name>` at cfg's size, prepared first if it is not yet."""
-  if name not in SOURCES:
-    raise DatasetError(f'config.data.name tfds:{name}: no such prepared data set '
-                       f'(known: {", ".join("tfds:" + n for n in sorted(SOURCES))}).')
   raw = _Raw(name, cfg)
   builder = _builder(raw, prepared_dir_of(cfg, raw.path))
   start = time.time()

@@ -12,7 +12,6 @@ features and the validation loss: `gan_aug.train.classifier_inference`.
 """
 
 import functools
-import os
 import shutil
 import time
 from typing import Any, Callable, Dict, Optional, Tuple
@@ -30,10 +29,11 @@ from gan_aug import preemption
 from gan_aug import scalars as scalars_lib
 from gan_aug import watchdog
 from gan_aug.train import classifier_inference
+from gan_aug.train import classifier_progress
 from gan_aug.train import gan as gan_lib
 from gan_aug.train import sharding
 from gan_aug.train.classifier_optimizer import class_weights, make_optimizer
-from gan_aug.train.checkpoint import Checkpointer, sums_from_meta, sums_to_meta
+from gan_aug.train.checkpoint import Checkpointer, sums_from_meta
 
 Arrays = Tuple[np.ndarray, np.ndarray]  # (images uint8 NHWC, int labels)
 
@@ -127,55 +127,6 @@ def make_train_step(model, tx: optax.GradientTransformation, mesh: Mesh,
                        'accuracy': (jnp.argmax(logits, -1) == y).mean()}
 
   return train_step
-
-
-def _progress_meta(runs: Dict[str, Dict], epoch: int) -> Dict:
-  """The JSON part of a classifier checkpoint: epoch, histories, early-stopping state."""
-  return {'epoch': epoch, 'arms': {
-      name: {'history': run['history'],
-             'best_loss': None if not np.isfinite(run['best_loss']) else run['best_loss'],
-             'best_step': run['best_step'], 'since_best': run['since_best']}
-      for name, run in runs.items()}}
-
-
-def _preempted_dir(checkpoint_dir: str) -> str:
-  """Where a stop request between epochs saves (apart from the epoch checkpoints)."""
-  return checkpoint_dir.rstrip(os.sep) + '-preempted'
-
-
-def _restore_progress(checkpointer: Checkpointer, runs: Dict[str, Dict]
-                      ) -> Tuple[int, Optional[Dict]]:
-  """Loads the newest readable checkpoint into `runs`; (its completed epochs,
-  the position within the next epoch for a stop-time checkpoint, else None)."""
-  target = {name: {'state': run['state'], 'best': run['best']}
-            for name, run in runs.items()}
-  step, restored, meta = checkpointer.restore_latest_good(target)
-  preempted_dir = _preempted_dir(checkpointer.directory)
-  if os.path.isdir(preempted_dir):
-    preempted = Checkpointer(preempted_dir, max_to_keep=1)
-    try:
-      stop_step, stop_state, stop_meta = preempted.restore_latest_good(target)
-    finally:
-      preempted.close()
-    if stop_step is not None and stop_meta['epoch'] >= (meta.get('epoch') or 0):
-      step, restored, meta = stop_step, stop_state, stop_meta
-  if step is None:
-    return 0, None
-  for name, run in runs.items():
-    arm = meta['arms'][name]
-    run.update(state=restored[name]['state'], best=restored[name]['best'],
-               history=arm['history'], best_step=arm['best_step'],
-               since_best=arm['since_best'],
-               best_loss=np.inf if arm['best_loss'] is None else arm['best_loss'])
-  position = meta.get('position')
-  if position:
-    logging.info('Resuming classifier training in epoch %d, arm %s, step %d of '
-                 'the epoch (saved on a stop request).', position['epoch'],
-                 list(runs)[position['arm']], position['step_in_epoch'])
-  else:
-    logging.info('Resuming classifier training after epoch %d (checkpoint in %s).',
-                 meta['epoch'], checkpointer.directory)
-  return int(meta['epoch']), position
 
 
 def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
@@ -275,8 +226,8 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
   checkpointer = (Checkpointer(checkpoint_dir, max_to_keep=1) if checkpoint_dir
                   else None)
   try:
-    epoch, position = (_restore_progress(checkpointer, runs) if checkpointer
-                       else (0, None))
+    epoch, position = (classifier_progress.restore_progress(checkpointer, runs)
+                       if checkpointer else (0, None))
     with scalars_lib.ScalarWriter(scalars_dir) as scalars, preemption.stop_points():
       _train_epochs(cfg, runs, val, steps_per_epoch, predict, eval_batch, epoch,
                     checkpointer, scalars, pretrain_epochs, position)
@@ -284,7 +235,7 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
     if checkpointer:
       checkpointer.close()
   if checkpoint_dir:
-    shutil.rmtree(_preempted_dir(checkpoint_dir), ignore_errors=True)
+    shutil.rmtree(classifier_progress.preempted_dir(checkpoint_dir), ignore_errors=True)
   epochs = len(next(iter(runs.values()))['history'])
   results = {}
   for name, run in runs.items():
@@ -309,27 +260,6 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
 def _all_out_of_patience(cfg: ml_collections.ConfigDict,
                          runs: Dict[str, Dict]) -> bool:
   return all(r['since_best'] >= cfg.patience for r in runs.values())
-
-
-def _save_and_stop(checkpointer: Checkpointer, runs: Dict[str, Dict], epoch: int,
-                   arm: int, step_in_epoch: int, steps_per_epoch: int,
-                   totals) -> None:
-  """On a stop request: every arm and the position in `epoch` (arm index, its
-  steps and metric sums so far) into the stop-time checkpoint; then Preempted."""
-  checkpointer.wait()
-  preempted = Checkpointer(_preempted_dir(checkpointer.directory), max_to_keep=1)
-  try:
-    # Orbax keys saves by a step that grows: the position counted in arm-steps.
-    preempted.save(((epoch - 1) * len(runs) + arm) * steps_per_epoch + step_in_epoch,
-                   {name: {'state': run['state'], 'best': run['best']}
-                    for name, run in runs.items()},
-                   {**_progress_meta(runs, epoch - 1), 'position': {
-                       'epoch': epoch, 'arm': arm, 'step_in_epoch': step_in_epoch,
-                       'totals': sums_to_meta(totals)}})
-  finally:
-    preempted.close()
-  preemption.stop(f'in classifier epoch {epoch}, arm {list(runs)[arm]!r}, step '
-                  f'{step_in_epoch} of the epoch')
 
 
 def _train_epochs(cfg, runs: Dict[str, Dict], val: Arrays, steps_per_epoch: int,
@@ -368,8 +298,8 @@ def _train_epochs(cfg, runs: Dict[str, Dict], val: Arrays, steps_per_epoch: int,
           if not checkpointer:
             preemption.stop('in a classifier run that keeps no checkpoints',
                             saved=False)
-          _save_and_stop(checkpointer, runs, epoch, arm, step_in_epoch,
-                         steps_per_epoch, totals)
+          classifier_progress.save_and_stop(checkpointer, runs, epoch, arm,
+                                            step_in_epoch, steps_per_epoch, totals)
       train_metrics = {k: float(v) / steps_per_epoch
                        for k, v in jax.device_get(totals).items()}
       state = run['state']
@@ -412,7 +342,7 @@ def _train_epochs(cfg, runs: Dict[str, Dict], val: Arrays, steps_per_epoch: int,
       last_save = time.perf_counter()
       checkpointer.save(epoch, {name: {'state': run['state'], 'best': run['best']}
                                 for name, run in runs.items()},
-                        _progress_meta(runs, epoch))
+                        classifier_progress.progress_meta(runs, epoch))
     if _all_out_of_patience(cfg, runs):
       logging.info('Early stopping after epoch %d: no arm improved its validation '
                    'loss for %d epochs.', epoch, cfg.patience)

@@ -23,11 +23,12 @@ from gan_aug import atomic_files
 from gan_aug import preemption
 from gan_aug import scalars as scalars_lib
 from gan_aug import watchdog
-from gan_aug.errors import ConfigError, GANDivergedError
+from gan_aug.errors import ConfigError
 from gan_aug import models
 from gan_aug import visualize
 from gan_aug.data import Dataset
 from gan_aug.train import gan as gan_lib
+from gan_aug.train import gan_divergence
 from gan_aug.train import sharding
 from gan_aug.train.checkpoint import Checkpointer, sums_from_meta, sums_to_meta
 
@@ -105,7 +106,6 @@ def check_class_sizes(class_names, class_counts, batch_size: int) -> None:
         'class: lower gan.batch_size, or set gan.batch_size_rule=smallest_class.')
 
 
-DIVERGED_FILE = 'diverged.json'
 # A stop requested between checkpoints saves here, apart from the periodic
 # checkpoints: which checkpoints synthesis uses and which `max_to_keep` evicts
 # stay those of an uninterrupted run. Its meta holds the metric sums since the
@@ -129,57 +129,6 @@ def _restore_preempted(stage_dir: str, state, start_step: int):
     return None
   window = meta['metric_window']
   return step, state, (sums_from_meta(window['totals']), window['count'])
-
-
-@jax.jit
-def _finite_parts(state: gan_lib.GANState) -> Dict[str, jax.Array]:
-  """Whether each part of the state (parameters, statistics, optimizer) is finite."""
-  return {name: jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in
-                                   jax.tree.leaves(getattr(state, name))]))
-          for name in ('g_params', 'd_params', 'g_batch_stats', 'd_batch_stats',
-                       'g_opt_state', 'd_opt_state', 'g_ema_params')
-          if jax.tree.leaves(getattr(state, name))}
-
-
-def _continue_diverged(checkpointer: Checkpointer, state: gan_lib.GANState,
-                       continue_from: Dict, metrics_path: Optional[str]):
-  """(step, state, meta) from a diverged run's last good checkpoint; copies its metrics."""
-  source = Checkpointer(continue_from['checkpoint_dir'])
-  try:
-    state, meta = source.restore(state, continue_from['step'])
-  finally:
-    source.close()
-  source_metrics = os.path.join(os.path.dirname(continue_from['checkpoint_dir']),
-                                'metrics.jsonl')
-  if metrics_path and os.path.exists(source_metrics):
-    rows = [r for r in atomic_files.read_jsonl(source_metrics)
-            if r['step'] <= continue_from['step']]
-    atomic_files.write_text(metrics_path, ''.join(json.dumps(r) + '\n' for r in rows))
-  logging.info('Continuing the diverged run %s from its last good checkpoint, step '
-               '%d, with learning rate %g (was %g).', continue_from['stage'],
-               continue_from['step'], continue_from['learning_rate'],
-               continue_from['diverged_learning_rate'])
-  return continue_from['step'], state, meta
-
-
-def _stop_diverged(checkpointer: Checkpointer, stage_dir: str, step: int,
-                   bad: list, learning_rate: float) -> None:
-  """Records the divergence in the stage folder and raises GANDivergedError."""
-  checkpointer.wait()
-  good = checkpointer.latest_step()
-  atomic_files.write_json(os.path.join(stage_dir, DIVERGED_FILE), {
-      'step': step, 'not_finite': bad, 'last_good_step': good,
-      'checkpoint_dir': checkpointer.directory, 'learning_rate': learning_rate})
-  if good is None:
-    hint = ('No checkpoint was saved before it; lower gan.learning_rate '
-            '(e.g. --config.gan.learning_rate=...) to start again.')
-  else:
-    hint = (f'Rerunning with a lower learning rate (e.g. '
-            f'--config.gan.learning_rate={learning_rate / 2:g}) continues from step '
-            f'{good}; rerunning unchanged repeats the divergence.')
-  raise GANDivergedError(
-      f'GAN training diverged by step {step}: {", ".join(bad)} not finite. '
-      f'Last good checkpoint: step {good} in {checkpointer.directory}. {hint}')
 
 
 def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: str,
@@ -245,8 +194,8 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
     logging.info('Resuming GAN training from checkpoint step %d (epoch %d).',
                  start_step, meta['data_position']['epoch'])
   elif continue_from:
-    start_step, state, meta = _continue_diverged(
-        checkpointer, state, continue_from, metrics_path if writes_files else None)
+    start_step, state, meta = gan_divergence.continue_from_diverged(
+        state, continue_from, metrics_path if writes_files else None)
   totals, count = None, 0
   resumed = _restore_preempted(stage_dir, state, start_step)
   if resumed:
@@ -352,10 +301,10 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
           means = {k: float(v) / count for k, v in jax.device_get(totals).items()}
           totals, count = None, 0
           bad = sorted(k for k, v in means.items() if not math.isfinite(v))
-          bad += sorted(k for k, ok in jax.device_get(_finite_parts(state)).items()
+          bad += sorted(k for k, ok in jax.device_get(gan_divergence.finite_parts(state)).items()
                         if not ok)
           if bad:
-            _stop_diverged(checkpointer, stage_dir, step, bad, gan_cfg.learning_rate)
+            gan_divergence.stop_diverged(checkpointer, stage_dir, step, bad, gan_cfg.learning_rate)
           last_logged = means
           now = time.perf_counter()
           rate = (step - window_step) / max(now - window_start, 1e-9)
