@@ -43,6 +43,12 @@ def data(**values) -> ml_collections.ConfigDict:
       # > 0: at most this many images per class in val and test (`:smoke` only;
       # a measurement tests on every held-out image).
       'held_out_per_class': 0,
+      # A stage's training set larger than this many bytes (as it would lie on
+      # the devices) is streamed by Grain, a batch per step (0: always stream;
+      # gan_aug.train.streaming). Threads reading, and steps read ahead:
+      'in_memory_max_bytes': 2 * 1024 ** 3,
+      'stream_threads': 4,
+      'stream_prefetch': 8,
   })
   cfg.update(values)
   return cfg

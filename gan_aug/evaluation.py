@@ -132,7 +132,7 @@ def train_and_test_arms(config: ml_collections.ConfigDict, dataset: Dataset,
         augment={a: augmenters[a] for a in group if a in augmenters},
         scalars_dir=stage_dir, predict=predict,
         pretrain={a: pretraining_sets[a] for a in group if a in pretraining_sets},
-        pretrain_epochs=protocol.gan_pretrain_epochs)
+        pretrain_epochs=protocol.gan_pretrain_epochs, data_cfg=config.data)
     for arm, run in runs.items():
       probs = classifier_inference.predict_probs(predict, run['params'], run['batch_stats'],
                                            transform(test_x), cfg.eval_batch_size)

@@ -43,8 +43,10 @@ _NON_SEMANTIC_GAN_FIELDS = ('log_every', 'sample_every', 'checkpoint_every',
 _NON_SEMANTIC_SYNTHESIS_FIELDS = ('grid_per_class',)
 # other_models get stages of their own; checkpoint timing does not change results.
 _NON_SEMANTIC_CLASSIFIER_FIELDS = ('other_models', 'checkpoint_every_seconds')
-# Where the data is read from does not matter, only what was read (content hash).
-_NON_SEMANTIC_DATA_FIELDS = ('dir', 'path', 'prepared_dir')
+# Where the data is read from does not matter, only what was read (content hash);
+# nor does the input path, which draws the same batches.
+_NON_SEMANTIC_DATA_FIELDS = ('dir', 'path', 'prepared_dir', 'in_memory_max_bytes',
+                             'stream_threads', 'stream_prefetch')
 # Data fields added after workdirs existed, left out of the key at these values
 # so that earlier GAN stages keep their keys (what they change shows in the data
 # fingerprint anyway).

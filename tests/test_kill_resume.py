@@ -1,6 +1,9 @@
-"""SIGKILL during GAN training, synthesis and classifier training of a two-seed run,
-then the same command again: the report's metrics (every seed's and the summary
-over seeds) and the accepted set equal an uninterrupted run's."""
+"""SIGKILL during GAN training, synthesis and classifier training of a two-seed run
+on covid19_3way's prepared records, then the same command again: the report's
+metrics (every seed's and the summary over seeds) and the accepted set equal an
+uninterrupted run's. The killed runs stream every batch
+(`data.in_memory_max_bytes=0`) and the uninterrupted one holds the data on the
+device, so this also checks that both input paths train on the same batches."""
 
 import json
 import os
@@ -15,11 +18,9 @@ import pytest
 from helpers import REPO_ROOT, run_arms
 
 _FLAGS = (
-    '--config=configs/covid_acgan.py:phantom,smoke',
-    '--config.data.resolution=28',
-    '--config.data.phantom_per_class.train=12',
-    '--config.data.phantom_per_class.val=4',
-    '--config.data.phantom_per_class.test=4',
+    '--config=configs/covid_acgan.py:smoke',
+    '--config.data.name=tfds:covid19_3way',
+    '--config.data.resolution=28', '--config.data.channels=1',
     '--config.gan.g_base_width=32', '--config.gan.d_base_width=8',
     '--config.gan.batch_size=16', '--config.gan.num_steps=40',
     '--config.gan.log_every=5', '--config.gan.checkpoint_every=10',
@@ -32,16 +33,20 @@ _FLAGS = (
 )
 
 
-def run_protocol(workdir, cache_dir, runner=None, point=None, seeds=2):
+def run_protocol(workdir, cache_dir, runner=None, point=None, seeds=2,
+                 extra_flags=()):
   """The protocol of _FLAGS with `seeds` seeds by `python -m gan_aug.main`, or
-  by tests/<runner> (which interrupts itself at `point`)."""
+  by tests/<runner> (which interrupts itself at `point`); the records are
+  prepared beside `cache_dir`."""
   env = dict(os.environ, XLA_FLAGS='', PYTHONUNBUFFERED='1',
              PYTHONPATH=REPO_ROOT,
              JAX_COMPILATION_CACHE_DIR=cache_dir,
              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0')
   command = ([sys.executable, os.path.join(REPO_ROOT, 'tests', runner), point, '--']
              if runner else [sys.executable, '-m', 'gan_aug.main'])
-  flags = list(_FLAGS) + [f'--config.protocol.seeds={seeds}', f'--workdir={workdir}']
+  flags = list(_FLAGS) + list(extra_flags) + [
+      f'--config.protocol.seeds={seeds}', f'--workdir={workdir}',
+      f'--config.data.prepared_dir={os.path.join(os.path.dirname(cache_dir), "prepared")}']
   return subprocess.run(command + flags,
                         cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                         timeout=600)
@@ -78,12 +83,14 @@ def test_sigkill_in_every_stage_then_rerun_equals_uninterrupted_run(tmp_path):
 
   workdir = str(tmp_path / 'killed')
   logs = []
+  streamed = ['--config.data.in_memory_max_bytes=0']
   for stage in ('gan', 'synthesis', 'classifier'):
-    killed = run_protocol(workdir, cache, 'kill_runner.py', stage)
+    killed = run_protocol(workdir, cache, 'kill_runner.py', stage,
+                          extra_flags=streamed)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     assert not os.path.exists(os.path.join(workdir, 'report.json'))
     logs.append(killed.stderr)
-  final = run_protocol(workdir, cache)
+  final = run_protocol(workdir, cache, extra_flags=streamed)
   assert final.returncode == 0, final.stderr[-3000:]
   logs.append(final.stderr)
   for i, log in enumerate(logs):
@@ -97,5 +104,9 @@ def test_sigkill_in_every_stage_then_rerun_equals_uninterrupted_run(tmp_path):
   assert 'Stage gan already complete' in logs[2]
   assert 'already done in an earlier run (40 accepted)' in logs[2]
   assert re.search('Resuming classifier training after epoch [12] ', logs[3])
+  assert 'GAN input: streamed' in logs[0] and 'GAN input: streamed' in logs[1]
+  assert re.search(r"Classifier input of arm\(s\) \['real', 'gan'\]: streamed",
+                   logs[3])
+  assert 'GAN input: held on the devices' in straight.stderr
 
   assert_same_outcome(str(tmp_path / 'straight'), workdir)

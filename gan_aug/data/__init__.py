@@ -85,3 +85,6 @@ def validate_config(cfg: ml_collections.ConfigDict) -> None:
   checks.number_in(cfg, 'data', 'val_fraction', 0.0, 0.5)
   checks.number_in(cfg, 'data', 'test_fraction', 0.0, 0.5)
   checks.int_at_least(cfg, 'data', 'held_out_per_class', 0)
+  checks.int_at_least(cfg, 'data', 'in_memory_max_bytes', 0)
+  checks.int_at_least(cfg, 'data', 'stream_threads', 1)
+  checks.int_at_least(cfg, 'data', 'stream_prefetch', 1)

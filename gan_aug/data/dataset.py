@@ -20,7 +20,7 @@ empty validation or test split, and a class with no training images.
 
 import collections
 import dataclasses
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -35,12 +35,15 @@ class Split:
   """One split held in memory: uint8 images [N, H, W, C] and int labels [N].
 
   `groups[i]` names what image i must stay with when a split is carved (its
-  patient); by default its pixel digest."""
+  patient); by default its pixel digest. `record_positions[i]` is where image i
+  lies in prepared records, (TFDS split string, position), when it was read
+  from them (`gan_aug.train.streaming` reads it there again)."""
   images: np.ndarray
   labels: np.ndarray
   sources: List[str]
   digests: List[str]
   groups: Optional[List[str]] = None
+  record_positions: Optional[List[Tuple[str, int]]] = None
 
   def __post_init__(self):
     if self.groups is None:
@@ -53,7 +56,9 @@ class Split:
     keep = np.asarray(keep, dtype=np.int64)
     return Split(self.images[keep], self.labels[keep],
                  [self.sources[i] for i in keep], [self.digests[i] for i in keep],
-                 [self.groups[i] for i in keep])
+                 [self.groups[i] for i in keep],
+                 (None if self.record_positions is None
+                  else [self.record_positions[i] for i in keep]))
 
   def class_counts(self, num_classes: int) -> List[int]:
     return np.bincount(self.labels, minlength=num_classes).tolist()

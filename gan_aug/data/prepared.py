@@ -212,14 +212,16 @@ def prepared_dir_of(cfg: ml_collections.ConfigDict, raw_path: str) -> str:
 def _read_split(builder, split_string: str, shape) -> dataset_lib.Split:
   """The records `split_string` names, in their listing order."""
   source = builder.as_data_source(split=split_string)
-  records = sorted(source.__getitems__(range(len(source))), key=lambda r: r['index'])
+  records = source.__getitems__(range(len(source)))
+  order = sorted(range(len(records)), key=lambda i: records[i]['index'])
+  records = [records[i] for i in order]
   text = lambda r, k: r[k].decode() if isinstance(r[k], bytes) else r[k]
   images = np.frombuffer(b''.join(r['pixels'] for r in records), np.uint8)
   return dataset_lib.Split(
       images.reshape((len(records),) + shape),
       np.asarray([r['label'] for r in records], np.int32),
       [text(r, 'source') for r in records], [text(r, 'digest') for r in records],
-      [text(r, 'group') for r in records])
+      [text(r, 'group') for r in records], [(split_string, i) for i in order])
 
 
 def load_prepared(name: str, cfg: ml_collections.ConfigDict,

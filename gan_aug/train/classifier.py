@@ -32,6 +32,7 @@ from gan_aug.train import classifier_inference
 from gan_aug.train import classifier_progress
 from gan_aug.train import gan as gan_lib
 from gan_aug.train import sharding
+from gan_aug.train import streaming
 from gan_aug.train.classifier_optimizer import class_weights, make_optimizer
 from gan_aug.train.checkpoint import Checkpointer, sums_from_meta
 
@@ -138,7 +139,9 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
                scalars_dir: Optional[str] = None,
                predict: Optional[Callable] = None,
                pretrain: Optional[Dict[str, Arrays]] = None,
-               pretrain_epochs: int = 0) -> Dict[str, Dict]:
+               pretrain_epochs: int = 0,
+               data_cfg: Optional[ml_collections.ConfigDict] = None
+               ) -> Dict[str, Dict]:
   """Trains every arm in lockstep with early stopping; returns per-arm results.
 
   `variables` are the initial weights (default: the model's init for `seed`);
@@ -155,7 +158,10 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
   `pretrain` maps arm names to the images of a first phase: such an arm trains
   its first `pretrain_epochs` epochs on them - validated, but without early
   stopping - and then on its own images, with the same optimizer (its state
-  carries over) and within the same `max_epochs`.
+  carries over) and within the same `max_epochs`. With `data_cfg` (config.data),
+  an arm's images larger than `data_cfg.in_memory_max_bytes` stay in host memory
+  and each step's batch is streamed to the devices (`gan_aug.train.streaming`;
+  the same batches as on the devices).
   """
   tx = make_optimizer(cfg, trainable, total_steps=steps_per_epoch * cfg.max_epochs)
   batch_size = cfg.batch_size
@@ -197,9 +203,13 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
   eval_batch = cfg.eval_batch_size
 
   def training_data(images, labels, weights):
+    images, labels = np.asarray(images), np.asarray(labels, np.int32)
+    streamed = data_cfg is not None and streaming.streams(
+        data_cfg, padded_size * images[:1].nbytes)
     return {
-        'images': jax.device_put(pad(np.asarray(images)), replicated),
-        'labels': jax.device_put(pad(np.asarray(labels, np.int32)), replicated),
+        'images': None if streamed else jax.device_put(pad(images), replicated),
+        'labels': None if streamed else jax.device_put(pad(labels), replicated),
+        'stream': (images, labels) if streamed else None,
         'num_train': int(len(images)),
         'class_weights': weights,
         'device_weights': (None if weights is None
@@ -208,6 +218,13 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
     }
 
   runs = {}
+  streamed = [name for name, (images, _) in arms.items()
+              if data_cfg is not None and streaming.streams(
+                  data_cfg, padded_size * np.asarray(images[:1]).nbytes)]
+  if streamed:
+    logging.info('Classifier input of arm(s) %s: streamed, a batch per step '
+                 '(config.data.in_memory_max_bytes=%d).', streamed,
+                 data_cfg.in_memory_max_bytes)
   for name, (images, labels) in arms.items():
     state = init()
     # The arm's own class weights, in its pretraining phase too (whose set may
@@ -230,7 +247,8 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
                        if checkpointer else (0, None))
     with scalars_lib.ScalarWriter(scalars_dir) as scalars, preemption.stop_points():
       _train_epochs(cfg, runs, val, steps_per_epoch, predict, eval_batch, epoch,
-                    checkpointer, scalars, pretrain_epochs, position)
+                    checkpointer, scalars, pretrain_epochs, position,
+                    _StepData(batch_size, mesh, data_cfg))
   finally:
     if checkpointer:
       checkpointer.close()
@@ -262,11 +280,40 @@ def _all_out_of_patience(cfg: ml_collections.ConfigDict,
   return all(r['since_best'] >= cfg.patience for r in runs.values())
 
 
+class _StepData:
+  """The (images, labels, index) of an arm's steps: its device data with the
+  index of each step's batch, or the streamed batches themselves."""
+
+  def __init__(self, batch_size: int, mesh: Mesh,
+               data_cfg: Optional[ml_collections.ConfigDict]):
+    self.batch_size, self.data_cfg = batch_size, data_cfg
+    self.replicated = sharding.replicated(mesh)
+    self.whole_batch = jax.device_put(np.arange(batch_size, dtype=np.int32),
+                                      self.replicated)
+
+  def steps(self, data: Dict, state: ClassifierState, count: int):
+    """An iterator of the arguments of the arm's next `count` steps."""
+    if data['stream'] is None:
+      for _ in range(count):
+        yield (data['images'], data['labels'],
+               data['index_fn'](state().rng, state().step))
+      return
+    images, labels = data['stream']
+    first = int(state().step)
+    data_key, _ = jax.random.split(jax.device_get(state().rng))
+    rows = streaming.epoch_rows(data_key, first, first + count, len(images),
+                                self.batch_size)
+    for batch, batch_labels in streaming.batches(streaming.ArraySource(images),
+                                                 labels, rows, first, self.data_cfg):
+      yield (streaming.put_batch(batch, self.replicated),
+             streaming.put_batch(batch_labels, self.replicated), self.whole_batch)
+
+
 def _train_epochs(cfg, runs: Dict[str, Dict], val: Arrays, steps_per_epoch: int,
                   predict, eval_batch: int, done_epochs: int,
                   checkpointer: Optional[Checkpointer],
                   scalars: scalars_lib.ScalarWriter, pretrain_epochs: int,
-                  position: Optional[Dict] = None) -> None:
+                  position: Optional[Dict], step_data: _StepData) -> None:
   """Epochs `done_epochs + 1 ...` of every arm, until early stopping or max_epochs;
   an arm with a pretraining phase trains on it up to epoch `pretrain_epochs`.
   `position` (a stop-time checkpoint's) continues within epoch done_epochs + 1."""
@@ -286,10 +333,11 @@ def _train_epochs(cfg, runs: Dict[str, Dict], val: Arrays, steps_per_epoch: int,
           totals = sums_from_meta(position['totals'])
       pretraining = bool(run['pretrain']) and epoch <= pretrain_epochs
       data = run['pretrain'] if pretraining else run
-      for step_in_epoch in range(first_step + 1, steps_per_epoch + 1):
-        index = data['index_fn'](run['state'].rng, run['state'].step)
-        run['state'], metrics = run['step_fn'](run['state'], data['images'],
-                                               data['labels'], index,
+      step_args = step_data.steps(data, lambda run=run: run['state'],
+                                  steps_per_epoch - first_step)
+      for step_in_epoch, (images, labels, index) in zip(
+          range(first_step + 1, steps_per_epoch + 1), step_args):
+        run['state'], metrics = run['step_fn'](run['state'], images, labels, index,
                                                data['device_weights'])
         totals = metrics if totals is None else jax.tree.map(jnp.add, totals, metrics)
         watchdog.progress(f'classifier epoch {epoch}, arm {name!r}, step '

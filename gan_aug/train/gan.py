@@ -105,8 +105,13 @@ def batch_indices(data_key: jax.Array, step: jax.Array, num_examples: int,
   """
   steps_per_epoch = num_examples // batch_size
   epoch, position = jnp.divmod(step, steps_per_epoch)
-  order = jax.random.permutation(jax.random.fold_in(data_key, epoch), num_examples)
+  order = epoch_order(data_key, epoch, num_examples)
   return jax.lax.dynamic_slice_in_dim(order, position * batch_size, batch_size)
+
+
+def epoch_order(data_key: jax.Array, epoch: jax.Array, num_examples: int) -> jax.Array:
+  """The order of the examples in `epoch`; `batch_indices` cuts it into batches."""
+  return jax.random.permutation(jax.random.fold_in(data_key, epoch), num_examples)
 
 
 def data_position(step: int, num_examples: int, batch_size: int) -> Dict[str, int]:
@@ -142,9 +147,15 @@ def padded_batch_indices(data_key: jax.Array, step: jax.Array, count: jax.Array,
   """
   steps_per_epoch = count // batch_size
   epoch, position = jnp.divmod(step, steps_per_epoch)
-  keys = jax.random.uniform(jax.random.fold_in(data_key, epoch), (capacity,))
-  order = jnp.argsort(jnp.where(jnp.arange(capacity) < count, keys, 2.0))
+  order = padded_epoch_order(data_key, epoch, count, capacity)
   return jax.lax.dynamic_slice_in_dim(order, position * batch_size, batch_size)
+
+
+def padded_epoch_order(data_key: jax.Array, epoch: jax.Array, count: jax.Array,
+                       capacity: int) -> jax.Array:
+  """The order of the first `count` of `capacity` rows in `epoch` (padding last)."""
+  keys = jax.random.uniform(jax.random.fold_in(data_key, epoch), (capacity,))
+  return jnp.argsort(jnp.where(jnp.arange(capacity) < count, keys, 2.0))
 
 
 def stack_by_class(images: np.ndarray, labels: np.ndarray,
@@ -271,8 +282,13 @@ def make_train_step(model: GANModel, g_tx: optax.GradientTransformation,
                     batch_size: int, latent_dim: int, aux_loss_on_fake: bool = True,
                     noise_std: float = 0.0, noise_anneal_steps: int = 1,
                     num_examples: Optional[int] = None, diffaug_policy: str = '',
-                    ema_decay: float = 0.0) -> Callable:
+                    ema_decay: float = 0.0, streamed: bool = False) -> Callable:
   """Returns the un-jitted pure step `(state, images_u8, labels) -> (state, metrics)`.
+
+  With `streamed=True` the step takes the step's batch itself instead of the
+  training set (`gan_aug.data.streaming` draws it by the same rule): images
+  [B, ...] and labels [B], or for a per-class model images [C, B, ...] (labels
+  unused).
 
   For a per-class model the data are `stack_by_class`'s (images [C, N, ...],
   counts [C]) and every class's GAN takes its own batch of `batch_size` images of
@@ -296,10 +312,13 @@ def make_train_step(model: GANModel, g_tx: optax.GradientTransformation,
     z_key, label_key, update_key = jax.random.split(
         jax.random.fold_in(noise_key, state.step), 3)
     shard = lambda x: sharding.shard_batch(x, mesh)
-    index = shard(batch_indices(data_key, state.step, num_examples or images.shape[0],
-                                batch_size))
-    real = shard(_to_unit(images[index]))
-    real_labels = shard(labels[index])
+    if streamed:
+      real, real_labels = shard(_to_unit(images)), shard(labels)
+    else:
+      index = shard(batch_indices(data_key, state.step,
+                                  num_examples or images.shape[0], batch_size))
+      real = shard(_to_unit(images[index]))
+      real_labels = shard(labels[index])
     z = shard(jax.random.normal(z_key, (batch_size, latent_dim), z_dtype()))
     fake_labels = shard(jax.random.randint(label_key, (batch_size,), 0, num_classes))
     std = instance_noise_std(state.step, noise_std, noise_anneal_steps)
@@ -315,11 +334,14 @@ def make_train_step(model: GANModel, g_tx: optax.GradientTransformation,
     # Class axis first, batch axis split over the devices.
     shard = lambda x: jax.lax.with_sharding_constraint(
         x, NamedSharding(mesh, P(None, sharding.DATA_AXIS)))
-    capacity = num_examples or images.shape[1]
-    index = jax.vmap(lambda c, n: padded_batch_indices(
-        jax.random.fold_in(data_key, c), state.step, n, capacity,
-        batch_size))(classes, counts)
-    real = shard(_to_unit(jax.vmap(lambda x, i: x[i])(images, index)))
+    if streamed:
+      real = shard(_to_unit(images))
+    else:
+      capacity = num_examples or images.shape[1]
+      index = jax.vmap(lambda c, n: padded_batch_indices(
+          jax.random.fold_in(data_key, c), state.step, n, capacity,
+          batch_size))(classes, counts)
+      real = shard(_to_unit(jax.vmap(lambda x, i: x[i])(images, index)))
     z = shard(jax.random.normal(z_key, (num_classes, batch_size, latent_dim),
                                 z_dtype()))
     labels = jnp.broadcast_to(classes[:, None], (num_classes, batch_size))

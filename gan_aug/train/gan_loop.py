@@ -30,6 +30,7 @@ from gan_aug.data import Dataset
 from gan_aug.train import gan as gan_lib
 from gan_aug.train import gan_divergence
 from gan_aug.train import sharding
+from gan_aug.train import streaming
 from gan_aug.train.checkpoint import Checkpointer, sums_from_meta, sums_to_meta
 
 # Looked up through the module so that tests can wrap the step (e.g. to crash it).
@@ -131,6 +132,47 @@ def _restore_preempted(stage_dir: str, state, start_step: int):
   return step, state, (sums_from_meta(window['totals']), window['count'])
 
 
+class _StreamedBatches:
+  """The batches of GAN steps start_step + 1 ... num_steps, streamed onto the
+  devices: the rows the device path would draw (from the state's key), read from
+  the prepared records or from the split in host memory."""
+
+  def __init__(self, config, dataset: Dataset, per_class: bool, batch_size: int,
+               mesh: Mesh, rng, start_step: int, num_steps: int):
+    train = dataset.splits['train']
+    data_key = jax.random.split(rng)[0]
+    if per_class:
+      class_rows = [np.flatnonzero(train.labels == c)
+                    for c in range(dataset.num_classes)]
+      rows = streaming.per_class_rows(data_key, start_step, num_steps, class_rows,
+                                      batch_size)
+      # [C, B, ...]: the class axis first, the batch split over the devices.
+      self.sharding = jax.sharding.NamedSharding(
+          mesh, jax.sharding.PartitionSpec(None, sharding.DATA_AXIS))
+    else:
+      rows = streaming.epoch_rows(data_key, start_step, num_steps, len(train),
+                                  batch_size)
+      self.sharding = sharding.batch_sharded(mesh)
+    self.shape = rows.shape[1:]
+    self.image_shape = train.images.shape[1:]
+    record_dir = dataset.info.get('prepared', {}).get('dir')
+    self.stream = streaming.batches(
+        streaming.source_of(train, record_dir), train.labels, rows,
+        start_step, config.data)
+
+  def shapes(self):
+    """The shapes of a step's (images, labels), as the step compiles for them."""
+    return (jax.ShapeDtypeStruct(self.shape + self.image_shape, np.uint8,
+                                 sharding=self.sharding),
+            jax.ShapeDtypeStruct(self.shape, np.int32, sharding=self.sharding))
+
+  def next(self):
+    """The next step's (images, labels) on the devices."""
+    images, labels = next(self.stream)
+    return (streaming.put_batch(images, self.sharding),
+            streaming.put_batch(labels, self.sharding))
+
+
 def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: str,
               mesh: Optional[Mesh] = None,
               continue_from: Optional[Dict] = None) -> Dict:
@@ -207,9 +249,19 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
 
   # Per-class data: [C, N, ...] images and [C] counts; otherwise [N, ...] and [N].
   example_axis = 1 if model.per_class else 0
-  images = sharding.put_examples(images_np, mesh, example_axis)
-  labels = (jax.device_put(labels_np, replicated) if model.per_class
-            else sharding.put_examples(labels_np, mesh))
+  streamed = streaming.streams(config.data, images_np.nbytes)
+  if streamed:
+    batches = _StreamedBatches(config, dataset, model.per_class, batch_size, mesh,
+                               jax.device_get(state.rng), start_step, num_steps)
+    images, labels = batches.shapes()  # Each step's batch is read in the loop.
+  else:
+    images = sharding.put_examples(images_np, mesh, example_axis)
+    labels = (jax.device_put(labels_np, replicated) if model.per_class
+              else sharding.put_examples(labels_np, mesh))
+  logging.info('GAN input: %s (%.1f MB of training images; '
+               'config.data.in_memory_max_bytes=%d).',
+               'streamed, a batch per step' if streamed else 'held on the devices',
+               images_np.nbytes / 1e6, config.data.in_memory_max_bytes)
   noise_std = gan_cfg.get('instance_noise_std', 0.0)
   step_fn = jax.jit(
       make_train_step(model, g_tx, d_tx, mesh=mesh, batch_size=batch_size,
@@ -220,7 +272,7 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
                                           or num_steps),
                       num_examples=images_np.shape[example_axis],
                       diffaug_policy=gan_cfg.get('diffaug', ''),
-                      ema_decay=gan_cfg.get('ema_decay', 0.0)),
+                      ema_decay=gan_cfg.get('ema_decay', 0.0), streamed=streamed),
       in_shardings=(replicated, images.sharding, labels.sharding),
       out_shardings=(replicated, replicated), donate_argnums=(0,))
   sampler = jax.jit(gan_lib.make_sampler(model))
@@ -286,6 +338,8 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
     window_start, window_step = run_start, start_step
     with preemption.stop_points():
       for step in range(start_step + 1, num_steps + 1):
+        if streamed:
+          images, labels = batches.next()
         state, metrics = compiled(state, images, labels)
         totals = metrics if totals is None else jax.tree.map(jnp.add, totals, metrics)
         if one_step_in_flight:
