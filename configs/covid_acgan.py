@@ -54,9 +54,16 @@ Classifier, paper 003 §6.2 custom CNN (3,043,695 parameters at 224x224x3):
     (`classifier.steps_per_epoch`; 0 = one pass), the same for both arms.
 
 Runtime: the paper recipe on 209 training images is 1500 epochs x 3 steps = 4500
-steps of batch 64. On 2 CPU cores one such step takes over 4 minutes (measured:
-two steps unfinished after 8 minutes; transposed-convolution gradients are slow on
-XLA:CPU), so run the paper recipe on a GPU/TPU.
+steps of batch 64. On 2 CPU cores (AMD EPYC, AVX-512) one such step takes 13.0 s
+with the layers as matrix products (`conv_impl` auto on CPU; 212 s with Flax's
+convolutions, whose transposed-convolution gradients are slow on XLA:CPU): about
+16 hours for the GAN, so run the paper recipe on a GPU/TPU (README, Throughput).
+
+`:cpu` changed when the ACGAN's layers became matrix products on CPU: its GAN
+batch went from 32 to the paper's 64 (56x56x1, widths 64/16, 1200 steps). Its GAN
+step (covid19_3way, 30 steps, AMD EPYC with AVX-512, 2 cores) ran at 3.95 steps/s
+(253 images/s); at batch 32 it had run 5.28 steps/s with Flax's layers and runs
+9.65 with the products. The measurements below were made at batch 32.
 
 Measured on 2 CPU cores (Python 3.11, jax 0.10.2):
   * `GAN_AUG_DATA_DIR=../shared/data python -m gan_aug.main
@@ -177,7 +184,8 @@ def get_config(arg: str = None):
     config.classifier.max_epochs = 16
   if 'cpu' in variants:
     # The default protocol sized for 2 CPU cores: the ACGAN at 56x56x1 with G/D
-    # widths 64/16, batch 32, 1200 steps; the filter at the 5 % quantile of D's
+    # widths 64/16, the paper's batch of 64 (32 before its layers were matrix
+    # products on CPU), 1200 steps; the filter at the 5 % quantile of D's
     # scores of real validation images (with 0.76 a few fakes pass, none of some
     # classes); the custom CNN at 56x56, Adam 1e-4, epochs of 25 steps, at most
     # 40, patience 3.
@@ -185,7 +193,7 @@ def get_config(arg: str = None):
     config.data.channels = 1
     config.gan.g_base_width = 64
     config.gan.d_base_width = 16
-    config.gan.batch_size = 32
+    config.gan.batch_size = 64
     config.gan.num_steps = 1200
     config.gan.log_every = 100
     config.gan.sample_every = 400

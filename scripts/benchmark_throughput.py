@@ -30,6 +30,7 @@ optimizer state and losses).
 
 import collections
 import glob
+import itertools
 import json
 import os
 import platform
@@ -74,9 +75,11 @@ _DTYPES = flags.DEFINE_list('dtypes', ['float32'],
                            'float32, bfloat16 (mixed precision; classifiers: float32).')
 _PROFILE = flags.DEFINE_bool('profile', False, 'Trace train steps and report XLA '
                               'op time by kind of op.')
-_CONV_IMPL = flags.DEFINE_string('conv_impl', 'auto',
-                                 'DCGAN layers and the custom_cnn / gmd_cnn '
-                                 'convolutions: auto, lax or matmul.')
+_CONV_IMPL = flags.DEFINE_list('conv_impl', ['auto'],
+                               'How the GANs\' and the custom_cnn / gmd_cnn '
+                               'convolutions are computed: auto, lax, matmul; '
+                               'several (e.g. lax,matmul) are timed one after the '
+                               'other in this invocation.')
 
 # name -> (GAN family, resolution, channels, gan config fields).
 GAN_MODELS = {
@@ -179,18 +182,18 @@ def _record(model: str, stage: str, images_per_step: int, compile_s: float,
           **{k: v for k, v in timing.items() if k != 'seconds_per_step'}}
 
 
-def _gan_config(name: str, dtype: str):
+def _gan_config(name: str, dtype: str, conv_impl: str):
   family, resolution, channels, fields = GAN_MODELS[name]
   return config_defaults.config(
       data=config_defaults.data(resolution=resolution, channels=channels),
       gan=config_defaults.gan(name=family, batch_size=_BATCH.value,
-                              conv_impl=_CONV_IMPL.value, compute_dtype=dtype,
+                              conv_impl=conv_impl, compute_dtype=dtype,
                               **fields))
 
 
-def benchmark_gan(name: str, dtype: str) -> List[Dict]:
+def benchmark_gan(name: str, dtype: str, conv_impl: str) -> List[Dict]:
   """The train and synthesis records of one GAN family at one compute dtype."""
-  config = _gan_config(name, dtype)
+  config = _gan_config(name, dtype, conv_impl)
   num_classes = 1 if name == 'dcgan64' else _NUM_CLASSES
   model = models.build_gan(config, num_classes)
   mesh = sharding.make_mesh(jax.local_devices())
@@ -230,10 +233,10 @@ def benchmark_gan(name: str, dtype: str) -> List[Dict]:
   return records
 
 
-def benchmark_classifier(name: str) -> List[Dict]:
+def benchmark_classifier(name: str, conv_impl: str) -> List[Dict]:
   """The train record of one classifier (random init, Adam, real-size inputs)."""
   cfg = config_defaults.classifier(name=name, resolution=_CLASSIFIER_RESOLUTION.value,
-                                   batch_size=_BATCH.value, conv_impl=_CONV_IMPL.value)
+                                   batch_size=_BATCH.value, conv_impl=conv_impl)
   model = classifiers.build_classifier(cfg, _NUM_CLASSES)
   mesh = sharding.make_mesh(jax.local_devices())
   replicated = sharding.replicated(mesh)
@@ -320,20 +323,22 @@ def _environment() -> Dict:
   return {'platform': device.platform, 'device_kind': device.device_kind,
           'device_count': jax.local_device_count(),
           'process_count': jax.process_count(), 'cpu_count': os.cpu_count(),
-          'versions': versions, 'conv_impl': _CONV_IMPL.value}
+          'versions': versions}
 
 
 def _print_table(records: List[Dict], env: Dict) -> None:
   print(f"\n{env['device_kind']} x {env['device_count']} ({env['platform']}), "
         f"jax {env['versions']['jax']}")
-  header = (f"{'model':<14}{'stage':<11}{'dtype':<10}{'batch':>6}{'compile s':>11}"
+  header = (f"{'model':<14}{'stage':<11}{'dtype':<10}{'conv':<8}{'batch':>6}"
+            f"{'compile s':>11}"
             f"{'ms/step':>10}"
             f"{'images/s':>10}{'GFLOP/s':>9}{'torch img/s':>13}{'ratio':>7}")
   print(header)
   print('-' * len(header))
   for r in records:
     torch_ips = r.get('torch_images_per_sec')
-    print(f"{r['model']:<14}{r['stage']:<11}{r['dtype']:<10}{r['batch']:>6}"
+    print(f"{r['model']:<14}{r['stage']:<11}{r['dtype']:<10}{r['conv_impl']:<8}"
+          f"{r['batch']:>6}"
           f"{r['compile_s']:>11.1f}"
           f"{r['seconds_per_step'] * 1e3:>10.1f}{r['images_per_sec']:>10.1f}"
           f"{r['achieved_gflops']:>9.1f}"
@@ -368,14 +373,16 @@ def main(argv):
     except ImportError:
       print('--torch-ref: PyTorch is not importable; no reference timed.')
   records = []
-  for name in _MODELS.value:
+  for name, conv_impl in itertools.product(_MODELS.value, _CONV_IMPL.value):
     if name not in GAN_MODELS:
-      print(f'Benchmarking {name} (float32) ...', flush=True)
-      records += benchmark_classifier(name)
+      print(f'Benchmarking {name} (float32, conv_impl {conv_impl}) ...', flush=True)
+      records += [dict(r, conv_impl=conv_impl)
+                  for r in benchmark_classifier(name, conv_impl)]
       continue
     for dtype in _DTYPES.value:
-      print(f'Benchmarking {name} ({dtype}) ...', flush=True)
-      records += benchmark_gan(name, dtype)
+      print(f'Benchmarking {name} ({dtype}, conv_impl {conv_impl}) ...', flush=True)
+      records += [dict(r, conv_impl=conv_impl)
+                  for r in benchmark_gan(name, dtype, conv_impl)]
   if torch_ips:
     for r in records:
       if r['model'] == 'dcgan64' and r['stage'] == 'train' and r['dtype'] == 'float32':

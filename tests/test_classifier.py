@@ -8,6 +8,7 @@ from gan_aug import arms as arms_lib
 from gan_aug import data as data_lib
 from gan_aug import errors
 from gan_aug.models import classifiers
+from gan_aug.models import conv_layers
 from gan_aug.models.classifiers import max_pool_2x2
 from gan_aug.train import classifier as classifier_lib
 from gan_aug.train import classifier_inference
@@ -38,7 +39,7 @@ def test_inference_form_predicts_as_the_trained_matmul_model():
   model = classifiers.GMDCNN(num_classes=3, conv_impl='matmul')
   images = np.random.default_rng(0).integers(0, 256, (4, 48, 48, 3), np.uint8)
   variables = model.init(jax.random.PRNGKey(0), images.astype(np.float32))
-  inference = classifier_inference.inference_form(model)
+  inference = conv_layers.inference_form(model)
   assert inference.conv_impl == 'lax' and model.conv_impl == 'matmul'
   mesh = sharding.make_mesh(jax.devices()[:1])
   probs = classifier_inference.make_predict(model, mesh)(variables['params'], {}, images)

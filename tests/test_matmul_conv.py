@@ -1,4 +1,5 @@
-"""The DCGAN's matrix-product layers equal Flax's convolutions, values and gradients."""
+"""The matrix-product layers (the DCGAN's, the ACGAN's, the classifiers') equal Flax's
+convolutions, values and gradients, alone and in whole models."""
 
 import functools
 
@@ -6,11 +7,13 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from gan_aug import config_validation
 from gan_aug import errors
 from gan_aug import models
+from gan_aug.models import acgan
 from gan_aug.models import dcgan
 from gan_aug.models import matmul_conv
 from helpers import tiny_config
@@ -131,7 +134,7 @@ def test_matmul_stride1_conv_equals_flax_in_float64(shape, side, features, paddi
   with jax.enable_x64(True):
     x = jnp.asarray(rng.normal(size=shape))
     flax_conv = nn.Conv(features, (side, side), padding=padding)
-    mm_conv = matmul_conv.MatmulConv(features, (side, side), padding=padding)
+    mm_conv = matmul_conv.Conv(features, (side, side), padding=padding)
     assert (jax.tree.map(jnp.shape, jax.eval_shape(mm_conv.init, jax.random.PRNGKey(0), x))
             == jax.tree.map(jnp.shape, jax.eval_shape(flax_conv.init,
                                                       jax.random.PRNGKey(0), x)))
@@ -187,3 +190,121 @@ def test_classifier_conv_impl_auto_is_matmul_on_cpu_and_bad_name_is_refused():
   config.classifier.conv_impl = 'winograd'
   with pytest.raises(errors.ConfigError, match='classifier.conv_impl'):
     config_validation.validate(config)
+
+
+# (layer, input shape, kernel side, output channels): paper 003's ACGAN layers
+# (5x5 stride-2 transposed in G, 3x3 stride-2 in D) on odd and even sides, with
+# fewer and more than 8 input channels, and a few other kernel sizes.
+STRIDED_CASES = [
+    ('ConvTranspose', (2, 7, 7, 9), 5, 4),
+    ('ConvTranspose', (2, 6, 5, 3), 5, 11),
+    ('ConvTranspose', (1, 4, 8, 12), 3, 5),
+    ('Conv', (2, 14, 14, 3), 3, 6),
+    ('Conv', (2, 7, 9, 10), 3, 4),
+    ('Conv', (1, 9, 8, 5), 5, 7),
+]
+
+
+@pytest.mark.parametrize('layer,shape,side,features', STRIDED_CASES)
+def test_matmul_strided_layers_equal_flax_in_float64(layer, shape, side, features):
+  rng = np.random.default_rng(4)
+  with jax.enable_x64(True):
+    x = jnp.asarray(rng.normal(size=shape))
+    kwargs = dict(strides=(2, 2), padding='SAME')
+    flax_layer = getattr(nn, layer)(features, (side, side), **kwargs)
+    mm_layer = getattr(matmul_conv, layer)(features, (side, side), **kwargs)
+    params = {'kernel': jnp.asarray(rng.normal(size=(side, side, shape[-1], features))),
+              'bias': jnp.asarray(rng.normal(size=(features,)))}
+    assert (jax.tree.map(jnp.shape, mm_layer.init(jax.random.PRNGKey(0), x))
+            == jax.tree.map(jnp.shape, {'params': params}))
+    expected = flax_layer.apply({'params': params}, x)
+    cotangent = jnp.asarray(rng.normal(size=expected.shape))
+    value_and_grads = jax.jit(_value_and_grads, static_argnums=0)
+    got = value_and_grads(lambda x, p: mm_layer.apply({'params': p}, x), x, params,
+                          cotangent)
+    want = value_and_grads(lambda x, p: flax_layer.apply({'params': p}, x), x, params,
+                           cotangent)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+      assert a.dtype == jnp.float64 and a.shape == b.shape
+      np.testing.assert_allclose(a, b, rtol=0, atol=1e-10 * float(jnp.abs(b).max()))
+
+
+def _acgan(conv_impl, resolution):
+  return (acgan.ACGANGenerator(num_classes=3, resolution=resolution, channels=3,
+                               base_width=16, conv_impl=conv_impl,
+                               param_dtype=jnp.float64),
+          acgan.ACGANDiscriminator(num_classes=3, resolution=resolution, base_width=8,
+                                   dropout_rate=0.0, conv_impl=conv_impl,
+                                   param_dtype=jnp.float64))
+
+
+def _acgan_losses_and_grads(generator, discriminator, g_vars, d_vars, z, labels, real):
+  """D's and G's ACGAN losses in training mode (batch statistics), and every
+  parameter's gradient."""
+  def losses(g_params, d_params):
+    fake, _ = generator.apply({**g_vars, 'params': g_params}, z, labels, train=True,
+                              mutable=['batch_stats'])
+    scores = lambda x: discriminator.apply({**d_vars, 'params': d_params}, x,
+                                           train=True, mutable=['batch_stats'])[0]
+    (real_logit, real_classes), (fake_logit, fake_classes) = scores(real), scores(fake)
+    bce = optax.sigmoid_binary_cross_entropy
+    ce = optax.softmax_cross_entropy_with_integer_labels
+    d_loss = jnp.mean(bce(real_logit, jnp.ones_like(real_logit))
+                      + bce(fake_logit, jnp.zeros_like(fake_logit))
+                      + ce(real_classes, labels) + ce(fake_classes, labels))
+    g_loss = jnp.mean(bce(fake_logit, jnp.ones_like(fake_logit))
+                      + ce(fake_classes, labels))
+    return d_loss, g_loss
+  d_loss, d_grads = jax.value_and_grad(lambda g, d: losses(g, d)[0], (0, 1))(
+      g_vars['params'], d_vars['params'])
+  g_loss, g_grads = jax.value_and_grad(lambda g, d: losses(g, d)[1], (0, 1))(
+      g_vars['params'], d_vars['params'])
+  return (d_loss, g_loss), (d_grads, g_grads)
+
+
+def test_matmul_acgan_equals_lax_acgan_with_gradients_in_float64():
+  with jax.enable_x64(True):
+    rng = np.random.default_rng(5)
+    z = jnp.asarray(rng.normal(size=(4, 100)))
+    labels = jnp.asarray([0, 1, 2, 1])
+    real = jnp.asarray(rng.uniform(-1, 1, size=(4, 28, 28, 3)))
+    g_lax, d_lax = _acgan('lax', 28)
+    g_mm, d_mm = _acgan('matmul', 28)
+    g_vars = g_lax.init(jax.random.PRNGKey(0), z, labels, train=False)
+    d_vars = d_lax.init(jax.random.PRNGKey(1), real, train=False)
+    # The same parameter trees and initial values: checkpoints load into both.
+    assert (jax.tree.map(np.asarray, g_mm.init(jax.random.PRNGKey(0), z, labels,
+                                               train=False))
+            .keys() == g_vars.keys())
+    for mm, lax_vars, args in ((g_mm, g_vars, (z, labels)), (d_mm, d_vars, (real,))):
+      mm_vars = mm.init(jax.random.PRNGKey(0 if mm is g_mm else 1), *args, train=False)
+      assert jax.tree.structure(mm_vars) == jax.tree.structure(lax_vars)
+      for a, b in zip(jax.tree.leaves(mm_vars), jax.tree.leaves(lax_vars)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(g_mm.apply(g_vars, z, labels, train=False),
+                               g_lax.apply(g_vars, z, labels, train=False), rtol=1e-10,
+                               atol=1e-12)
+    step = jax.jit(_acgan_losses_and_grads, static_argnums=(0, 1))
+    losses_mm, grads_mm = step(g_mm, d_mm, g_vars, d_vars, z, labels, real)
+    losses_lax, grads_lax = step(g_lax, d_lax, g_vars, d_vars, z, labels, real)
+    np.testing.assert_allclose(losses_mm, losses_lax, rtol=1e-10)
+    for a, b in zip(jax.tree.leaves(grads_mm), jax.tree.leaves(grads_lax)):
+      assert a.dtype == jnp.float64
+      np.testing.assert_allclose(a, b, rtol=0, atol=1e-10 * float(jnp.abs(b).max()))
+
+
+def test_acgan_conv_impl_lax_selects_flax_layers():
+  config = tiny_config()
+  config.gan.conv_impl = 'lax'
+  model = models.build_gan(config, 3)
+  assert model.generator.conv_impl == model.discriminator.conv_impl == 'lax'
+  z, labels = jnp.zeros((2, 100)), jnp.zeros(2, jnp.int32)
+  layers = set()
+  def record(next_fun, args, kwargs, context):
+    layers.add(type(context.module))
+    return next_fun(*args, **kwargs)
+  with nn.intercept_methods(record):
+    model.generator.init(jax.random.PRNGKey(0), z, labels, train=False)
+  assert nn.ConvTranspose in layers and matmul_conv.ConvTranspose not in layers
+  config.gan.conv_impl = 'auto'
+  assert models.build_gan(config, 3).generator.conv_impl == 'matmul'  # On CPU.

@@ -22,6 +22,7 @@ from gan_aug import registry
 from gan_aug.errors import ConfigError
 from gan_aug.models import acgan
 from gan_aug.models import cgan
+from gan_aug.models import conv_layers
 from gan_aug.models import dcgan
 from gan_aug.models.acgan import ACGANDiscriminator, ACGANGenerator
 
@@ -53,14 +54,15 @@ def compute_dtype(gan: ml_collections.ConfigDict):
 def _acgan(config: ml_collections.ConfigDict, num_classes: int) -> GANModel:
   gan, data = config.gan, config.data
   acgan.num_upsamplings(data.resolution)
+  conv_impl = conv_layers.resolve_conv_impl(gan.get('conv_impl', 'auto'))
   generator = ACGANGenerator(
       num_classes=num_classes, resolution=data.resolution, channels=data.channels,
       base_width=gan.g_base_width, label_embedding_dim=gan.label_embedding_dim,
-      kernel_size=gan.g_kernel_size, dtype=compute_dtype(gan))
+      kernel_size=gan.g_kernel_size, conv_impl=conv_impl, dtype=compute_dtype(gan))
   discriminator = ACGANDiscriminator(
       num_classes=num_classes, resolution=data.resolution,
       base_width=gan.d_base_width, dropout_rate=gan.d_dropout,
-      leaky_slope=gan.leaky_slope, dtype=compute_dtype(gan))
+      leaky_slope=gan.leaky_slope, conv_impl=conv_impl, dtype=compute_dtype(gan))
   return GANModel(generator, discriminator, num_classes, has_class_head=True)
 
 
@@ -68,7 +70,7 @@ def _acgan(config: ml_collections.ConfigDict, num_classes: int) -> GANModel:
 def _dcgan_per_class(config: ml_collections.ConfigDict, num_classes: int) -> GANModel:
   gan, data = config.gan, config.data
   dcgan.num_doublings(data.resolution)
-  conv_impl = dcgan.resolve_conv_impl(gan.get('conv_impl', 'auto'))
+  conv_impl = conv_layers.resolve_conv_impl(gan.get('conv_impl', 'auto'))
   generator = dcgan.DCGANGenerator(resolution=data.resolution, channels=data.channels,
                                    base_width=gan.g_base_width, conv_impl=conv_impl,
                                    dtype=compute_dtype(gan))

@@ -25,8 +25,7 @@ import ml_collections
 from gan_aug import checks
 from gan_aug import registry
 from gan_aug.models import backbones
-from gan_aug.models import dcgan
-from gan_aug.models import matmul_conv
+from gan_aug.models import conv_layers
 from gan_aug.models import transfer
 from gan_aug.train import classifier_optimizer
 
@@ -57,12 +56,11 @@ def max_pool_2x2(x: jnp.ndarray) -> jnp.ndarray:
 
 def conv_layer(conv_impl: str, features: int, padding: str, name: str,
                param_dtype: Any = jnp.float32) -> nn.Module:
-  """A 3x3 stride-1 convolution with bias: Flax's `nn.Conv` ('lax') or the same
-  layer as a matrix product ('matmul', `matmul_conv.MatmulConv`: same parameters
-  and outputs, several times faster gradients on XLA:CPU)."""
-  layer = {'lax': nn.Conv, 'matmul': matmul_conv.MatmulConv}[conv_impl]
-  return layer(features, kernel_size=(3, 3), padding=padding, name=name,
-               param_dtype=param_dtype)
+  """A 3x3 stride-1 convolution with bias, in `conv_impl`'s form
+  (`conv_layers.conv`: Flax's, or the same layer as a matrix product with
+  several times faster gradients on XLA:CPU)."""
+  return conv_layers.conv(conv_impl, features, (3, 3), padding=padding, name=name,
+                          param_dtype=param_dtype)
 
 
 class CustomCNN(nn.Module):
@@ -122,7 +120,7 @@ class GMDCNN(nn.Module):
 
 
 def _conv_impl(cfg: ml_collections.ConfigDict) -> str:
-  return dcgan.resolve_conv_impl(cfg.get('conv_impl', 'auto'),
+  return conv_layers.resolve_conv_impl(cfg.get('conv_impl', 'auto'),
                                  'config.classifier.conv_impl')
 
 
@@ -175,9 +173,9 @@ def validate_config(clf: ml_collections.ConfigDict) -> None:
     CLASSIFIERS.get(name, 'config.classifier.name/other_models')
   checks.int_at_least(clf, p, 'resolution',
                       max(CLASSIFIERS.get(name).min_resolution for name in names))
-  checks.check(clf.get('conv_impl', 'auto') in ('auto',) + dcgan.CONV_IMPLS,
+  checks.check(clf.get('conv_impl', 'auto') in ('auto',) + conv_layers.CONV_IMPLS,
                'classifier.conv_impl', clf.get('conv_impl'),
-               f'one of {("auto",) + dcgan.CONV_IMPLS}')
+               f'one of {("auto",) + conv_layers.CONV_IMPLS}')
   checks.check(clf.get('class_weighting', 'none') in classifier_optimizer.CLASS_WEIGHTINGS,
                'classifier.class_weighting', clf.get('class_weighting'),
                f'one of {classifier_optimizer.CLASS_WEIGHTINGS}')

@@ -15,10 +15,10 @@ epsilon 1e-5) follow the PyTorch DCGAN example the papers print; at 64x64x3 with
 z = 100 and ngf = ndf = 64 the generator has 3,576,704 parameters and the
 discriminator 2,765,568 (before batch norm's running statistics), as that example.
 
-`conv_impl` picks how the 4x4 layers are computed: 'lax' (Flax's `nn.Conv` /
-`nn.ConvTranspose`) or 'matmul' (`gan_aug/models/matmul_conv.py`: the same
-maths as matrix products, with the same parameters). Both give the same outputs
-and gradients (tested in float64); config.gan.conv_impl 'auto' takes 'matmul' on
+`conv_impl` picks how the 4x4 layers are computed (`gan_aug.models.conv_layers`):
+'lax' (Flax's `nn.Conv` / `nn.ConvTranspose`) or 'matmul' (the same maths as
+matrix products, with the same parameters). Both give the same outputs and
+gradients (tested in float64); config.gan.conv_impl 'auto' takes 'matmul' on
 CPU, where it is several times faster, and 'lax' (cuDNN and friends) elsewhere.
 
 The modules take (and ignore) class labels so that one unconditional DCGAN per
@@ -29,10 +29,9 @@ import math
 from typing import Any, Optional
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
-from gan_aug.models import matmul_conv
+from gan_aug.models import conv_layers
 
 BASE_SIZE = 4  # The generator's first feature map is 4x4.
 _INIT = nn.initializers.normal(0.02)
@@ -52,23 +51,6 @@ def num_doublings(resolution: int) -> int:
   return k
 
 
-CONV_IMPLS = ('lax', 'matmul')
-
-
-def _check_conv_impl(conv_impl: str, field: str = 'config.gan.conv_impl') -> None:
-  if conv_impl not in CONV_IMPLS:
-    raise ValueError(f'{field}={conv_impl!r} is not one of '
-                     f'auto, {", ".join(CONV_IMPLS)}.')
-
-
-def resolve_conv_impl(conv_impl: str, field: str = 'config.gan.conv_impl') -> str:
-  """'auto' -> 'matmul' on CPU, 'lax' on other backends; checks the name."""
-  if conv_impl == 'auto':
-    return 'matmul' if jax.default_backend() == 'cpu' else 'lax'
-  _check_conv_impl(conv_impl, field)
-  return conv_impl
-
-
 def _batch_norm(train: bool, param_dtype: Any, dtype: Any) -> nn.BatchNorm:
   return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
                       param_dtype=param_dtype, dtype=dtype)
@@ -85,20 +67,15 @@ class DCGANGenerator(nn.Module):
 
   def _layer(self, index: int, width: int):
     """The index-th 4x4 transposed convolution (index 0: 1x1 -> 4x4)."""
-    if self.conv_impl == 'matmul':
-      layer = 'project_1x1_to_4x4' if index == 0 else 'conv_transpose4x4_stride2'
-      return matmul_conv.MatmulConv4x4(width, layer, kernel_init=_INIT,
-                                       param_dtype=self.param_dtype,
-                                       name=f'ConvTranspose_{index}')
     stride, padding = ((1, 1), 'VALID') if index == 0 else ((2, 2), _UP_PADDING)
-    return nn.ConvTranspose(width, (4, 4), strides=stride, padding=padding,
-                            use_bias=False, kernel_init=_INIT,
-                            param_dtype=self.param_dtype, dtype=self.dtype)
+    return conv_layers.conv_transpose(
+        self.conv_impl, width, (4, 4), strides=stride, padding=padding,
+        use_bias=False, kernel_init=_INIT, param_dtype=self.param_dtype,
+        dtype=self.dtype)
 
   @nn.compact
   def __call__(self, z, labels: Optional[Any] = None, train: bool = True):
     del labels
-    _check_conv_impl(self.conv_impl)
     k = num_doublings(self.resolution)
     h = z.reshape(z.shape[0], 1, 1, z.shape[-1]).astype(self.dtype or z.dtype)
     for i in range(k):
@@ -118,19 +95,14 @@ class DCGANDiscriminator(nn.Module):
 
   def _layer(self, index: int, width: int, last: bool):
     """The index-th 4x4 convolution (the last one: 4x4 -> 1x1)."""
-    if self.conv_impl == 'matmul':
-      layer = 'reduce_4x4_to_1x1' if last else 'conv4x4_stride2'
-      return matmul_conv.MatmulConv4x4(width, layer, kernel_init=_INIT,
-                                       param_dtype=self.param_dtype,
-                                       name=f'Conv_{index}')
     stride, padding = ((1, 1), 'VALID') if last else ((2, 2), _DOWN_PADDING)
-    return nn.Conv(width, (4, 4), strides=stride, padding=padding, use_bias=False,
-                   kernel_init=_INIT, param_dtype=self.param_dtype, dtype=self.dtype)
+    return conv_layers.conv(self.conv_impl, width, (4, 4), strides=stride,
+                            padding=padding, use_bias=False, kernel_init=_INIT,
+                            param_dtype=self.param_dtype, dtype=self.dtype)
 
   @nn.compact
   def __call__(self, x, labels: Optional[Any] = None, train: bool = True):
     del labels
-    _check_conv_impl(self.conv_impl)
     k = num_doublings(self.resolution)
     h = x.astype(self.dtype or x.dtype)
     for i in range(k):

@@ -10,6 +10,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from gan_aug.metrics import features as features_lib
+from gan_aug.models import conv_layers
 from gan_aug.train import sharding
 
 
@@ -18,20 +19,10 @@ def scale_images(images_u8: jax.Array) -> jax.Array:
   return images_u8.astype(jnp.float32) / 255.0  # Keras `rescale=1/255`.
 
 
-def inference_form(model):
-  """`model` with XLA's own convolutions where it trains with matrix-product ones
-  (`conv_impl='matmul'`): the same parameters and outputs. The products are the
-  faster form for gradients on XLA:CPU, but forward they copy every patch: the GMD
-  CNN at 48 px, batch 32, ran 1.10 s with them and 0.49 s without."""
-  if getattr(model, 'conv_impl', None) == 'matmul':
-    return model.clone(conv_impl='lax')
-  return model
-
-
 def make_predict(model, mesh: Mesh) -> Callable:
   """Jitted `(params, batch_stats, images_u8) -> class probabilities` (inference
-  mode, in `inference_form`)."""
-  model = inference_form(model)
+  mode, in `conv_layers.inference_form`)."""
+  model = conv_layers.inference_form(model)
 
   def predict(params, batch_stats, images_u8):
     x = sharding.shard_batch(scale_images(images_u8), mesh)
@@ -45,7 +36,7 @@ def make_predict(model, mesh: Mesh) -> Callable:
 def make_features(model, mesh: Mesh) -> Callable:
   """Jitted `(params, batch_stats, images_u8) -> penultimate-layer features [N, D]`
   (in `inference_form`)."""
-  model = inference_form(model)
+  model = conv_layers.inference_form(model)
 
   def features(params, batch_stats, images_u8):
     x = sharding.shard_batch(scale_images(images_u8), mesh)
