@@ -4,7 +4,8 @@
       --json=out.json [--torch-ref] [--dtypes=float32,bfloat16]
 
 Models: the GAN families at their papers' sizes (`dcgan64`: papers 000/001/002,
-64x64x3, z = 100, ngf = ndf = 64; `covidgan112`: paper 003's ACGAN; `cgan224`:
+64x64x3, z = 100, ngf = ndf = 64; `covidgan112`: paper 003's ACGAN; `covidgan56`:
+the same at covid_acgan.py:cpu's size (56x56x1, G 64, D 16 wide); `cgan224`:
 paper 004's MLP CGAN, 224x224x1) and any classifier by name (`custom_cnn`,
 `gmd_cnn`, `resnet18`, ...; at --classifier_resolution). A GAN gets a `train`
 record (one D and one G update per step, as the pipeline trains it) and a
@@ -59,7 +60,7 @@ from gan_aug.train import sharding
 # pylint: enable=wrong-import-position
 
 _MODELS = flags.DEFINE_list('models', ['dcgan64'], 'GAN families (dcgan64, '
-                            'covidgan112, cgan224) and classifier names.')
+                            'covidgan112, covidgan56, cgan224) and classifier names.')
 _BATCH = flags.DEFINE_integer('batch', 64, 'Global batch per step.')
 _CLASSIFIER_RESOLUTION = flags.DEFINE_integer('classifier_resolution', 224,
                                               'Input side of the classifiers.')
@@ -88,6 +89,10 @@ GAN_MODELS = {
     'covidgan112': ('acgan', 112, 3, dict(latent_dim=100, label_embedding_dim=50,
                                           g_base_width=1024, g_kernel_size=5,
                                           d_base_width=64, d_dropout=0.5)),
+    # covid_acgan.py:cpu's GAN: the ACGAN at 56x56x1, G 64 and D 16 wide.
+    'covidgan56': ('acgan', 56, 1, dict(latent_dim=100, label_embedding_dim=50,
+                                        g_base_width=64, g_kernel_size=5,
+                                        d_base_width=16, d_dropout=0.5)),
     'cgan224': ('cgan', 224, 1, dict(latent_dim=128,
                                      g_hidden_widths=(128, 256, 512, 1024),
                                      d_hidden_widths=(512, 512, 512, 512),

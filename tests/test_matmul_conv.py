@@ -105,7 +105,7 @@ def test_matmul_dcgan_equals_lax_dcgan_with_gradients(dtype, rtol):
 
 
 def test_conv_impl_auto_picks_matmul_on_cpu_and_bad_name_is_refused():
-  config = tiny_config()
+  config = tiny_config(conv_impl='auto')
   config.gan.name = 'dcgan_per_class'
   config.data.resolution = 32
   assert jax.default_backend() == 'cpu'
@@ -194,14 +194,12 @@ def test_classifier_conv_impl_auto_is_matmul_on_cpu_and_bad_name_is_refused():
 
 # (layer, input shape, kernel side, output channels): paper 003's ACGAN layers
 # (5x5 stride-2 transposed in G, 3x3 stride-2 in D) on odd and even sides, with
-# fewer and more than 8 input channels, and a few other kernel sizes.
+# fewer and more than 8 input channels.
 STRIDED_CASES = [
     ('ConvTranspose', (2, 7, 7, 9), 5, 4),
     ('ConvTranspose', (2, 6, 5, 3), 5, 11),
-    ('ConvTranspose', (1, 4, 8, 12), 3, 5),
     ('Conv', (2, 14, 14, 3), 3, 6),
     ('Conv', (2, 7, 9, 10), 3, 4),
-    ('Conv', (1, 9, 8, 5), 5, 7),
 ]
 
 
@@ -231,7 +229,7 @@ def test_matmul_strided_layers_equal_flax_in_float64(layer, shape, side, feature
 
 def _acgan(conv_impl, resolution):
   return (acgan.ACGANGenerator(num_classes=3, resolution=resolution, channels=3,
-                               base_width=16, conv_impl=conv_impl,
+                               base_width=8, conv_impl=conv_impl,
                                param_dtype=jnp.float64),
           acgan.ACGANDiscriminator(num_classes=3, resolution=resolution, base_width=8,
                                    dropout_rate=0.0, conv_impl=conv_impl,
