@@ -60,10 +60,12 @@ convolutions, whose transposed-convolution gradients are slow on XLA:CPU): about
 16 hours for the GAN, so run the paper recipe on a GPU/TPU (README, Throughput).
 
 `:cpu` changed when the ACGAN's layers became matrix products on CPU: its GAN
-batch went from 32 to the paper's 64 (56x56x1, widths 64/16, 1200 steps). Its GAN
-step (covid19_3way, 30 steps, AMD EPYC with AVX-512, 2 cores) ran at 3.95 steps/s
-(253 images/s); at batch 32 it had run 5.28 steps/s with Flax's layers and runs
-9.65 with the products. The measurements below were made at batch 32.
+batch went from 32 to the paper's 64 (56x56x1, widths 64/16, 1200 steps). Its train
+step (`python scripts/benchmark_throughput.py --models=covidgan56 --batch=64
+--conv_impl=lax,matmul --stages=train`, AMD EPYC with AVX-512, 2 cores) takes
+206.5 ms at batch 64 with the products; at batch 32 it took 164.2 ms with Flax's
+layers (97.7 ms with the products). The measurements below were made at batch 32,
+before that change, and are not re-measured yet.
 
 Measured on 2 CPU cores (Python 3.11, jax 0.10.2):
   * `GAN_AUG_DATA_DIR=../shared/data python -m gan_aug.main

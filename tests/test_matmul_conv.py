@@ -268,20 +268,19 @@ def test_matmul_acgan_equals_lax_acgan_with_gradients_in_float64():
     real = jnp.asarray(rng.uniform(-1, 1, size=(4, 28, 28, 3)))
     g_lax, d_lax = _acgan('lax', 28)
     g_mm, d_mm = _acgan('matmul', 28)
-    g_vars = g_lax.init(jax.random.PRNGKey(0), z, labels, train=False)
-    d_vars = d_lax.init(jax.random.PRNGKey(1), real, train=False)
+    init = lambda module, key, *args: jax.jit(functools.partial(
+        module.init, train=False))(jax.random.PRNGKey(key), *args)
+    g_vars, d_vars = init(g_lax, 0, z, labels), init(d_lax, 1, real)
     # The same parameter trees and initial values: checkpoints load into both.
-    assert (jax.tree.map(np.asarray, g_mm.init(jax.random.PRNGKey(0), z, labels,
-                                               train=False))
-            .keys() == g_vars.keys())
-    for mm, lax_vars, args in ((g_mm, g_vars, (z, labels)), (d_mm, d_vars, (real,))):
-      mm_vars = mm.init(jax.random.PRNGKey(0 if mm is g_mm else 1), *args, train=False)
+    for mm_vars, lax_vars in ((init(g_mm, 0, z, labels), g_vars),
+                              (init(d_mm, 1, real), d_vars)):
       assert jax.tree.structure(mm_vars) == jax.tree.structure(lax_vars)
       for a, b in zip(jax.tree.leaves(mm_vars), jax.tree.leaves(lax_vars)):
         np.testing.assert_array_equal(a, b)
-    np.testing.assert_allclose(g_mm.apply(g_vars, z, labels, train=False),
-                               g_lax.apply(g_vars, z, labels, train=False), rtol=1e-10,
-                               atol=1e-12)
+    forward = jax.jit(lambda g, v: g.apply(v, z, labels, train=False),
+                      static_argnums=0)
+    np.testing.assert_allclose(forward(g_mm, g_vars), forward(g_lax, g_vars),
+                               rtol=1e-10, atol=1e-12)
     step = jax.jit(_acgan_losses_and_grads, static_argnums=(0, 1))
     losses_mm, grads_mm = step(g_mm, d_mm, g_vars, d_vars, z, labels, real)
     losses_lax, grads_lax = step(g_lax, d_lax, g_vars, d_vars, z, labels, real)
