@@ -10,6 +10,7 @@ from gan_aug import errors
 from gan_aug import models
 from gan_aug.models import cgan
 from gan_aug.models import dcgan
+from gan_aug.train import batch_order
 from gan_aug.train import gan as gan_lib
 from gan_aug.train import sharding
 
@@ -100,10 +101,10 @@ def test_cgan_discriminator_can_tell_a_real_batch_from_a_fake_batch():
 def test_padded_batch_indices_use_only_valid_rows_once_per_epoch():
   key = jax.random.PRNGKey(3)
   count, capacity, batch = 10, 16, 5
-  epoch0 = np.concatenate([np.asarray(gan_lib.padded_batch_indices(
+  epoch0 = np.concatenate([np.asarray(batch_order.padded_batch_indices(
       key, s, count, capacity, batch)) for s in range(2)])
   assert sorted(epoch0.tolist()) == list(range(count))
-  epoch1 = np.concatenate([np.asarray(gan_lib.padded_batch_indices(
+  epoch1 = np.concatenate([np.asarray(batch_order.padded_batch_indices(
       key, s, count, capacity, batch)) for s in range(2, 4)])
   assert sorted(epoch1.tolist()) == list(range(count))
   assert epoch0.tolist() != epoch1.tolist()
@@ -112,7 +113,7 @@ def test_padded_batch_indices_use_only_valid_rows_once_per_epoch():
 def test_stack_by_class_pads_each_class():
   images = np.arange(5, dtype=np.uint8).reshape(5, 1, 1, 1)
   labels = np.array([1, 0, 1, 1, 0])
-  stacked, counts = gan_lib.stack_by_class(images, labels, 3)
+  stacked, counts = batch_order.stack_by_class(images, labels, 3)
   assert counts.tolist() == [2, 3, 0]
   assert stacked.shape == (3, 3, 1, 1, 1)
   assert stacked[0, :2, 0, 0, 0].tolist() == [1, 4]

@@ -14,7 +14,7 @@ from gan_aug import config_defaults
 from gan_aug import config_validation
 from gan_aug import data as data_lib
 from gan_aug.errors import ConfigError
-from gan_aug.train import gan as gan_lib
+from gan_aug.train import batch_order
 from gan_aug.train import gan_loop
 from gan_aug.train import streaming
 
@@ -22,7 +22,7 @@ from gan_aug.train import streaming
 def test_host_rows_equal_the_device_batches_across_epochs():
   key = jax.random.PRNGKey(3)
   rows = streaming.epoch_rows(key, 2, 12, num_examples=37, batch_size=8)
-  device = [np.asarray(gan_lib.batch_indices(key, s, 37, 8)) for s in range(2, 12)]
+  device = [np.asarray(batch_order.batch_indices(key, s, 37, 8)) for s in range(2, 12)]
   np.testing.assert_array_equal(rows, np.stack(device))  # 4 steps an epoch.
 
   class_rows = [np.array([0, 3, 4, 7, 9, 11, 12, 20, 21]), np.array([1, 2, 5, 30])]
@@ -30,7 +30,7 @@ def test_host_rows_equal_the_device_batches_across_epochs():
   counts = np.array([9, 4])
   for step in range(7):
     for c in range(2):
-      index = gan_lib.padded_batch_indices(jax.random.fold_in(key, c), step,
+      index = batch_order.padded_batch_indices(jax.random.fold_in(key, c), step,
                                            counts[c], 9, 2)
       np.testing.assert_array_equal(rows[step, c], class_rows[c][np.asarray(index)])
   assert streaming.epoch_rows(key, 5, 5, 37, 8).shape == (0, 8)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from gan_aug.models import ACGANDiscriminator, ACGANGenerator, GANModel
+from gan_aug.train import batch_order
 from gan_aug.train import gan as gan_lib
 from gan_aug.train import sharding
 
@@ -92,10 +93,10 @@ def test_step_is_data_parallel_on_8_devices(float32_runs):
 
 def test_batch_indices_cover_each_epoch_once():
   key = jax.random.PRNGKey(0)
-  first_epoch = np.concatenate([np.asarray(gan_lib.batch_indices(key, s, 50, 16))
+  first_epoch = np.concatenate([np.asarray(batch_order.batch_indices(key, s, 50, 16))
                                 for s in range(3)])
   assert len(set(first_epoch.tolist())) == 48  # drop-last: 3 full batches of 16.
-  second = np.asarray(gan_lib.batch_indices(key, 3, 50, 16))
+  second = np.asarray(batch_order.batch_indices(key, 3, 50, 16))
   assert not np.array_equal(second, first_epoch[:16])
-  assert gan_lib.data_position(7, 50, 16) == {'epoch': 2, 'batch_in_epoch': 1,
+  assert batch_order.data_position(7, 50, 16) == {'epoch': 2, 'batch_in_epoch': 1,
                                               'images_seen': 112}

@@ -30,7 +30,7 @@ from gan_aug import scalars as scalars_lib
 from gan_aug import watchdog
 from gan_aug.train import classifier_inference
 from gan_aug.train import classifier_progress
-from gan_aug.train import gan as gan_lib
+from gan_aug.train import batch_order
 from gan_aug.train import sharding
 from gan_aug.train import streaming
 from gan_aug.train.classifier_optimizer import class_weights, make_optimizer
@@ -82,7 +82,7 @@ def batch_index(rng: jax.Array, step: jax.Array, num_examples: int,
   """The training examples of the batch at `step` for a state's `rng` (pure; jit it
   per training-set size): per-epoch permutations of the first `num_examples`."""
   data_key, _ = jax.random.split(rng)
-  return gan_lib.batch_indices(data_key, step, num_examples, batch_size)
+  return batch_order.batch_indices(data_key, step, num_examples, batch_size)
 
 
 def make_train_step(model, tx: optax.GradientTransformation, mesh: Mesh,

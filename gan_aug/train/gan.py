@@ -31,12 +31,12 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import flax
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from gan_aug import diffaug
 from gan_aug.models import GANModel
+from gan_aug.train import batch_order
 from gan_aug.train import ema
 from gan_aug.train import sharding
 
@@ -96,29 +96,10 @@ def init_state(model: GANModel, g_tx: optax.GradientTransformation,
                   g_ema_params=ema.init(g_params) if with_ema else None)
 
 
-def batch_indices(data_key: jax.Array, step: jax.Array, num_examples: int,
-                  batch_size: int) -> jax.Array:
-  """Indices of the batch at `step`: consecutive slices of per-epoch permutations.
-
-  Each epoch uses `num_examples // batch_size` full batches (the remainder of a
-  permutation is left out, as drop_last does).
-  """
-  steps_per_epoch = num_examples // batch_size
-  epoch, position = jnp.divmod(step, steps_per_epoch)
-  order = epoch_order(data_key, epoch, num_examples)
-  return jax.lax.dynamic_slice_in_dim(order, position * batch_size, batch_size)
 
 
-def epoch_order(data_key: jax.Array, epoch: jax.Array, num_examples: int) -> jax.Array:
-  """The order of the examples in `epoch`; `batch_indices` cuts it into batches."""
-  return jax.random.permutation(jax.random.fold_in(data_key, epoch), num_examples)
 
 
-def data_position(step: int, num_examples: int, batch_size: int) -> Dict[str, int]:
-  """Human-readable data position of a step (epoch, batch within it, images seen)."""
-  steps_per_epoch = num_examples // batch_size
-  return {'epoch': step // steps_per_epoch, 'batch_in_epoch': step % steps_per_epoch,
-          'images_seen': step * batch_size}
 
 
 def z_dtype():
@@ -138,34 +119,10 @@ def _accuracy(logits: jax.Array, labels: jax.Array) -> jax.Array:
   return (jnp.argmax(logits, -1) == labels).mean()
 
 
-def padded_batch_indices(data_key: jax.Array, step: jax.Array, count: jax.Array,
-                         capacity: int, batch_size: int) -> jax.Array:
-  """`batch_indices` for the first `count` of `capacity` rows, with `count` traced.
-
-  Used for per-class data padded to one shape: each epoch is a permutation of the
-  valid rows (random keys sorted, padding rows last), cut into drop-last batches.
-  """
-  steps_per_epoch = count // batch_size
-  epoch, position = jnp.divmod(step, steps_per_epoch)
-  order = padded_epoch_order(data_key, epoch, count, capacity)
-  return jax.lax.dynamic_slice_in_dim(order, position * batch_size, batch_size)
 
 
-def padded_epoch_order(data_key: jax.Array, epoch: jax.Array, count: jax.Array,
-                       capacity: int) -> jax.Array:
-  """The order of the first `count` of `capacity` rows in `epoch` (padding last)."""
-  keys = jax.random.uniform(jax.random.fold_in(data_key, epoch), (capacity,))
-  return jnp.argsort(jnp.where(jnp.arange(capacity) < count, keys, 2.0))
 
 
-def stack_by_class(images: np.ndarray, labels: np.ndarray,
-                   num_classes: int) -> Tuple[np.ndarray, np.ndarray]:
-  """([C, max count, ...] images padded with zeros, [C] counts) for per-class GANs."""
-  counts = np.bincount(labels, minlength=num_classes)
-  stacked = np.zeros((num_classes, counts.max()) + images.shape[1:], images.dtype)
-  for c in range(num_classes):
-    stacked[c, :counts[c]] = images[labels == c]
-  return stacked, counts.astype(np.int32)
 
 
 def instance_noise_std(step: jax.Array, initial_std: float,
@@ -315,7 +272,7 @@ def make_train_step(model: GANModel, g_tx: optax.GradientTransformation,
     if streamed:
       real, real_labels = shard(_to_unit(images)), shard(labels)
     else:
-      index = shard(batch_indices(data_key, state.step,
+      index = shard(batch_order.batch_indices(data_key, state.step,
                                   num_examples or images.shape[0], batch_size))
       real = shard(_to_unit(images[index]))
       real_labels = shard(labels[index])
@@ -338,7 +295,7 @@ def make_train_step(model: GANModel, g_tx: optax.GradientTransformation,
       real = shard(_to_unit(images))
     else:
       capacity = num_examples or images.shape[1]
-      index = jax.vmap(lambda c, n: padded_batch_indices(
+      index = jax.vmap(lambda c, n: batch_order.padded_batch_indices(
           jax.random.fold_in(data_key, c), state.step, n, capacity,
           batch_size))(classes, counts)
       real = shard(_to_unit(jax.vmap(lambda x, i: x[i])(images, index)))

@@ -27,6 +27,7 @@ from gan_aug.errors import ConfigError
 from gan_aug import models
 from gan_aug import visualize
 from gan_aug.data import Dataset
+from gan_aug.train import batch_order
 from gan_aug.train import gan as gan_lib
 from gan_aug.train import gan_divergence
 from gan_aug.train import sharding
@@ -132,47 +133,6 @@ def _restore_preempted(stage_dir: str, state, start_step: int):
   return step, state, (sums_from_meta(window['totals']), window['count'])
 
 
-class _StreamedBatches:
-  """The batches of GAN steps start_step + 1 ... num_steps, streamed onto the
-  devices: the rows the device path would draw (from the state's key), read from
-  the prepared records or from the split in host memory."""
-
-  def __init__(self, config, dataset: Dataset, per_class: bool, batch_size: int,
-               mesh: Mesh, rng, start_step: int, num_steps: int):
-    train = dataset.splits['train']
-    data_key = jax.random.split(rng)[0]
-    if per_class:
-      class_rows = [np.flatnonzero(train.labels == c)
-                    for c in range(dataset.num_classes)]
-      rows = streaming.per_class_rows(data_key, start_step, num_steps, class_rows,
-                                      batch_size)
-      # [C, B, ...]: the class axis first, the batch split over the devices.
-      self.sharding = jax.sharding.NamedSharding(
-          mesh, jax.sharding.PartitionSpec(None, sharding.DATA_AXIS))
-    else:
-      rows = streaming.epoch_rows(data_key, start_step, num_steps, len(train),
-                                  batch_size)
-      self.sharding = sharding.batch_sharded(mesh)
-    self.shape = rows.shape[1:]
-    self.image_shape = train.images.shape[1:]
-    record_dir = dataset.info.get('prepared', {}).get('dir')
-    self.stream = streaming.batches(
-        streaming.source_of(train, record_dir), train.labels, rows,
-        start_step, config.data)
-
-  def shapes(self):
-    """The shapes of a step's (images, labels), as the step compiles for them."""
-    return (jax.ShapeDtypeStruct(self.shape + self.image_shape, np.uint8,
-                                 sharding=self.sharding),
-            jax.ShapeDtypeStruct(self.shape, np.int32, sharding=self.sharding))
-
-  def next(self):
-    """The next step's (images, labels) on the devices."""
-    images, labels = next(self.stream)
-    return (streaming.put_batch(images, self.sharding),
-            streaming.put_batch(labels, self.sharding))
-
-
 def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: str,
               mesh: Optional[Mesh] = None,
               continue_from: Optional[Dict] = None) -> Dict:
@@ -206,7 +166,7 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
     # An epoch is a pass over the smallest class (each class's GAN takes a batch
     # of its own class every step).
     epoch_size = int(min(class_counts))
-    images_np, labels_np = gan_lib.stack_by_class(train.images, train.labels,
+    images_np, labels_np = batch_order.stack_by_class(train.images, train.labels,
                                                   dataset.num_classes)
   else:
     epoch_size = len(train)
@@ -251,7 +211,7 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
   example_axis = 1 if model.per_class else 0
   streamed = streaming.streams(config.data, images_np.nbytes)
   if streamed:
-    batches = _StreamedBatches(config, dataset, model.per_class, batch_size, mesh,
+    batches = streaming.GANBatches(config, dataset, model.per_class, batch_size, mesh,
                                jax.device_get(state.rng), start_step, num_steps)
     images, labels = batches.shapes()  # Each step's batch is read in the loop.
   else:
@@ -296,7 +256,7 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
 
   def checkpoint_meta(step: int) -> Dict:
     return {'step': step,
-            'data_position': gan_lib.data_position(step, epoch_size, batch_size),
+            'data_position': batch_order.data_position(step, epoch_size, batch_size),
             'num_train_images': len(train), 'num_steps': num_steps}
 
   def save_checkpoint(step: int) -> None:

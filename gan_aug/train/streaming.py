@@ -5,7 +5,7 @@ jitted step draws its batch there from (key, step). A set larger than
 `config.data.in_memory_max_bytes` (0: every set) is streamed instead: a Grain
 `MapDataset` over the steps, whose element for step s is the batch of step s,
 read in background threads and prefetched. The rows of a step's batch come from
-the same per-epoch permutations the device path draws (`gan.epoch_order`,
+the same per-epoch permutations the device path draws (`batch_order.epoch_order`,
 computed once per epoch here), so both paths train on the same examples in the
 same order and a resumed run restarts the dataset at its step: no iterator
 state is checkpointed.
@@ -20,8 +20,10 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import jax
 import ml_collections
 import numpy as np
+from jax.sharding import Mesh
 
-from gan_aug.train import gan as gan_lib
+from gan_aug.train import batch_order
+from gan_aug.train import sharding
 
 # A common GPU holds 8-16 GiB beside which the model and its activations need room.
 DEFAULT_IN_MEMORY_MAX_BYTES = 2 * 1024 ** 3
@@ -105,7 +107,7 @@ def epoch_rows(data_key: jax.Array, first_step: int, stop_step: int,
 
 @functools.partial(jax.jit, static_argnums=(2,))
 def _epoch_orders(data_key, epochs, num_examples):
-  return jax.vmap(lambda e: gan_lib.epoch_order(data_key, e, num_examples))(epochs)
+  return jax.vmap(lambda e: batch_order.epoch_order(data_key, e, num_examples))(epochs)
 
 
 def per_class_rows(data_key: jax.Array, first_step: int, stop_step: int,
@@ -131,7 +133,7 @@ def per_class_rows(data_key: jax.Array, first_step: int, stop_step: int,
 
 @functools.partial(jax.jit, static_argnums=(3,))
 def _padded_orders(data_key, epochs, count, capacity):
-  return jax.vmap(lambda e: gan_lib.padded_epoch_order(data_key, e, count, capacity)
+  return jax.vmap(lambda e: batch_order.padded_epoch_order(data_key, e, count, capacity)
                   )(epochs)
 
 
@@ -163,8 +165,46 @@ def batches(source, labels: np.ndarray, rows: np.ndarray, first_step: int,
       prefetch_buffer_size=int(data_cfg.stream_prefetch))))
 
 
-def put_batch(batch: np.ndarray, sharding) -> jax.Array:
-  """A host batch on the devices, split as `sharding` says; with several
-  processes each hands over its own devices' part (every process reads the
-  whole batch)."""
-  return jax.make_array_from_callback(batch.shape, sharding, lambda index: batch[index])
+class GANBatches:
+  """The batches of GAN steps start_step + 1 ... num_steps, streamed onto the
+  devices: the rows the device path would draw (from the state's key), read from
+  the prepared records or from the split in host memory."""
+
+  def __init__(self, config, dataset, per_class: bool, batch_size: int,
+               mesh: Mesh, rng, start_step: int, num_steps: int):
+    train = dataset.splits['train']
+    data_key = jax.random.split(rng)[0]
+    if per_class:
+      class_rows = [np.flatnonzero(train.labels == c)
+                    for c in range(dataset.num_classes)]
+      rows = per_class_rows(data_key, start_step, num_steps, class_rows, batch_size)
+      # [C, B, ...]: the class axis first, the batch split over the devices.
+      self.sharding = jax.sharding.NamedSharding(
+          mesh, jax.sharding.PartitionSpec(None, sharding.DATA_AXIS))
+    else:
+      rows = epoch_rows(data_key, start_step, num_steps, len(train), batch_size)
+      self.sharding = sharding.batch_sharded(mesh)
+    self.shape = rows.shape[1:]
+    self.image_shape = train.images.shape[1:]
+    record_dir = dataset.info.get('prepared', {}).get('dir')
+    self.stream = batches(source_of(train, record_dir), train.labels, rows,
+                          start_step, config.data)
+
+  def shapes(self):
+    """The shapes of a step's (images, labels), as the step compiles for them."""
+    return (jax.ShapeDtypeStruct(self.shape + self.image_shape, np.uint8,
+                                 sharding=self.sharding),
+            jax.ShapeDtypeStruct(self.shape, np.int32, sharding=self.sharding))
+
+  def next(self):
+    """The next step's (images, labels) on the devices."""
+    images, labels = next(self.stream)
+    return put_batch(images, self.sharding), put_batch(labels, self.sharding)
+
+
+def put_batch(batch: np.ndarray, placement) -> jax.Array:
+  """A host batch on the devices, split as `placement` (a sharding) says; with
+  several processes each hands over its own devices' part (every process reads
+  the whole batch)."""
+  return jax.make_array_from_callback(batch.shape, placement,
+                                      lambda index: batch[index])
