@@ -1,0 +1,61 @@
+"""Stage keys are a promise: the fingerprints of three configs' stages, pinned.
+
+A finished stage is found again by its key, so a change that re-keys a stage
+(a field added to a key, a field renamed, a key computed differently) orphans
+every workdir's finished stages of that kind. The values below were recorded by
+running the configs on the shared data (the stage folders those runs made carry
+the same fingerprints). A change that must re-key a stage changes this test and
+says why.
+"""
+
+import pytest
+
+from gan_aug import data as data_lib
+from gan_aug import protocol as protocol_lib
+from gan_aug import runner
+from gan_aug import stages
+from gan_aug.fingerprints import fingerprint
+from helpers import covid_acgan
+import covid_cgan  # pylint: disable=g-bad-import-order
+import covid_dcgan  # pylint: disable=g-bad-import-order
+
+# config -> the stage fingerprints of its first (fraction, seed).
+PINNED = {
+    'covid_acgan.py:phantom': {
+        'gan': 'f121d7d836edbcbc', 'synthesis': '9a78a40220ab7ef2',
+        'classifiers': {'custom_cnn': '919e39a524a126ac'}},
+    'covid_dcgan.py:smoke': {
+        'gan': '3dae93592c44ffec', 'synthesis': '0dab40a53bdf9795',
+        'classifiers': {'gmd_cnn': '7ae6e866f44c3b76'}},
+    'covid_cgan.py:smoke': {
+        'gan': '399004ed852057fb', 'synthesis': '527c763eaaddf23e',
+        'classifiers': {'custom_cnn': 'c70e1fe347e1cb1c'}},
+}
+_MODULES = {'covid_acgan.py': covid_acgan, 'covid_dcgan.py': covid_dcgan,
+            'covid_cgan.py': covid_cgan}
+
+
+def stage_fingerprints(config) -> dict:
+  """The GAN, synthesis and classifier stage fingerprints of `config`'s first
+  (fraction, seed), computed as the runner computes them."""
+  full = data_lib.load_dataset(config.data, config.seed)
+  seed_config = protocol_lib.seed_config(config, 0)
+  dataset = data_lib.keep_training_fraction(
+      full, float(config.protocol.fractions[0]), seed_config.seed)
+  data_fp = stages.data_fingerprint(dataset)
+  gan_fp = fingerprint(stages.gan_stage_key(seed_config, data_fp))
+  synthesis_fp = fingerprint(stages.synthesis_stage_key(seed_config, gan_fp))
+  return {'gan': gan_fp, 'synthesis': synthesis_fp,
+          'classifiers': {
+              name: fingerprint(stages.classifier_stage_key(
+                  seed_config, data_fp, synthesis_fp, name,
+                  list(config.protocol.arms)))
+              for name in runner.classifier_names(config)}}
+
+
+@pytest.mark.parametrize('name', sorted(PINNED))
+def test_stage_fingerprints_are_pinned(name, data_dir, monkeypatch):
+  monkeypatch.setenv('GAN_AUG_DATA_DIR', data_dir)
+  module, _, variant = name.partition(':')
+  config = _MODULES[module].get_config(variant)
+  assert stage_fingerprints(config) == PINNED[name]
