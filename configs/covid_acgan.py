@@ -14,7 +14,7 @@ scripts/convert_torchvision.py into --config.classifier.pretrained_dir; frozen
 backbone and a new head as the paper; without weights the network trains end to
 end, and the report says so).
 
-Default protocol (`defaults.paper_protocol`): the paper's comparison (§8: classical
+Default protocol (`blocks.paper_protocol`): the paper's comparison (§8: classical
 against synthetic augmentation, beside real) plus gan_classical, real_oversampled and
 gan_pretrain, 3 seeds; `:smoke` and `:phantom` run real vs gan, one seed. The
 paper's claims (Table 9's validation accuracies; Tables 5/8's test reports, whose
@@ -113,8 +113,9 @@ import os
 
 import ml_collections
 
-from gan_aug import claims
-from gan_aug import config_defaults as defaults
+from gan_aug.config_blocks import blocks
+from gan_aug.config_blocks import variants as variant_blocks
+from gan_aug.report import claims
 
 # §8: classical augmentation against synthetic augmentation.
 PAPER_ARMS = ('real', 'classical', 'gan')
@@ -147,27 +148,27 @@ def _record_claims(config) -> None:
 
 def get_config(arg: str = None):
   """Returns the CovidGAN config; `arg` is a comma-separated list of variants."""
-  variants = defaults.parse_variants(arg, ('paper', 'smoke', 'phantom', 'cpu'),
-                                     'covid_acgan')
-  config = defaults.config(
+  variants = variant_blocks.parse_variants(arg, ('paper', 'smoke', 'phantom', 'cpu'),
+                                           'covid_acgan')
+  config = blocks.config(
       seed=0,
-      protocol=defaults.paper_protocol(PAPER_ARMS),
-      data=defaults.data(name='tfds:covid19_radiography',
-                         dir=os.path.join(defaults.data_root(),
-                                          'COVID-19_Radiography_Dataset'),
-                         channels=3, resolution=112),
-      gan=defaults.gan(
+      protocol=blocks.paper_protocol(PAPER_ARMS),
+      data=blocks.data(name='tfds:covid19_radiography',
+                       dir=os.path.join(blocks.data_root(),
+                                        'COVID-19_Radiography_Dataset'),
+                       channels=3, resolution=112),
+      gan=blocks.gan(
           name='acgan', latent_dim=100, label_embedding_dim=50, g_base_width=1024,
           g_kernel_size=5, d_base_width=64, d_dropout=0.5,
           # Keras ACGAN: D's class head also learns the fakes' requested labels.
           aux_loss_on_fake=True, batch_size=64, num_epochs=1500),
-      synthesis=defaults.synthesis(require_class_agreement=True),
-      classifier=defaults.classifier(name='custom_cnn', resolution=224,
-                                     learning_rate=1e-4, steps_per_epoch=50))
+      synthesis=blocks.synthesis(require_class_agreement=True),
+      classifier=blocks.classifier(name='custom_cnn', resolution=224,
+                                   learning_rate=1e-4, steps_per_epoch=50))
 
   _record_claims(config)
   if ('cpu' in variants or 'smoke' in variants) and 'phantom' not in variants:
-    defaults.use_stand_in(config, 'covid19_3way')
+    variant_blocks.use_stand_in(config, 'covid19_3way')
   if 'phantom' in variants:
     # The quick start: one seed of real vs gan, and no claim about X-rays.
     config.protocol.arms, config.protocol.seeds = ('real', 'gan'), 1
@@ -206,7 +207,7 @@ def get_config(arg: str = None):
     config.classifier.max_epochs = 40
     config.classifier.patience = 3
   if 'smoke' in variants:
-    defaults.make_smoke(config)
+    variant_blocks.make_smoke(config)
     config.protocol.arms, config.protocol.seeds = ('real', 'gan'), 1
     config.data.phantom_per_class = {'train': 24, 'val': 8, 'test': 8}
     config.gan.g_base_width = 64

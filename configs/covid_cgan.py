@@ -18,7 +18,7 @@ no D filter is applied (threshold 0). It has no classifier: the project's
 default (paper 003's custom CNN, Adam 1e-4, 224x224) is used, on three classes
 (the paper had two).
 
-Default protocol (`defaults.paper_protocol`): the paper's comparison, real vs gan,
+Default protocol (`blocks.paper_protocol`): the paper's comparison, real vs gan,
 plus the controls classical, gan_classical, real_oversampled and gan_pretrain, 3
 seeds; `:smoke` runs real vs gan, one seed. The paper's claim (its FID) is in
 `config.claims` (report.md sets it beside the measurement).
@@ -38,28 +38,29 @@ Measured earlier, with real vs gan and one seed, on 2 CPU cores (AMD EPYC, jax
 
 import os
 
-from gan_aug import claims
-from gan_aug import config_defaults as defaults
+from gan_aug.config_blocks import blocks
+from gan_aug.config_blocks import variants as variant_blocks
+from gan_aug.report import claims
 
 PAPER_ARMS = ('real', 'gan')
 
 
 def get_config(arg: str = None):
   """Returns the paper-004 config; `arg` is a comma-separated list of variants."""
-  variants = defaults.parse_variants(arg, ('paper', 'smoke', 'cpu'),
-                                     'covid_cgan')
-  config = defaults.config(
+  variants = variant_blocks.parse_variants(arg, ('paper', 'smoke', 'cpu'),
+                                           'covid_cgan')
+  config = blocks.config(
       seed=0,
-      protocol=defaults.paper_protocol(PAPER_ARMS),
-      data=defaults.data(dir=os.path.join(defaults.data_root(), 'covid19_3way'),
-                         channels=1, resolution=224),
-      gan=defaults.gan(name='cgan', latent_dim=128,
-                       g_hidden_widths=(128, 256, 512, 1024),
-                       d_hidden_widths=(512, 512, 512, 512), d_dropout=0.4,
-                       batch_size=128, num_epochs=10000, instance_noise_std=0.1),
-      synthesis=defaults.synthesis(threshold=0.0, target='balance'),
-      classifier=defaults.classifier(name='custom_cnn', resolution=224,
-                                     learning_rate=1e-4, steps_per_epoch=50))
+      protocol=blocks.paper_protocol(PAPER_ARMS),
+      data=blocks.data(dir=os.path.join(blocks.data_root(), 'covid19_3way'),
+                       channels=1, resolution=224),
+      gan=blocks.gan(name='cgan', latent_dim=128,
+                     g_hidden_widths=(128, 256, 512, 1024),
+                     d_hidden_widths=(512, 512, 512, 512), d_dropout=0.4,
+                     batch_size=128, num_epochs=10000, instance_noise_std=0.1),
+      synthesis=blocks.synthesis(threshold=0.0, target='balance'),
+      classifier=blocks.classifier(name='custom_cnn', resolution=224,
+                                   learning_rate=1e-4, steps_per_epoch=50))
   config.claims.fid = claims.claim(
       metric='fid', classifier='', before=None, after=2.349, split='test',
       source='Table 4 (txt l.256), abstract (l.26)',
@@ -80,7 +81,7 @@ def get_config(arg: str = None):
     config.classifier.resolution = 64
     config.classifier.max_epochs = 15
   if 'smoke' in variants:
-    defaults.make_smoke(config)
+    variant_blocks.make_smoke(config)
     config.protocol.arms, config.protocol.seeds = PAPER_ARMS, 1
     config.data.resolution = 32
     config.gan.g_hidden_widths = (16, 32, 64, 128)

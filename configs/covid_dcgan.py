@@ -20,13 +20,13 @@ default, and its printed loop trains on `data[0][:1]`, one image per step); 128 
 class is more than every class of this folder (84/56/56 training images), so
 `gan.batch_size_rule` is 'smallest_class': each class's GAN takes at most the
 smallest class's count per step (56 here).
-Default protocol (`defaults.paper_protocol`): the paper's comparison, real vs gan,
+Default protocol (`blocks.paper_protocol`): the paper's comparison, real vs gan,
 plus the controls classical, gan_classical, real_oversampled and gan_pretrain, 3
 seeds; `:smoke` runs real vs gan, one seed. The paper's claim is in
 `config.claims` (report.md sets it beside the measurement).
 
 Variants: `smoke` (a few steps at 32x32, classifier at 48x48); `cpu` (sized for 2
-CPU cores; gan_aug/config_defaults.make_cpu_per_class_dcgan says what changes).
+CPU cores; gan_aug/config_blocks/variants.make_cpu_per_class_dcgan says what changes).
 
 The `:cpu` variant's default protocol (6 arms x 3 seeds): not yet measured.
 Measured earlier, with real vs gan and one seed, on 2 CPU cores (AMD EPYC, jax
@@ -44,29 +44,30 @@ Measured earlier, with real vs gan and one seed, on 2 CPU cores (AMD EPYC, jax
 
 import os
 
-from gan_aug import claims
-from gan_aug import config_defaults as defaults
+from gan_aug.config_blocks import blocks
+from gan_aug.config_blocks import variants as variant_blocks
+from gan_aug.report import claims
 
 PAPER_ARMS = ('real', 'gan')
 
 
 def get_config(arg: str = None):
   """Returns the paper-002 config; `arg` is a comma-separated list of variants."""
-  variants = defaults.parse_variants(arg, ('paper', 'smoke', 'cpu'),
-                                     'covid_dcgan')
-  config = defaults.config(
+  variants = variant_blocks.parse_variants(arg, ('paper', 'smoke', 'cpu'),
+                                           'covid_dcgan')
+  config = blocks.config(
       seed=0,
-      protocol=defaults.paper_protocol(PAPER_ARMS),
-      data=defaults.data(dir=os.path.join(defaults.data_root(), 'covid19_3way'),
-                         channels=3, resolution=64, val_fraction=0.2),
-      gan=defaults.gan(name='dcgan_per_class', latent_dim=100, g_base_width=64,
-                       d_base_width=64, batch_size=128,
-                       batch_size_rule='smallest_class', num_epochs=4000),
-      synthesis=defaults.synthesis(threshold=0.76),
-      classifier=defaults.classifier(name='gmd_cnn', resolution=150,
-                                     optimizer='sgd', momentum=0.0,
-                                     learning_rate=1e-3, max_epochs=200,
-                                     patience=10))
+      protocol=blocks.paper_protocol(PAPER_ARMS),
+      data=blocks.data(dir=os.path.join(blocks.data_root(), 'covid19_3way'),
+                       channels=3, resolution=64, val_fraction=0.2),
+      gan=blocks.gan(name='dcgan_per_class', latent_dim=100, g_base_width=64,
+                     d_base_width=64, batch_size=128,
+                     batch_size_rule='smallest_class', num_epochs=4000),
+      synthesis=blocks.synthesis(threshold=0.76),
+      classifier=blocks.classifier(name='gmd_cnn', resolution=150,
+                                   optimizer='sgd', momentum=0.0,
+                                   learning_rate=1e-3, max_epochs=200,
+                                   patience=10))
   config.claims.accuracy = claims.claim(
       metric='accuracy', classifier='gmd_cnn', before_arm='real', after_arm='gan',
       before=0.8550, after=0.8642, split='validation',
@@ -76,9 +77,9 @@ def get_config(arg: str = None):
            '44/44/27), and the text says the validation set grew with the '
            'training set, so the after value may include generated images')
   if 'cpu' in variants:
-    defaults.make_cpu_per_class_dcgan(config)
+    variant_blocks.make_cpu_per_class_dcgan(config)
   if 'smoke' in variants:
-    defaults.make_smoke(config)
+    variant_blocks.make_smoke(config)
     config.protocol.arms, config.protocol.seeds = PAPER_ARMS, 1
     config.data.resolution = 32
     config.gan.g_base_width = 16

@@ -31,32 +31,33 @@ the classes apart here, so every arm's accuracy may rest partly on shortcuts.
 
 import os
 
-from gan_aug import config_defaults as defaults
+from gan_aug.config_blocks import blocks
+from gan_aug.config_blocks import variants as variant_blocks
 
 
 def get_config(arg: str = None):
   """Returns the experiment config; `arg` is a comma-separated list of variants."""
-  variants = defaults.parse_variants(arg, ('paper', 'smoke'), 'covid_experiment')
-  config = defaults.config(
+  variants = variant_blocks.parse_variants(arg, ('paper', 'smoke'), 'covid_experiment')
+  config = blocks.config(
       seed=0,
-      data=defaults.data(dir=os.path.join(defaults.data_root(), 'covid19_3way'),
-                         channels=1, resolution=56),
-      gan=defaults.gan(
+      data=blocks.data(dir=os.path.join(blocks.data_root(), 'covid19_3way'),
+                       channels=1, resolution=56),
+      gan=blocks.gan(
           name='acgan', latent_dim=100, label_embedding_dim=50, g_base_width=64,
           g_kernel_size=5, d_base_width=16, d_dropout=0.5, aux_loss_on_fake=True,
           batch_size=32, num_steps=1200, log_every=200, sample_every=600,
           checkpoint_every=400),
-      synthesis=defaults.synthesis(threshold_mode='real_quantile', real_quantile=0.05,
-                                   require_class_agreement=True, target='multiple',
-                                   target_value=1.0, batch_size=256),
-      classifier=defaults.classifier(name='custom_cnn', resolution=64, batch_size=32,
-                                     eval_batch_size=64, learning_rate=1e-3,
-                                     steps_per_epoch=25, max_epochs=16, patience=6))
-  config.protocol = defaults.protocol(
+      synthesis=blocks.synthesis(threshold_mode='real_quantile', real_quantile=0.05,
+                                 require_class_agreement=True, target='multiple',
+                                 target_value=1.0, batch_size=256),
+      classifier=blocks.classifier(name='custom_cnn', resolution=64, batch_size=32,
+                                   eval_batch_size=64, learning_rate=1e-3,
+                                   steps_per_epoch=25, max_epochs=16, patience=6))
+  config.protocol = blocks.protocol(
       arms=('real', 'classical', 'gan', 'gan_classical', 'borders_only'), seeds=3,
       fractions=(1.0,))
   if 'smoke' in variants:
-    defaults.make_smoke(config)
+    variant_blocks.make_smoke(config)
     config.gan.batch_size = 16
     config.gan.g_base_width = 32
     config.gan.d_base_width = 8

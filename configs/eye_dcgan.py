@@ -22,14 +22,14 @@ the lowest validation loss (patience 10) is tested; validation is carved from
 train (17 %, the paper's 246 of 1446) and test (20 %) too, since the paper
 reports validation accuracy only.
 
-Default protocol (`defaults.paper_protocol`): the paper's comparison, real vs gan,
+Default protocol (`blocks.paper_protocol`): the paper's comparison, real vs gan,
 plus the controls classical, gan_classical, real_oversampled and gan_pretrain, 3
 seeds; `:smoke` runs real vs gan, one seed. The paper's claim is in
 `config.claims` (report.md sets it beside the measurement).
 
 Variants: `smoke` (a few steps at 32x32 on ../shared/data/covid19_3way, which
 stands in for a fundus folder: checks an install, means nothing); `cpu` (sized
-for 2 CPU cores; gan_aug/config_defaults.make_cpu_per_class_dcgan).
+for 2 CPU cores; gan_aug/config_blocks/variants.make_cpu_per_class_dcgan).
 
 The `:cpu` variant's default protocol (6 arms x 3 seeds): not yet measured.
 Measured earlier, with real vs gan and one seed, on 2 CPU cores (AMD EPYC, jax
@@ -45,28 +45,29 @@ class folder (NOT medical data):
 
 import os
 
-from gan_aug import claims
-from gan_aug import config_defaults as defaults
+from gan_aug.config_blocks import blocks
+from gan_aug.config_blocks import variants as variant_blocks
+from gan_aug.report import claims
 
 PAPER_ARMS = ('real', 'gan')
 
 
 def get_config(arg: str = None):
   """Returns the paper-000 config; `arg` is a comma-separated list of variants."""
-  variants = defaults.parse_variants(arg, ('paper', 'smoke', 'cpu'),
-                                     'eye_dcgan')
-  config = defaults.config(
+  variants = variant_blocks.parse_variants(arg, ('paper', 'smoke', 'cpu'),
+                                           'eye_dcgan')
+  config = blocks.config(
       seed=0,
-      protocol=defaults.paper_protocol(PAPER_ARMS),
-      data=defaults.data(dir=os.path.join(defaults.data_root(), 'eye_fundus'),
-                         channels=3, resolution=64, val_fraction=0.17),
-      gan=defaults.gan(name='dcgan_per_class', latent_dim=100, g_base_width=64,
-                       d_base_width=64, batch_size=128, num_epochs=4000),
-      synthesis=defaults.synthesis(threshold=0.76),
-      classifier=defaults.classifier(name='gmd_cnn', resolution=64,
-                                     optimizer='sgd', momentum=0.0,
-                                     learning_rate=1e-3, max_epochs=100,
-                                     patience=10))
+      protocol=blocks.paper_protocol(PAPER_ARMS),
+      data=blocks.data(dir=os.path.join(blocks.data_root(), 'eye_fundus'),
+                       channels=3, resolution=64, val_fraction=0.17),
+      gan=blocks.gan(name='dcgan_per_class', latent_dim=100, g_base_width=64,
+                     d_base_width=64, batch_size=128, num_epochs=4000),
+      synthesis=blocks.synthesis(threshold=0.76),
+      classifier=blocks.classifier(name='gmd_cnn', resolution=64,
+                                   optimizer='sgd', momentum=0.0,
+                                   learning_rate=1e-3, max_epochs=100,
+                                   patience=10))
   config.claims.accuracy = claims.claim(
       metric='accuracy', classifier='gmd_cnn', before_arm='real', after_arm='gan',
       before=0.7642, after=0.8374, split='validation',
@@ -75,11 +76,11 @@ def get_config(arg: str = None):
            'myopia, 66 normal, 48 glaucoma); the paper reports no test result. '
            'Its gan arm trained on 2546 images, 1346 of them generated')
   if 'cpu' in variants:
-    defaults.make_cpu_per_class_dcgan(config)
+    variant_blocks.make_cpu_per_class_dcgan(config)
   if 'smoke' in variants:
-    defaults.make_smoke(config)
+    variant_blocks.make_smoke(config)
     config.protocol.arms, config.protocol.seeds = PAPER_ARMS, 1
-    defaults.use_stand_in(config, 'covid19_3way')
+    variant_blocks.use_stand_in(config, 'covid19_3way')
     config.data.resolution = 32
     config.gan.g_base_width = 16
     config.gan.d_base_width = 16

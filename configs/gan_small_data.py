@@ -24,7 +24,8 @@ Variants (combine with commas):
 import importlib.util
 import os
 
-from gan_aug import config_defaults as defaults
+from gan_aug.config_blocks import blocks
+from gan_aug.config_blocks import variants as variant_blocks
 
 GAN_VARIANTS = {
     'paper': {},
@@ -43,38 +44,38 @@ def _pneumonia_lowdata_config():
 
 
 def _covid_config():
-  return defaults.config(
+  return blocks.config(
       seed=0,
-      data=defaults.data(dir=os.path.join(defaults.data_root(), 'covid19_3way'),
-                         channels=1, resolution=56),
-      gan=defaults.gan(
+      data=blocks.data(dir=os.path.join(blocks.data_root(), 'covid19_3way'),
+                       channels=1, resolution=56),
+      gan=blocks.gan(
           name='acgan', latent_dim=100, label_embedding_dim=50, g_base_width=256,
           g_kernel_size=5, d_base_width=32, d_dropout=0.5, aux_loss_on_fake=True,
           batch_size=64, num_steps=2000, log_every=250, sample_every=1000,
           checkpoint_every=1000),
-      synthesis=defaults.synthesis(threshold_mode='real_quantile', real_quantile=0.05,
-                                   require_class_agreement=True, target='multiple',
-                                   target_value=1.0, batch_size=256),
-      classifier=defaults.classifier(name='custom_cnn', resolution=112, batch_size=32,
-                                     eval_batch_size=64, learning_rate=1e-4,
-                                     steps_per_epoch=50, max_epochs=30, patience=5))
+      synthesis=blocks.synthesis(threshold_mode='real_quantile', real_quantile=0.05,
+                                 require_class_agreement=True, target='multiple',
+                                 target_value=1.0, batch_size=256),
+      classifier=blocks.classifier(name='custom_cnn', resolution=112, batch_size=32,
+                                   eval_batch_size=64, learning_rate=1e-4,
+                                   steps_per_epoch=50, max_epochs=30, patience=5))
 
 
 def get_config(arg: str = None):
   """Returns the study's config; `arg` is a comma-separated list of variants."""
-  variants = defaults.parse_variants(arg or 'pneumonia',
-                                     ('pneumonia', 'covid', 'smoke'), 'gan_small_data')
+  variants = variant_blocks.parse_variants(
+      arg or 'pneumonia', ('pneumonia', 'covid', 'smoke'), 'gan_small_data')
   if 'covid' in variants:
     config = _covid_config()
     fractions = (1.0,)
   else:
     config = _pneumonia_lowdata_config()
     fractions = (0.1,)
-  config.protocol = defaults.protocol(
+  config.protocol = blocks.protocol(
       arms=('real', 'gan', 'gan_classical'), seeds=3, fractions=fractions,
       gan_variants=GAN_VARIANTS)
   if 'smoke' in variants:
-    defaults.make_smoke(config)
+    variant_blocks.make_smoke(config)
     config.gan.batch_size = 16
     config.gan.g_base_width = 32
     config.gan.d_base_width = 8

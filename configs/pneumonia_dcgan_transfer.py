@@ -33,7 +33,7 @@ end (freeze_backbone False). Without converted ImageNet weights
 Variants: `smoke` (2 % of train, two seeds, a few steps at 32x32, ResNet18 and
 SqueezeNet at 32x32, 32 validation and test images per class); `cpu` (the protocol sized for 2 CPU cores, see below).
 
-Default protocol (`defaults.paper_protocol`): the paper's comparison, real vs gan,
+Default protocol (`blocks.paper_protocol`): the paper's comparison, real vs gan,
 plus classical, gan_classical, real_oversampled and gan_pretrain, 3 seeds at 10 %;
 `:smoke` runs real vs gan. The paper's claim (AlexNet 0.888 -> 0.961, on a test set
 ~90 % generated) is in `config.claims`, marked not comparable.
@@ -62,27 +62,28 @@ Measured on 2 CPU cores (jax 0.10.2):
 
 import os
 
-from gan_aug import claims
-from gan_aug import config_defaults as defaults
+from gan_aug.config_blocks import blocks
+from gan_aug.config_blocks import variants as variant_blocks
+from gan_aug.report import claims
 
 PAPER_ARMS = ('real', 'gan')
 
 
 def get_config(arg: str = None):
   """Returns the paper-001 config; `arg` is a comma-separated list of variants."""
-  variants = defaults.parse_variants(arg, ('paper', 'smoke', 'cpu'),
-                                     'pneumonia_dcgan_transfer')
-  config = defaults.config(
+  variants = variant_blocks.parse_variants(arg, ('paper', 'smoke', 'cpu'),
+                                           'pneumonia_dcgan_transfer')
+  config = blocks.config(
       seed=0,
-      protocol=defaults.paper_protocol(PAPER_ARMS, fractions=(0.1,)),
-      data=defaults.data(name='tfds:chest_xray_pneumonia',
-                         dir=os.path.join(defaults.data_root(), 'chest_xray'),
-                         channels=1, resolution=64),
-      gan=defaults.gan(name='dcgan_per_class', latent_dim=100, g_base_width=64,
-                       d_base_width=64, batch_size=64, num_epochs=500),
-      synthesis=defaults.synthesis(threshold=0.0, target='multiple',
-                                   target_value=9.0, max_attempts_multiple=1.0),
-      classifier=defaults.classifier(
+      protocol=blocks.paper_protocol(PAPER_ARMS, fractions=(0.1,)),
+      data=blocks.data(name='tfds:chest_xray_pneumonia',
+                         dir=os.path.join(blocks.data_root(), 'chest_xray'),
+                       channels=1, resolution=64),
+      gan=blocks.gan(name='dcgan_per_class', latent_dim=100, g_base_width=64,
+                     d_base_width=64, batch_size=64, num_epochs=500),
+      synthesis=blocks.synthesis(threshold=0.0, target='multiple',
+                                 target_value=9.0, max_attempts_multiple=1.0),
+      classifier=blocks.classifier(
           name='resnet18', other_models=('alexnet', 'squeezenet1_1', 'googlenet'),
           resolution=224, optimizer='sgd', momentum=0.9, learning_rate=1e-3,
           max_epochs=30, patience=5, freeze_backbone=False))
@@ -103,7 +104,7 @@ def get_config(arg: str = None):
     # most 30, patience 3. At 64x64 one ResNet18 step took 2 s here, and AlexNet
     # needs at least 63x63.
     config.classifier.other_models = ()
-    defaults.use_stand_in(config, 'pneumoniamnist')
+    variant_blocks.use_stand_in(config, 'pneumoniamnist')
     config.data.resolution = 32
     config.gan.g_base_width = 32
     config.gan.d_base_width = 32
@@ -117,8 +118,8 @@ def get_config(arg: str = None):
     config.classifier.max_epochs = 30
     config.classifier.patience = 3
   if 'smoke' in variants:
-    defaults.make_smoke(config)
-    defaults.use_stand_in(config, 'pneumoniamnist')
+    variant_blocks.make_smoke(config)
+    variant_blocks.use_stand_in(config, 'pneumoniamnist')
     config.protocol.arms = PAPER_ARMS
     config.protocol.seeds = 2
     config.protocol.fractions = (0.02,)

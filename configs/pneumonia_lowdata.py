@@ -42,7 +42,8 @@ Without class weights (`--config.classifier.class_weighting=none`, 50.5 min): re
 
 import os
 
-from gan_aug import config_defaults as defaults
+from gan_aug.config_blocks import blocks
+from gan_aug.config_blocks import variants as variant_blocks
 
 
 # The filter study: no filter at all, D's score at least the 5 % quantile of its
@@ -60,27 +61,27 @@ FILTER_SWEEP = {
 
 def get_config(arg: str = None):
   """Returns the experiment config; `arg` is a comma-separated list of variants."""
-  variants = defaults.parse_variants(arg, ('paper', 'filter_sweep', 'smoke'),
+  variants = variant_blocks.parse_variants(arg, ('paper', 'filter_sweep', 'smoke'),
                                     'pneumonia_lowdata')
-  config = defaults.config(
+  config = blocks.config(
       seed=0,
-      data=defaults.data(name='npz',
-                         path=os.path.join(defaults.data_root(), 'pneumoniamnist.npz'),
-                         class_names=('normal', 'pneumonia'), channels=1,
-                         resolution=28),
-      gan=defaults.gan(
+      data=blocks.data(name='npz',
+                         path=os.path.join(blocks.data_root(), 'pneumoniamnist.npz'),
+                       class_names=('normal', 'pneumonia'), channels=1,
+                       resolution=28),
+      gan=blocks.gan(
           name='acgan', latent_dim=100, label_embedding_dim=50, g_base_width=64,
           g_kernel_size=5, d_base_width=32, d_dropout=0.5, aux_loss_on_fake=True,
           batch_size=64, num_steps=1000, log_every=200, sample_every=500,
           checkpoint_every=500),
-      synthesis=defaults.synthesis(threshold_mode='real_quantile', real_quantile=0.05,
-                                   require_class_agreement=True, target='multiple',
-                                   target_value=1.0, batch_size=512),
-      classifier=defaults.classifier(name='custom_cnn', resolution=28, batch_size=64,
-                                     eval_batch_size=256, learning_rate=1e-3,
-                                     steps_per_epoch=40, max_epochs=15, patience=5,
-                                     class_weighting='balanced'))
-  config.protocol = defaults.protocol(
+      synthesis=blocks.synthesis(threshold_mode='real_quantile', real_quantile=0.05,
+                                 require_class_agreement=True, target='multiple',
+                                 target_value=1.0, batch_size=512),
+      classifier=blocks.classifier(name='custom_cnn', resolution=28, batch_size=64,
+                                   eval_batch_size=256, learning_rate=1e-3,
+                                   steps_per_epoch=40, max_epochs=15, patience=5,
+                                   class_weighting='balanced'))
+  config.protocol = blocks.protocol(
       arms=('real', 'classical', 'gan', 'gan_classical'), seeds=3,
       fractions=(0.1, 1.0))
   if 'filter_sweep' in variants:
@@ -88,7 +89,7 @@ def get_config(arg: str = None):
     config.protocol.fractions = (0.1,)
     config.protocol.filter_sweep = FILTER_SWEEP
   if 'smoke' in variants:
-    defaults.make_smoke(config)
+    variant_blocks.make_smoke(config)
     config.gan.batch_size = 16
     config.gan.g_base_width = 32
     config.gan.d_base_width = 8

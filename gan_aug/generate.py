@@ -7,9 +7,9 @@ Reads a finished or partly finished run (read-only, no lock): the GAN stage's
 checkpoints and stage.json, and the run's config.json for its filter
 (config.synthesis: threshold mode, threshold, class agreement, batch size,
 attempt cap, checkpoints used). Fakes are generated, scored and filtered as
-`gan_aug.synth` does, from the same indexed latents
+`gan_aug.synthesis.synthesize` does, from the same indexed latents
 
-  normal(fold_in(synth.latent_class_key(seed, step, class), index)),
+  normal(fold_in(synthesize.latent_class_key(seed, step, class), index)),
 
 so with the default seed (the stage's) a class's k-th image is the run's own k-th
 accepted fake of that class. DIR gets N accepted fakes per class as
@@ -34,13 +34,13 @@ from absl import flags
 from absl import logging
 from PIL import Image
 
-from gan_aug import cli
 from gan_aug import data as data_lib
-from gan_aug import stages
-from gan_aug import synth
-from gan_aug import synthesis_filter
-from gan_aug.errors import ConfigError, DatasetNotFoundError, SynthesisError
-from gan_aug.train import sharding
+from gan_aug.core.errors import ConfigError, DatasetNotFoundError, SynthesisError
+from gan_aug.pipeline import stages
+from gan_aug.runtime import cli
+from gan_aug.runtime import sharding
+from gan_aug.synthesis import filter as synthesis_filter
+from gan_aug.synthesis import synthesize
 
 
 @dataclasses.dataclass
@@ -173,8 +173,8 @@ def _restore(stage: GANStage, dataset: data_lib.Dataset, mesh,
       raise ConfigError(f'--checkpoint_step={step}: {stage.name} has checkpoints '
                         f'at steps {steps}.')
     count = len(steps) - steps.index(step)  # restore_gan takes the newest ones.
-  model, states = synth.restore_gan(stage.config, dataset, stage.checkpoint_dir,
-                                    count, mesh)
+  model, states = synthesize.restore_gan(stage.config, dataset, stage.checkpoint_dir,
+                                         count, mesh)
   return model, states[:1] if step is not None else states
 
 
@@ -210,11 +210,11 @@ def generate(stage: GANStage, out_dir: str, per_class: int,
     raise ConfigError(f'{e} (the run\'s config.json)') from e
   dataset, fraction = training_data(stage)
   model, states = _restore(stage, dataset, mesh, checkpoint_step)
-  generate_fn = synth.make_generate_and_score(model, mesh, cfg.batch_size,
-                                              config.gan.latent_dim)
+  generate_fn = synthesize.make_generate_and_score(model, mesh, cfg.batch_size,
+                                                   config.gan.latent_dim)
   val_only = dataclasses.replace(dataset, splits={'val': dataset.splits['val']})
-  real_val = synth.score_real_splits(synth.make_scorer(model, mesh), states[-1][1],
-                                     val_only, cfg.batch_size)['val']
+  real_val = synthesize.score_real_splits(synthesize.make_scorer(model, mesh), states[-1][1],
+                                          val_only, cfg.batch_size)['val']
   threshold = synthesis_filter.filter_threshold(cfg, real_val)
   require_agreement = bool(cfg.require_class_agreement and model.has_class_head)
   cap = synthesis_filter.attempt_cap(per_class, cfg.max_attempts_multiple,
@@ -225,8 +225,8 @@ def generate(stage: GANStage, out_dir: str, per_class: int,
                require_agreement)
   images, rows, counts = [], [], {}
   for label, name in enumerate(dataset.class_names):
-    draw, _ = synth.accept_class(generate_fn, states, seed, label, per_class, cap,
-                                 threshold, require_agreement, cfg.batch_size)
+    draw, _ = synthesize.accept_class(generate_fn, states, seed, label, per_class, cap,
+                                      threshold, require_agreement, cfg.batch_size)
     class_images, generated, passed = draw.images, draw.generated, draw.passed
     class_rows = draw.accepted
     logging.info('Class %s: %d/%d accepted, %d generated (pass rate %.3f).', name,
@@ -255,7 +255,7 @@ def generate(stage: GANStage, out_dir: str, per_class: int,
       'seed': seed, 'per_class': per_class, 'train_fraction': fraction,
       'checkpoint_steps': [int(s) for s, _ in states],
       'threshold': threshold, 'threshold_mode': cfg.threshold_mode,
-      'threshold_setting': synth.threshold_setting(cfg),
+      'threshold_setting': synthesize.threshold_setting(cfg),
       'require_class_agreement': require_agreement,
       'class_names': list(dataset.class_names), 'counts': counts, 'images': rows,
   }

@@ -1,14 +1,14 @@
 """Command line entry point: `python -m gan_aug.main --config=configs/X.py[:variant] --workdir=DIR`.
 
-Runs the config's protocol (`gan_aug.runner`). Config fields can be overridden
+Runs the config's protocol (`gan_aug.pipeline.runner`). Config fields can be overridden
 with `--config.section.field=value`; `--variants=a,b` runs only those of
 config.protocol.gan_variants. Problems a person can fix (missing data, bad
 config values, unknown component names, a diverged GAN, a workdir another run
 holds) end the run with a message and a non-zero exit status instead of a
-traceback. A run holds its workdir's lock (`gan_aug.workdir_lock`) throughout;
+traceback. A run holds its workdir's lock (`gan_aug.runtime.workdir_lock`) throughout;
 SIGTERM or SIGINT saves at the next step boundary and exits with status 75
-(`gan_aug.preemption`); a run that stops progressing ends with status 124
-(`gan_aug.watchdog`).
+(`gan_aug.runtime.preemption`); a run that stops progressing ends with status 124
+(`gan_aug.runtime.watchdog`).
 """
 
 import os
@@ -18,13 +18,13 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
-from gan_aug import cli
-from gan_aug import preemption
-from gan_aug import report
-from gan_aug import runner
-from gan_aug import sweep_report
-from gan_aug import watchdog
-from gan_aug import workdir_lock
+from gan_aug.pipeline import runner
+from gan_aug.report import markdown as report
+from gan_aug.report import sweeps
+from gan_aug.runtime import cli
+from gan_aug.runtime import preemption
+from gan_aug.runtime import watchdog
+from gan_aug.runtime import workdir_lock
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Path to a config file, optionally with :variant.',
@@ -51,9 +51,9 @@ def main(argv):
   result = cli.run_or_exit(_run_holding_the_workdir, _CONFIG.value, _WORKDIR.value,
                            _VARIANTS.value)
   if 'variants' in result:
-    print(sweep_report.variants_markdown(result))
+    print(sweeps.variants_markdown(result))
   elif 'settings' in result:
-    print(sweep_report.filter_sweep_markdown(result))
+    print(sweeps.filter_sweep_markdown(result))
   else:
     print(report.summary_line(result))
     logging.info('Done. Report: %s', os.path.join(_WORKDIR.value, 'report.md'))

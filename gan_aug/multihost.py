@@ -26,9 +26,9 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
-from gan_aug import preemption
-from gan_aug import watchdog
-from gan_aug import workdir_lock
+from gan_aug.runtime import preemption
+from gan_aug.runtime import watchdog
+from gan_aug.runtime import workdir_lock
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Path to a config file, optionally with :variant.',
@@ -66,7 +66,7 @@ def initialize() -> None:
 def _run_gan_holding(lock, config, workdir):
   """runner.run_gan_only inside `lock`."""
   # Imported after initialize: importing it must not touch the JAX backend first.
-  from gan_aug import runner  # pylint: disable=g-import-not-at-top
+  from gan_aug.pipeline import runner  # pylint: disable=g-import-not-at-top
   with lock:
     return runner.run_gan_only(config, workdir)
 
@@ -74,14 +74,14 @@ def _run_gan_holding(lock, config, workdir):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  from gan_aug import cli  # pylint: disable=g-import-not-at-top
+  from gan_aug.runtime import cli  # pylint: disable=g-import-not-at-top
   cli.set_up_compilation(_CONFIG.value)
   initialize()
   cli.set_up_logging(logging.INFO if jax.process_index() == 0 else logging.WARNING)
   if jax.process_count() == 1:
     preemption.install()
   # Else JAX's preemption service receives SIGTERM, and the GAN loop's stop
-  # step is the sync point it agrees on (gan_aug.preemption.requested).
+  # step is the sync point it agrees on (gan_aug.runtime.preemption.requested).
   watchdog.start(_CONFIG.value.get('run', {}).get('watchdog_seconds', 0))
   logging.info('Process %d of %d: %d local device(s), %d in all (%s).',
                jax.process_index(), jax.process_count(), jax.local_device_count(),

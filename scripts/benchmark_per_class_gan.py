@@ -16,10 +16,10 @@ import jax
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from gan_aug import config_defaults  # pylint: disable=wrong-import-position
-from gan_aug import models  # pylint: disable=wrong-import-position
-from gan_aug.train import gan as gan_lib  # pylint: disable=wrong-import-position
-from gan_aug.train import sharding  # pylint: disable=wrong-import-position
+from gan_aug.config_blocks import blocks  # pylint: disable=wrong-import-position
+from gan_aug.gan import families
+from gan_aug.gan import step as gan_lib  # pylint: disable=wrong-import-position
+from gan_aug.runtime import sharding  # pylint: disable=wrong-import-position
 
 _CLASSES = flags.DEFINE_integer('classes', 3, 'Number of classes (GANs).')
 _RESOLUTION = flags.DEFINE_integer('resolution', 32, 'Image side.')
@@ -29,11 +29,11 @@ _STEPS = flags.DEFINE_integer('steps', 20, 'Timed steps.')
 
 
 def _step_fn(num_classes: int):
-  config = config_defaults.config(
-      data=config_defaults.data(resolution=_RESOLUTION.value, channels=3),
-      gan=config_defaults.gan(name='dcgan_per_class', g_base_width=_WIDTH.value,
-                              d_base_width=_WIDTH.value))
-  model = models.build_gan(config, num_classes)
+  config = blocks.config(
+      data=blocks.data(resolution=_RESOLUTION.value, channels=3),
+      gan=blocks.gan(name='dcgan_per_class', g_base_width=_WIDTH.value,
+                     d_base_width=_WIDTH.value))
+  model = families.build_gan(config, num_classes)
   tx = gan_lib.adam(2e-4, 0.5, 0.999)
   state = jax.jit(lambda: gan_lib.init_state(
       model, tx, tx, seed=0, latent_dim=100,

@@ -19,8 +19,8 @@ from absl import app, flags
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from gan_aug import config_defaults  # pylint: disable=wrong-import-position
 from gan_aug import data as data_lib  # pylint: disable=wrong-import-position
+from gan_aug.config_blocks import blocks  # pylint: disable=wrong-import-position
 
 _PREPARED_DIR = flags.DEFINE_string('prepared_dir', '/tmp/gan_aug_benchmark_prepared',
                                     'Where the records go (removed first).')
@@ -47,7 +47,7 @@ def _timed_load(cfg):
 
 def main(argv):
   del argv
-  root = config_defaults.data_root()
+  root = blocks.data_root()
   rows = []
   for label, direct_name, prepared_name, fields in _CASES:
     fields = dict(fields)
@@ -55,8 +55,8 @@ def main(argv):
       if key in fields:
         fields[key] = os.path.join(root, fields[key])
     shutil.rmtree(_PREPARED_DIR.value, ignore_errors=True)
-    cfg = config_defaults.data(name=direct_name, prepared_dir=_PREPARED_DIR.value,
-                               **fields)
+    cfg = blocks.data(name=direct_name, prepared_dir=_PREPARED_DIR.value,
+                      **fields)
     direct, direct_s = _timed_load(cfg)
     cfg.name = prepared_name
     _, prepare_s = _timed_load(cfg)

@@ -49,14 +49,14 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=wrong-import-position
-from gan_aug import config_defaults
-from gan_aug import models
-from gan_aug import synth
+from gan_aug.classifier import optimizer as classifier_optimizer
+from gan_aug.classifier import training as classifier_lib
+from gan_aug.config_blocks import blocks
+from gan_aug.gan import families
+from gan_aug.gan import step as gan_lib
 from gan_aug.models import classifiers
-from gan_aug.train import classifier as classifier_lib
-from gan_aug.train import classifier_optimizer
-from gan_aug.train import gan as gan_lib
-from gan_aug.train import sharding
+from gan_aug.runtime import sharding
+from gan_aug.synthesis import synthesize
 # pylint: enable=wrong-import-position
 
 _MODELS = flags.DEFINE_list('models', ['dcgan64'], 'GAN families (dcgan64, '
@@ -189,18 +189,18 @@ def _record(model: str, stage: str, images_per_step: int, compile_s: float,
 
 def _gan_config(name: str, dtype: str, conv_impl: str):
   family, resolution, channels, fields = GAN_MODELS[name]
-  return config_defaults.config(
-      data=config_defaults.data(resolution=resolution, channels=channels),
-      gan=config_defaults.gan(name=family, batch_size=_BATCH.value,
-                              conv_impl=conv_impl, compute_dtype=dtype,
-                              **fields))
+  return blocks.config(
+      data=blocks.data(resolution=resolution, channels=channels),
+      gan=blocks.gan(name=family, batch_size=_BATCH.value,
+                     conv_impl=conv_impl, compute_dtype=dtype,
+                     **fields))
 
 
 def benchmark_gan(name: str, dtype: str, conv_impl: str) -> List[Dict]:
   """The train and synthesis records of one GAN family at one compute dtype."""
   config = _gan_config(name, dtype, conv_impl)
   num_classes = 1 if name == 'dcgan64' else _NUM_CLASSES
-  model = models.build_gan(config, num_classes)
+  model = families.build_gan(config, num_classes)
   mesh = sharding.make_mesh(jax.local_devices())
   replicated = sharding.replicated(mesh)
   batch, latent = _BATCH.value, config.gan.latent_dim
@@ -229,8 +229,8 @@ def benchmark_gan(name: str, dtype: str, conv_impl: str) -> List[Dict]:
                            flops, timing, dtype))
   if 'synthesis' not in _STAGES.value:
     return records
-  generate = synth.make_generate_and_score(model, mesh, batch, latent)
-  key = synth.latent_class_key(0, 0, 0)
+  generate = synthesize.make_generate_and_score(model, mesh, batch, latent)
+  key = synthesize.latent_class_key(0, 0, 0)
   start, label = jnp.int32(0), jnp.int32(0)
   compiled_gen, compile_s, flops = _compile(generate, state, key, start, label)
   records.append(_record(name, 'synthesis', batch, compile_s, flops, _time_steps(
@@ -240,8 +240,8 @@ def benchmark_gan(name: str, dtype: str, conv_impl: str) -> List[Dict]:
 
 def benchmark_classifier(name: str, conv_impl: str) -> List[Dict]:
   """The train record of one classifier (random init, Adam, real-size inputs)."""
-  cfg = config_defaults.classifier(name=name, resolution=_CLASSIFIER_RESOLUTION.value,
-                                   batch_size=_BATCH.value, conv_impl=conv_impl)
+  cfg = blocks.classifier(name=name, resolution=_CLASSIFIER_RESOLUTION.value,
+                          batch_size=_BATCH.value, conv_impl=conv_impl)
   model = classifiers.build_classifier(cfg, _NUM_CLASSES)
   mesh = sharding.make_mesh(jax.local_devices())
   replicated = sharding.replicated(mesh)
@@ -365,10 +365,10 @@ def main(argv):
   if _BATCH.value % jax.local_device_count():
     raise app.UsageError(f'--batch={_BATCH.value} does not split over '
                          f'{jax.local_device_count()} devices.')
-  bad_dtypes = [d for d in _DTYPES.value if d not in models.COMPUTE_DTYPES]
+  bad_dtypes = [d for d in _DTYPES.value if d not in families.COMPUTE_DTYPES]
   if bad_dtypes:
     raise app.UsageError(f'Unknown dtype(s) {bad_dtypes}; valid: '
-                         f'{sorted(models.COMPUTE_DTYPES)}')
+                         f'{sorted(families.COMPUTE_DTYPES)}')
   # PyTorch first: on CPU it ran ~20 % slower once JAX had run in the process.
   torch_ips = None
   if _TORCH_REF.value and 'dcgan64' in _MODELS.value:

@@ -4,10 +4,10 @@
       --pth=pt_inception-2015-12-05-6726825d.pth --out=weights/inception_fid.msgpack
 
 The .pth is pytorch-fid's release file (see
-`gan_aug.metrics.inception_features.PTH_URL`); the project does not ship it.
+`gan_aug.synthesis.inception_features.PTH_URL`); the project does not ship it.
 The output is flax msgpack of {'params', 'batch_stats'} for
 `gan_aug.models.backbones.inception_fid.FIDInceptionV3`; read it with
-`gan_aug.metrics.inception_features.load_inception`. Needs torch (not torchvision).
+`gan_aug.synthesis.inception_features.load_inception`. Needs torch (not torchvision).
 """
 
 import os
@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from gan_aug.metrics import inception_features  # pylint: disable=wrong-import-position
 from gan_aug.models import torch_convert  # pylint: disable=wrong-import-position
+from gan_aug.synthesis import inception_features  # pylint: disable=wrong-import-position
 
 _PTH = flags.DEFINE_string('pth', None, f'pytorch-fid\'s {inception_features.PTH_NAME}.',
                            required=True)

@@ -16,9 +16,9 @@ import sys
 from absl import app
 
 from gan_aug import main as gan_aug_main
-from gan_aug import synthetic_set
-from gan_aug import visualize
-from gan_aug.train import classifier_inference
+from gan_aug.classifier import inference as classifier_inference
+from gan_aug.core import image_grids
+from gan_aug.synthesis import accepted_set
 
 
 def _die():
@@ -28,23 +28,23 @@ def _die():
 
 def _install(stage: str) -> None:
   if stage == 'gan':
-    real_grid = visualize.class_grid
+    real_grid = image_grids.class_grid
 
     def grid(rows, names, title, path, footer=None):
       if 'step 25' in title:
         _die()
       real_grid(rows, names, title, path, footer)
 
-    visualize.class_grid = grid
+    image_grids.class_grid = grid
   elif stage == 'synthesis':
-    real_save = synthetic_set.save_class_progress
+    real_save = accepted_set.save_class_progress
 
     def save(progress_dir, label, *args, **kwargs):
       real_save(progress_dir, label, *args, **kwargs)
       if label == 1:
         _die()
 
-    synthetic_set.save_class_progress = save
+    accepted_set.save_class_progress = save
   elif stage == 'classifier':
     real_predict = classifier_inference.predict_probs
     calls = []

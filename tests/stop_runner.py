@@ -16,7 +16,7 @@ import time
 from absl import app
 
 from gan_aug import main as gan_aug_main
-from gan_aug import watchdog
+from gan_aug.runtime import watchdog
 
 _TRIGGERS = {
     'gan': ('GAN step 24/',),

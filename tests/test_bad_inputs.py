@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_aug import config_validation, runner
-from gan_aug import errors
+from gan_aug.core import errors
 from gan_aug.data import DatasetError, images, load_image_folder, load_npz
+from gan_aug.pipeline import config_validation
+from gan_aug.pipeline import runner
 from helpers import covid_acgan
 import covid_dcgan  # pylint: disable=g-bad-import-order
 

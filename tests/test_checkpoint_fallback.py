@@ -5,7 +5,7 @@ import os
 import jax.numpy as jnp
 import numpy as np
 
-from gan_aug.train.checkpoint import Checkpointer
+from gan_aug.runtime.checkpoint import Checkpointer
 
 
 def _state(value):

@@ -3,10 +3,10 @@
 import ml_collections
 import pytest
 
-from gan_aug import claims
-from gan_aug import errors
-from gan_aug import report
+from gan_aug.core import errors
 from gan_aug.metrics import intervals
+from gan_aug.report import claims
+from gan_aug.report import markdown as report
 
 
 @pytest.mark.parametrize('d, lo, hi, gain, expected', [

@@ -4,16 +4,16 @@ import jax
 import numpy as np
 import pytest
 
-from gan_aug import arms as arms_lib
 from gan_aug import data as data_lib
-from gan_aug import errors
+from gan_aug.classifier import inference as classifier_inference
+from gan_aug.classifier import optimizer as classifier_optimizer
+from gan_aug.classifier import training as classifier_lib
+from gan_aug.core import errors
 from gan_aug.models import classifiers
 from gan_aug.models import conv_layers
 from gan_aug.models.classifiers import max_pool_2x2
-from gan_aug.train import classifier as classifier_lib
-from gan_aug.train import classifier_inference
-from gan_aug.train import classifier_optimizer
-from gan_aug.train import sharding
+from gan_aug.protocol import arms as arms_lib
+from gan_aug.runtime import sharding
 from helpers import tiny_config
 
 
@@ -271,7 +271,7 @@ def test_weighted_train_step_loss_is_the_weighted_cross_entropy():
 @pytest.mark.parametrize('field,value', [('lr_schedule', 'linear'),
                                          ('class_weighting', 'inverse')])
 def test_unknown_schedule_or_weighting_is_refused_by_validation(field, value):
-  from gan_aug import config_validation  # pylint: disable=g-import-not-at-top
+  from gan_aug.pipeline import config_validation  # pylint: disable=g-import-not-at-top
   config = tiny_config()
   config.classifier[field] = value
   with pytest.raises(errors.ConfigError,

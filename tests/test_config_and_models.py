@@ -4,9 +4,13 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from gan_aug import config_validation, data, models, registry, runner
-from gan_aug import errors
+from gan_aug import data
+from gan_aug.core import errors
+from gan_aug.core import registry
+from gan_aug.gan import families
 from gan_aug.models import acgan
+from gan_aug.pipeline import config_validation
+from gan_aug.pipeline import runner
 from helpers import covid_acgan, tiny_config
 
 
@@ -69,7 +73,7 @@ def _param_count(module, *args):
 
 def test_covidgan_sizes_match_the_paper():
   config = covid_acgan.get_config()
-  model = models.build_gan(config, num_classes=2)
+  model = families.build_gan(config, num_classes=2)
   generator, discriminator = model.generator, model.discriminator
   z, y = jnp.zeros((2, 100)), jnp.zeros((2,), jnp.int32)
   # Paper 003: "approximately 22 million" (G) and "approximately 2 million" (D).

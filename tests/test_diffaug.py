@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_aug import diffaug
+from gan_aug.gan import diffaug
 
 
 def _images(seed, shape):

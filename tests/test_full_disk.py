@@ -13,9 +13,9 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from gan_aug import errors
-from gan_aug import synthetic_set
-from gan_aug.train.checkpoint import Checkpointer
+from gan_aug.core import errors
+from gan_aug.runtime.checkpoint import Checkpointer
+from gan_aug.synthesis import accepted_set
 
 CODES = [errno.ENOSPC, errno.EROFS]
 
@@ -83,7 +83,7 @@ def test_a_save_failing_in_the_background_is_reported_when_waited_for(
 
 
 def _records(n, label=0):
-  return [{'file': os.path.join(synthetic_set.class_folder(label, 'a'),
+  return [{'file': os.path.join(accepted_set.class_folder(label, 'a'),
                                 f'{i:06d}.png'), 'label': label} for i in range(n)]
 
 
@@ -93,19 +93,19 @@ def test_a_failed_set_switch_keeps_the_previous_set(tmp_path, monkeypatch, code,
                                                     where):
   stage_dir = str(tmp_path / 'synthesis')
   old = np.full((3, 8, 8, 1), 7, np.uint8)
-  synthetic_set.write_set(stage_dir, old, _records(3), {'run': 'old'}, ['a'])
+  accepted_set.write_set(stage_dir, old, _records(3), {'run': 'old'}, ['a'])
   new = np.full((5, 8, 8, 1), 9, np.uint8)
   monkeypatch.setattr(os, where, _fail(code))
   with pytest.raises(errors.StorageError) as raised:
-    synthetic_set.write_set(stage_dir, new, _records(5), {'run': 'new'}, ['a'])
+    accepted_set.write_set(stage_dir, new, _records(5), {'run': 'new'}, ['a'])
   _check_message(raised.value, os.path.join(stage_dir, 'sets'), code)
   monkeypatch.undo()
 
-  images, _, manifest = synthetic_set.load_set(stage_dir)
+  images, _, manifest = accepted_set.load_set(stage_dir)
   np.testing.assert_array_equal(images, old)
   assert manifest['run'] == 'old'
   assert len(os.listdir(os.path.join(stage_dir, 'sets'))) == 1  # No remains.
-  synthetic_set.write_set(stage_dir, new, _records(5), {'run': 'new'}, ['a'])
-  images, _, manifest = synthetic_set.load_set(stage_dir)
+  accepted_set.write_set(stage_dir, new, _records(5), {'run': 'new'}, ['a'])
+  images, _, manifest = accepted_set.load_set(stage_dir)
   np.testing.assert_array_equal(images, new)
   assert manifest['run'] == 'new'

@@ -5,14 +5,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_aug import config_validation
-from gan_aug import errors
-from gan_aug import models
+from gan_aug.core import errors
+from gan_aug.data import batch_order
+from gan_aug.gan import families
+from gan_aug.gan import step as gan_lib
 from gan_aug.models import cgan
 from gan_aug.models import dcgan
-from gan_aug.train import batch_order
-from gan_aug.train import gan as gan_lib
-from gan_aug.train import sharding
+from gan_aug.pipeline import config_validation
+from gan_aug.runtime import sharding
 
 import helpers
 
@@ -132,7 +132,7 @@ def _per_class_setup():
   config.data.resolution = 16
   config.gan.g_base_width = 8
   config.gan.d_base_width = 8
-  model = models.build_gan(config, num_classes=2)
+  model = families.build_gan(config, num_classes=2)
   g_tx, d_tx = gan_lib.adam(2e-4, 0.5, 0.999), gan_lib.adam(2e-4, 0.5, 0.999)
   mesh = sharding.make_mesh()
   state = jax.jit(lambda: gan_lib.init_state(

@@ -11,12 +11,12 @@ import pytest
 from PIL import Image
 
 from conftest import CLI_ENV
-from gan_aug import atomic_files
-from gan_aug import errors
 from gan_aug import generate
-from gan_aug import runner
-from gan_aug import synth
-from gan_aug import synthetic_set
+from gan_aug.core import atomic_files
+from gan_aug.core import errors
+from gan_aug.pipeline import runner
+from gan_aug.synthesis import accepted_set
+from gan_aug.synthesis import synthesize
 from helpers import REPO_ROOT, crash_image_saves_after, tiny_config
 
 
@@ -95,8 +95,8 @@ def test_default_seed_gives_the_runs_own_synthetic_set(workdir, first, tmp_path)
   config = stage.config.copy_and_resolve_references()
   config.synthesis.target_value = 5
   dataset, _ = generate.training_data(stage)
-  synth.synthesize(config, dataset, stage.checkpoint_dir, str(tmp_path))
-  run_images, _, run_manifest = synthetic_set.load_set(str(tmp_path))
+  synthesize.synthesize(config, dataset, stage.checkpoint_dir, str(tmp_path))
+  run_images, _, run_manifest = accepted_set.load_set(str(tmp_path))
   assert ([(r['label'], r['checkpoint_step'], r['latent_index'])
            for r in run_manifest['images']]
           == [(r['label'], r['checkpoint_step'], r['latent_index'])
@@ -142,8 +142,8 @@ def test_two_checkpoints_alternate_batches_as_the_run_does(workdir, tmp_path):
   config = stage.config.copy_and_resolve_references()
   config.synthesis.target_value = 40
   dataset, _ = generate.training_data(stage)
-  synth.synthesize(config, dataset, stage.checkpoint_dir, str(tmp_path / 'synth'))
-  _, _, run_manifest = synthetic_set.load_set(str(tmp_path / 'synth'))
+  synthesize.synthesize(config, dataset, stage.checkpoint_dir, str(tmp_path / 'synth'))
+  _, _, run_manifest = accepted_set.load_set(str(tmp_path / 'synth'))
   ours = [(r['label'], r['checkpoint_step'], r['latent_index'])
           for r in manifest['images']]
   assert ours == [(r['label'], r['checkpoint_step'], r['latent_index'])
@@ -159,9 +159,9 @@ def test_a_filter_that_rejects_keeps_the_runs_own_fakes(workdir, first, tmp_path
   manifest = generate.generate(stage, str(tmp_path / 'out'), 6)
   assert any(c['passed'] < c['generated'] for c in manifest['counts'].values())
   dataset, _ = generate.training_data(stage)
-  synth.synthesize(stage.config, dataset, stage.checkpoint_dir,
-                   str(tmp_path / 'synth'))
-  _, _, run_manifest = synthetic_set.load_set(str(tmp_path / 'synth'))
+  synthesize.synthesize(stage.config, dataset, stage.checkpoint_dir,
+                        str(tmp_path / 'synth'))
+  _, _, run_manifest = accepted_set.load_set(str(tmp_path / 'synth'))
   key = lambda r: (r['label'], r['checkpoint_step'], r['latent_index'])
   assert [key(r) for r in manifest['images']] == [key(r)
                                                   for r in run_manifest['images']]

@@ -365,12 +365,12 @@ def test_bad_stats_and_summary_inputs_raise():
 
 def test_penultimate_features_are_the_last_dense_layers_input():
   import jax  # pylint: disable=import-outside-toplevel
-  from gan_aug.metrics import features  # pylint: disable=import-outside-toplevel
+  from gan_aug.classifier import inference  # pylint: disable=import-outside-toplevel
   from gan_aug.models import classifiers  # pylint: disable=import-outside-toplevel
   model = classifiers.CustomCNN(num_classes=3)
   x = np.random.default_rng(0).uniform(size=(4, 20, 20, 3)).astype(np.float32)
   variables = model.init(jax.random.PRNGKey(0), x, train=False)
-  got = features.penultimate(model, variables, x)
+  got = inference.penultimate(model, variables, x)
   _, state = model.apply(variables, x, train=False, capture_intermediates=True)
   dense_128 = state['intermediates']['Dense_0']['__call__'][0]
   np.testing.assert_allclose(got, np.maximum(dense_128, 0), rtol=1e-6)

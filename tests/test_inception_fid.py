@@ -21,9 +21,9 @@ import jax
 import numpy as np
 from PIL import Image
 
-from gan_aug.metrics import inception_features
 from gan_aug.models import torch_convert
 from gan_aug.models.backbones import inception_fid
+from gan_aug.synthesis import inception_features
 import torch_inception_fid_reference
 import torch_random_init
 # pylint: enable=g-import-not-at-top,wrong-import-position
@@ -211,13 +211,13 @@ def test_new_modules_do_not_import_torch():
 
 
 def test_protocol_reports_the_synthetic_set_in_inception_space(state, tmp_path):
-  from gan_aug import config_defaults  # pylint: disable=g-import-not-at-top
-  from gan_aug import summary as summary_lib  # pylint: disable=g-import-not-at-top
-  from gan_aug import synthetic_quality  # pylint: disable=g-import-not-at-top
+  from gan_aug.config_blocks import blocks  # pylint: disable=g-import-not-at-top
+  from gan_aug.report import summary as summary_lib  # pylint: disable=g-import-not-at-top
+  from gan_aug.synthesis import quality as synthetic_quality  # pylint: disable=g-import-not-at-top
   from gan_aug.metrics import features  # pylint: disable=g-import-not-at-top
   path = str(tmp_path / 'inception.msgpack')
   torch_convert.save_variables(path, inception_features.convert_state_dict(state))
-  protocol = config_defaults.protocol(inception_weights=path, inception_image_size=75)
+  protocol = blocks.protocol(inception_weights=path, inception_image_size=75)
   rng = np.random.default_rng(0)
   sets = [(rng.integers(0, 256, (n, 28, 28, 1), dtype=np.uint8),
            np.arange(n) % 2) for n in (24, 19, 17)]  # Under 20: no 2048-d FID (slow).
@@ -242,7 +242,7 @@ def test_protocol_reports_the_synthetic_set_in_inception_space(state, tmp_path):
 
 
 def test_protocol_refuses_missing_inception_weights(tmp_path):
-  from gan_aug import config_validation  # pylint: disable=g-import-not-at-top
+  from gan_aug.pipeline import config_validation  # pylint: disable=g-import-not-at-top
   sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
       os.path.abspath(__file__))), 'configs'))
   import pneumonia_lowdata  # pylint: disable=g-import-not-at-top

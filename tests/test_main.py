@@ -77,8 +77,8 @@ def test_compilation_set_up_uses_the_default_cache_and_the_config_switch(
     tmp_path, monkeypatch):
   import jax  # pylint: disable=g-import-not-at-top
   import covid_acgan  # pylint: disable=g-import-not-at-top
-  from gan_aug import cli  # pylint: disable=g-import-not-at-top
-  from gan_aug import stages  # pylint: disable=g-import-not-at-top
+  from gan_aug.runtime import cli  # pylint: disable=g-import-not-at-top
+  from gan_aug.pipeline import stages  # pylint: disable=g-import-not-at-top
   session_cache = jax.config.jax_compilation_cache_dir
   session_min_time = jax.config.jax_persistent_cache_min_compile_time_secs
   monkeypatch.delenv('JAX_COMPILATION_CACHE_DIR', raising=False)

@@ -10,12 +10,12 @@ import numpy as np
 import optax
 import pytest
 
-from gan_aug import config_validation
-from gan_aug import errors
-from gan_aug import models
+from gan_aug.core import errors
+from gan_aug.gan import families
 from gan_aug.models import acgan
 from gan_aug.models import dcgan
 from gan_aug.models import matmul_conv
+from gan_aug.pipeline import config_validation
 from helpers import tiny_config
 
 
@@ -109,9 +109,9 @@ def test_conv_impl_auto_picks_matmul_on_cpu_and_bad_name_is_refused():
   config.gan.name = 'dcgan_per_class'
   config.data.resolution = 32
   assert jax.default_backend() == 'cpu'
-  assert models.build_gan(config, 2).generator.conv_impl == 'matmul'
+  assert families.build_gan(config, 2).generator.conv_impl == 'matmul'
   config.gan.conv_impl = 'lax'
-  assert models.build_gan(config, 2).discriminator.conv_impl == 'lax'
+  assert families.build_gan(config, 2).discriminator.conv_impl == 'lax'
   config.gan.conv_impl = 'fft'
   with pytest.raises(errors.ConfigError, match='gan.conv_impl'):
     config_validation.validate(config)
@@ -155,9 +155,9 @@ def test_matmul_stride1_conv_equals_flax_in_float64(shape, side, features, paddi
 
 @pytest.mark.parametrize('name,resolution', [('custom_cnn', 28), ('gmd_cnn', 48)])
 def test_matmul_classifier_equals_lax_classifier_with_gradients(name, resolution):
-  from gan_aug import config_defaults  # pylint: disable=g-import-not-at-top
+  from gan_aug.config_blocks import blocks  # pylint: disable=g-import-not-at-top
   from gan_aug.models import classifiers  # pylint: disable=g-import-not-at-top
-  cfg = config_defaults.classifier(name=name)
+  cfg = blocks.classifier(name=name)
   models_by_impl = {}
   for impl in ('lax', 'matmul'):
     cfg.conv_impl = impl
@@ -293,7 +293,7 @@ def test_matmul_acgan_equals_lax_acgan_with_gradients_in_float64():
 def test_acgan_conv_impl_lax_selects_flax_layers():
   config = tiny_config()
   config.gan.conv_impl = 'lax'
-  model = models.build_gan(config, 3)
+  model = families.build_gan(config, 3)
   assert model.generator.conv_impl == model.discriminator.conv_impl == 'lax'
   z, labels = jnp.zeros((2, 100)), jnp.zeros(2, jnp.int32)
   layers = set()
@@ -304,4 +304,4 @@ def test_acgan_conv_impl_lax_selects_flax_layers():
     model.generator.init(jax.random.PRNGKey(0), z, labels, train=False)
   assert nn.ConvTranspose in layers and matmul_conv.ConvTranspose not in layers
   config.gan.conv_impl = 'auto'
-  assert models.build_gan(config, 3).generator.conv_impl == 'matmul'  # On CPU.
+  assert families.build_gan(config, 3).generator.conv_impl == 'matmul'  # On CPU.

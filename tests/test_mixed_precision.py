@@ -5,12 +5,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_aug import config_defaults
-from gan_aug import errors
-from gan_aug import config_validation
-from gan_aug import models
-from gan_aug.train import gan as gan_lib
-from gan_aug.train import sharding
+from gan_aug.config_blocks import blocks
+from gan_aug.core import errors
+from gan_aug.gan import families
+from gan_aug.gan import step as gan_lib
+from gan_aug.pipeline import config_validation
+from gan_aug.runtime import sharding
 
 _FAMILIES = {
     'acgan': dict(label_embedding_dim=8, g_base_width=32, g_kernel_size=5,
@@ -22,15 +22,15 @@ _FAMILIES = {
 
 def _config(family, dtype):
   resolution = 16 if family == 'dcgan_per_class' else 14
-  return config_defaults.config(
-      data=config_defaults.data(resolution=resolution, channels=1),
-      gan=config_defaults.gan(name=family, compute_dtype=dtype, latent_dim=16,
-                              batch_size=16, **_FAMILIES[family]))
+  return blocks.config(
+      data=blocks.data(resolution=resolution, channels=1),
+      gan=blocks.gan(name=family, compute_dtype=dtype, latent_dim=16,
+                     batch_size=16, **_FAMILIES[family]))
 
 
 def _run(family, dtype, steps=3):
   config = _config(family, dtype)
-  model = models.build_gan(config, 2)
+  model = families.build_gan(config, 2)
   tx = gan_lib.adam(2e-4, 0.5, 0.999)
   mesh = sharding.make_mesh(jax.devices()[:1])
   shape = (config.data.resolution,) * 2 + (1,)
@@ -73,7 +73,7 @@ def test_bfloat16_compute_keeps_float32_state_and_tracks_float32_losses():
 @pytest.mark.parametrize('family', sorted(_FAMILIES))
 def test_bfloat16_compute_runs_in_bf16_with_float32_parameters_and_outputs(family):
   """Traced, not run: the shapes and dtypes of every value are what is checked."""
-  model = models.build_gan(_config(family, 'bfloat16'), 2)
+  model = families.build_gan(_config(family, 'bfloat16'), 2)
   z = jax.ShapeDtypeStruct((2, 16), jnp.float32)
   labels = jax.ShapeDtypeStruct((2,), jnp.int32)
   key = jax.ShapeDtypeStruct((2,), jnp.uint32)

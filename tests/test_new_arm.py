@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from gan_aug import arms
-from gan_aug import runner
+from gan_aug.pipeline import runner
+from gan_aug.protocol import arms
 from helpers import run_arms, tiny_config
 
 

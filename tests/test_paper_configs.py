@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from gan_aug import config_validation
+from gan_aug.pipeline import config_validation
 from paper_runs import check_schema, run_config
 
 

@@ -10,16 +10,18 @@ import jax
 import numpy as np
 import pytest
 
-from gan_aug import config_defaults
-from gan_aug import config_validation
+from gan_aug.config_blocks import blocks
+
 from gan_aug import data as data_lib
-from gan_aug import errors
-from gan_aug import models
-from gan_aug import runner
-from gan_aug import stages
-from gan_aug.train import gan as gan_lib
-from gan_aug.train import gan_loop
-from gan_aug.train import sharding
+from gan_aug.config_blocks import variants as variant_blocks
+from gan_aug.core import errors
+from gan_aug.gan import families
+from gan_aug.gan import loop as gan_loop
+from gan_aug.gan import step as gan_lib
+from gan_aug.pipeline import config_validation
+from gan_aug.pipeline import runner
+from gan_aug.pipeline import stages
+from gan_aug.runtime import sharding
 import helpers
 
 sys.path.insert(0, os.path.join(helpers.REPO_ROOT, 'configs'))
@@ -39,10 +41,10 @@ def _config(name, variant, data_dir, stand_in=None):
   module = importlib.import_module(name)
   config = module.get_config(variant)
   if stand_in:
-    config_defaults.use_stand_in(config, stand_in)
+    variant_blocks.use_stand_in(config, stand_in)
   # The configs read $GAN_AUG_DATA_DIR at import time of the config; point them
   # at the shared data whatever it was.
-  root = config_defaults.data_root()
+  root = blocks.data_root()
   for field in ('dir', 'path'):
     if config.data[field].startswith(root):
       config.data[field] = data_dir + config.data[field][len(root):]
@@ -52,7 +54,7 @@ def _config(name, variant, data_dir, stand_in=None):
 @pytest.mark.parametrize('name', PAPERS)
 def test_default_protocol_is_the_papers_comparison_with_the_controls(name):
   config = importlib.import_module(name).get_config()
-  assert set(config_defaults.CONTROL_ARMS) <= set(config.protocol.arms)
+  assert set(blocks.CONTROL_ARMS) <= set(config.protocol.arms)
   assert 'real' in config.protocol.arms and 'gan' in config.protocol.arms
   assert config.protocol.seeds == 3
   assert config.claims, f'{name} records no claim of its paper'
@@ -73,7 +75,7 @@ def _traced_first_step(config, dataset):
   """The metrics of the config's first GAN train step on the training images,
   traced with jax.eval_shape (shapes and dtypes only)."""
   gan_cfg, train = config.gan, dataset.splits['train']
-  model = models.build_gan(config, dataset.num_classes)
+  model = families.build_gan(config, dataset.num_classes)
   tx = gan_lib.adam(gan_cfg.learning_rate, gan_cfg.beta1, gan_cfg.beta2)
   state = jax.eval_shape(functools.partial(
       gan_lib.init_state, model, tx, tx, seed=0, latent_dim=gan_cfg.latent_dim,
@@ -138,7 +140,7 @@ def test_cpu_variant_validates_against_the_shared_data(name, data_dir):
 
 
 def test_smallest_class_rule_fits_the_smallest_class_and_the_devices():
-  gan = config_defaults.gan(batch_size=128)
+  gan = blocks.gan(batch_size=128)
   assert gan_loop.per_class_batch_size(gan, [84, 56, 56], 8) == 128  # fixed
   gan.batch_size_rule = 'smallest_class'
   assert gan_loop.per_class_batch_size(gan, [84, 56, 56], 8) == 56

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_aug import config_defaults
 from gan_aug import data as data_lib
+from gan_aug.config_blocks import blocks
+from gan_aug.core.errors import (ConfigError, DatasetError, DatasetNotFoundError,
+                                 PHANTOM_COMMAND)
 from gan_aug.data import images as images_lib
 from gan_aug.data import layouts
 from gan_aug.data import npz as npz_lib
-from gan_aug.errors import (ConfigError, DatasetError, DatasetNotFoundError,
-                            PHANTOM_COMMAND)
 
 
 def _png(path, seed, size=24, mode='L'):
@@ -64,8 +64,8 @@ def radiography(tmp_path_factory):
 
 def _cfg(name, tmp_path, **values):
   values = {'channels': 1, 'resolution': 16, **values}
-  return config_defaults.data(name=name, prepared_dir=str(tmp_path / 'prepared'),
-                              **values)
+  return blocks.data(name=name, prepared_dir=str(tmp_path / 'prepared'),
+                     **values)
 
 
 @pytest.fixture
@@ -166,8 +166,8 @@ def test_a_changed_folder_is_prepared_anew(radiography, tmp_path):
 
 
 def test_prepared_dir_inside_the_raw_data_is_refused(radiography):
-  cfg = config_defaults.data(name='tfds:covid19_radiography', dir=radiography,
-                             prepared_dir=os.path.join(radiography, 'prepared'))
+  cfg = blocks.data(name='tfds:covid19_radiography', dir=radiography,
+                    prepared_dir=os.path.join(radiography, 'prepared'))
   with pytest.raises(DatasetError, match='inside the raw data'):
     data_lib.load_dataset(cfg, 0)
   assert not os.path.exists(os.path.join(radiography, 'prepared'))
@@ -324,7 +324,7 @@ def test_bad_file_policy_error_refuses_before_any_record_is_kept(radiography, tm
 
 
 def test_include_classes_is_refused_where_nothing_reads_it():
-  cfg = config_defaults.data(name='image_folder', include_classes=('COVID',))
+  cfg = blocks.data(name='image_folder', include_classes=('COVID',))
   with pytest.raises(ConfigError, match='data.include_classes'):
     data_lib.validate_config(cfg)
   cfg.name = 'tfds:covid19_radiography'
@@ -332,9 +332,9 @@ def test_include_classes_is_refused_where_nothing_reads_it():
 
 
 def test_new_data_fields_at_their_defaults_keep_earlier_gan_stage_keys():
-  from gan_aug import stages  # pylint: disable=g-import-not-at-top
-  config = config_defaults.config(data=config_defaults.data(),
-                                  gan=config_defaults.gan())
+  from gan_aug.pipeline import stages  # pylint: disable=g-import-not-at-top
+  config = blocks.config(data=blocks.data(),
+                                  gan=blocks.gan())
   key = stages.gan_stage_key(config, 'data-fingerprint')
   assert not {'include_classes', 'split_strings', 'label_conflict_policy',
               'prepared_dir'} & set(key['data'])

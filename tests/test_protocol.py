@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from gan_aug import arms
-from gan_aug import augment
-from gan_aug import config_validation
-from gan_aug import errors
-from gan_aug import figures
-from gan_aug import protocol
-from gan_aug import runner
+from gan_aug.classifier import augment
+from gan_aug.core import errors
 from gan_aug.metrics import intervals
+from gan_aug.pipeline import config_validation
+from gan_aug.pipeline import runner
+from gan_aug.protocol import arms
+from gan_aug.protocol import axes as protocol
+from gan_aug.report import figures
 from helpers import REPO_ROOT, run_arms
 from paper_runs import check_schema, run_command
 

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from gan_aug import runner
-from gan_aug import report
+from gan_aug.pipeline import runner
+from gan_aug.report import markdown as report
 from helpers import run_arms, tiny_config
 
 

@@ -14,9 +14,9 @@ import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
 from gan_aug import data as data_lib
-from gan_aug import errors
-from gan_aug import runner
-from gan_aug.train import gan_loop
+from gan_aug.core import errors
+from gan_aug.gan import loop as gan_loop
+from gan_aug.pipeline import runner
 from helpers import tiny_config
 
 

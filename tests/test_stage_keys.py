@@ -11,10 +11,10 @@ says why.
 import pytest
 
 from gan_aug import data as data_lib
-from gan_aug import protocol as protocol_lib
-from gan_aug import runner
-from gan_aug import stages
-from gan_aug.fingerprints import fingerprint
+from gan_aug.core.fingerprints import fingerprint
+from gan_aug.pipeline import runner
+from gan_aug.pipeline import stages
+from gan_aug.protocol import axes as protocol_lib
 from helpers import covid_acgan
 import covid_cgan  # pylint: disable=g-bad-import-order
 import covid_dcgan  # pylint: disable=g-bad-import-order

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 import helpers
-from gan_aug import config_defaults
-from gan_aug import config_validation
 from gan_aug import data as data_lib
-from gan_aug.errors import ConfigError
-from gan_aug.train import batch_order
-from gan_aug.train import gan_loop
-from gan_aug.train import streaming
+from gan_aug.config_blocks import blocks
+from gan_aug.core.errors import ConfigError
+from gan_aug.data import batch_order
+from gan_aug.data import streaming
+from gan_aug.gan import loop as gan_loop
+from gan_aug.pipeline import config_validation
 
 
 def test_host_rows_equal_the_device_batches_across_epochs():
@@ -37,9 +37,9 @@ def test_host_rows_equal_the_device_batches_across_epochs():
 
 
 def test_stream_reads_prepared_records_in_split_order(covid_dir, tmp_path):
-  cfg = config_defaults.data(name='tfds:covid19_3way', dir=covid_dir, channels=1,
-                             resolution=16, prepared_dir=str(tmp_path / 'prepared'),
-                             stream_threads=2, stream_prefetch=2)
+  cfg = blocks.data(name='tfds:covid19_3way', dir=covid_dir, channels=1,
+                    resolution=16, prepared_dir=str(tmp_path / 'prepared'),
+                    stream_threads=2, stream_prefetch=2)
   dataset = data_lib.load_dataset(cfg, 0)
   record_dir = dataset.info['prepared']['dir']
   for name in ('train', 'val', 'test'):

@@ -9,12 +9,12 @@ import pytest
 from PIL import Image
 
 from gan_aug import data as data_lib
-from gan_aug import errors
-from gan_aug import synth
-from gan_aug import synthetic_set
-from gan_aug import synthesis_filter
-from gan_aug.train import gan_loop
-from gan_aug.train import sharding
+from gan_aug.core import errors
+from gan_aug.gan import loop as gan_loop
+from gan_aug.runtime import sharding
+from gan_aug.synthesis import accepted_set
+from gan_aug.synthesis import filter as synthesis_filter
+from gan_aug.synthesis import synthesize
 from helpers import crash_image_saves_after, tiny_config
 
 
@@ -81,7 +81,7 @@ def _synthesize(trained, stage_dir, **synthesis_overrides):
   config = config.copy_and_resolve_references()
   config.synthesis.threshold_mode = 'fixed'
   config.synthesis.update(synthesis_overrides)
-  return synth.synthesize(config, dataset, checkpoints, str(stage_dir))
+  return synthesize.synthesize(config, dataset, checkpoints, str(stage_dir))
 
 
 def test_accepted_images_pass_the_filter_and_reach_their_targets(trained, tmp_path):
@@ -89,11 +89,11 @@ def test_accepted_images_pass_the_filter_and_reach_their_targets(trained, tmp_pa
   # threshold, so that the filter accepts some fakes and rejects others.
   _synthesize(trained, tmp_path / 'all', target='count', target_value=16,
               threshold=0.0, require_class_agreement=False)
-  _, _, everything = synthetic_set.load_set(str(tmp_path / 'all'))
+  _, _, everything = accepted_set.load_set(str(tmp_path / 'all'))
   threshold = float(np.median([r['realness'] for r in everything['images']]))
   summary = _synthesize(trained, tmp_path, target='count', target_value=5,
                         threshold=threshold, max_attempts_multiple=20.0)
-  images, labels, manifest = synthetic_set.load_set(str(tmp_path))
+  images, labels, manifest = accepted_set.load_set(str(tmp_path))
   assert len(images) == len(labels) == summary['accepted'] > 0
   assert 0 < summary['passed'] < summary['generated']
   for stats in summary['per_class'].values():
@@ -109,14 +109,14 @@ def test_manifest_latents_regenerate_the_saved_images(trained, tmp_path):
   config, dataset, checkpoints = trained
   _synthesize(trained, tmp_path, target='count', target_value=3, threshold=0.0,
               require_class_agreement=False)
-  images, _, manifest = synthetic_set.load_set(str(tmp_path))
+  images, _, manifest = accepted_set.load_set(str(tmp_path))
   mesh = sharding.make_mesh()
-  model, states = synth.restore_gan(config, dataset, checkpoints, 1, mesh)
-  generate = synth.make_generate_and_score(model, mesh, 16, config.gan.latent_dim)
+  model, states = synthesize.restore_gan(config, dataset, checkpoints, 1, mesh)
+  generate = synthesize.make_generate_and_score(model, mesh, 16, config.gan.latent_dim)
   for image, record in list(zip(images, manifest['images']))[::4]:
     step, state = states[0]
     assert record['checkpoint_step'] == step
-    key = synth.latent_class_key(config.seed, step, record['label'])
+    key = synthesize.latent_class_key(config.seed, step, record['label'])
     again, realness, _ = jax.device_get(
         generate(state, key, record['latent_index'], record['label']))
     np.testing.assert_array_equal(again[0], image)
@@ -133,7 +133,7 @@ def test_crash_while_writing_a_new_set_leaves_the_previous_one(trained, tmp_path
   manifest_path = os.path.join(str(tmp_path), 'synthetic', 'manifest.json')
   with open(manifest_path, 'rb') as f:
     before = f.read()
-  old_images, _, _ = synthetic_set.load_set(str(tmp_path))
+  old_images, _, _ = accepted_set.load_set(str(tmp_path))
 
   restore_save = crash_image_saves_after(monkeypatch, 3)
   with pytest.raises(OSError, match='simulated crash'):
@@ -143,14 +143,14 @@ def test_crash_while_writing_a_new_set_leaves_the_previous_one(trained, tmp_path
 
   with open(manifest_path, 'rb') as f:
     assert f.read() == before
-  images, labels, manifest = synthetic_set.load_set(str(tmp_path))
+  images, labels, manifest = accepted_set.load_set(str(tmp_path))
   np.testing.assert_array_equal(images, old_images)
   # The failed write removed what it had written of the new set.
   assert len(manifest['images']) == 12 and len(os.listdir(tmp_path / 'sets')) == 1
 
   _synthesize(trained, tmp_path, target='count', target_value=6, threshold=0.0,
               require_class_agreement=False)
-  images, _, manifest = synthetic_set.load_set(str(tmp_path))
+  images, _, manifest = accepted_set.load_set(str(tmp_path))
   assert len(images) == 18 and len(json.load(open(manifest_path))['images']) == 18
   assert len(os.listdir(tmp_path / 'sets')) == 1  # The replaced set was removed.
 
@@ -158,4 +158,4 @@ def test_crash_while_writing_a_new_set_leaves_the_previous_one(trained, tmp_path
 def test_no_checkpoint_is_a_clear_error(trained, tmp_path):
   config, dataset, _ = trained
   with pytest.raises(errors.SynthesisError, match='No GAN checkpoint'):
-    synth.synthesize(config, dataset, str(tmp_path / 'empty'), str(tmp_path))
+    synthesize.synthesize(config, dataset, str(tmp_path / 'empty'), str(tmp_path))

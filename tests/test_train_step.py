@@ -5,10 +5,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_aug.models import ACGANDiscriminator, ACGANGenerator, GANModel
-from gan_aug.train import batch_order
-from gan_aug.train import gan as gan_lib
-from gan_aug.train import sharding
+from gan_aug.data import batch_order
+from gan_aug.gan import step as gan_lib
+from gan_aug.gan.families import GANModel
+from gan_aug.models.acgan import ACGANDiscriminator, ACGANGenerator
+from gan_aug.runtime import sharding
 
 BATCH = 64
 LR = 2e-4

@@ -4,13 +4,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_aug import config_defaults
+from gan_aug.classifier import optimizer as classifier_optimizer
+from gan_aug.classifier import training as classifier_lib
+from gan_aug.config_blocks import blocks
 from gan_aug.models import classifiers
 from gan_aug.models import torch_convert
 from gan_aug.models import transfer
-from gan_aug.train import classifier as classifier_lib
-from gan_aug.train import classifier_optimizer
-from gan_aug.train import sharding
+from gan_aug.runtime import sharding
 
 
 def _shapes(model, resolution, channels=3):
@@ -37,7 +37,7 @@ def test_gmd_cnn_layers_and_sizes():
 
 
 def test_paper_003_heads_have_the_papers_trainable_sizes():
-  cfg = config_defaults.classifier()
+  cfg = blocks.classifier()
   vgg = classifiers.build_classifier(cfg, 3, 'vgg16')
   params = _shapes(vgg, 224)['params']
   # Paper 003's VGG16 summary: 3,211,779 trainable parameters (its new head).
@@ -55,10 +55,10 @@ def test_frozen_pretrained_backbone_stays_fixed_and_the_new_layer_learns(tmp_pat
   weights = jax.jit(lambda: backbone.init(jax.random.PRNGKey(7),
                                           jnp.zeros((1, 32, 32, 3)), train=False))()
   torch_convert.save_variables(str(tmp_path / 'squeezenet1_1.msgpack'), weights)
-  cfg = config_defaults.classifier(name='squeezenet1_1', resolution=32, batch_size=8,
-                                   eval_batch_size=8, learning_rate=1e-2,
-                                   pretrained_dir=str(tmp_path), max_epochs=1,
-                                   steps_per_epoch=3, patience=1)
+  cfg = blocks.classifier(name='squeezenet1_1', resolution=32, batch_size=8,
+                          eval_batch_size=8, learning_rate=1e-2,
+                          pretrained_dir=str(tmp_path), max_epochs=1,
+                          steps_per_epoch=3, patience=1)
   model = classifiers.build_classifier(cfg, 2)
   assert model.frozen
   variables = classifier_lib.initial_variables(model, 0, (32, 32, 1))
@@ -83,14 +83,14 @@ def test_frozen_pretrained_backbone_stays_fixed_and_the_new_layer_learns(tmp_pat
 
 
 def test_without_weights_the_backbone_is_not_frozen():
-  cfg = config_defaults.classifier(name='resnet50', freeze_backbone=True)
+  cfg = blocks.classifier(name='resnet50', freeze_backbone=True)
   assert not classifiers.build_classifier(cfg, 3).frozen
   cfg.pretrained_dir = '/some/dir'
   assert classifiers.build_classifier(cfg, 3).frozen
 
 
 def test_sgd_optimizer_is_plain_sgd_without_momentum():
-  cfg = config_defaults.classifier(optimizer='sgd', momentum=0.0, learning_rate=0.1)
+  cfg = blocks.classifier(optimizer='sgd', momentum=0.0, learning_rate=0.1)
   tx = classifier_optimizer.make_optimizer(cfg)
   params = {'w': jnp.ones(3)}
   updates, _ = tx.update({'w': jnp.full(3, 2.0)}, tx.init(params), params)

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from gan_aug import config_validation
-from gan_aug import errors
+from gan_aug.core import errors
+from gan_aug.pipeline import config_validation
 from helpers import REPO_ROOT, tiny_config
 
 
@@ -22,7 +22,7 @@ def _python(code: str):
 def test_an_injected_hang_ends_with_the_watchdog_status_naming_the_wait():
   result, seconds = _python(
       'import time\n'
-      'from gan_aug import watchdog\n'
+      'from gan_aug.runtime import watchdog\n'
       'watchdog.start(1)\n'
       "watchdog.progress('the Orbax save of GAN step 40')\n"
       'time.sleep(30)  # The hang.\n')
@@ -35,7 +35,7 @@ def test_an_injected_hang_ends_with_the_watchdog_status_naming_the_wait():
 def test_steady_progress_keeps_the_watchdog_quiet_and_zero_turns_it_off():
   result, _ = _python(
       'import time\n'
-      'from gan_aug import watchdog\n'
+      'from gan_aug.runtime import watchdog\n'
       'watchdog.start(0.5)\n'
       'for step in range(15):\n'
       "  watchdog.progress(f'step {step}')\n"

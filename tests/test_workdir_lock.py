@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from gan_aug import atomic_files
-from gan_aug import errors
-from gan_aug import workdir_lock
+from gan_aug.core import atomic_files
+from gan_aug.core import errors
+from gan_aug.runtime import workdir_lock
 from helpers import REPO_ROOT
 
 

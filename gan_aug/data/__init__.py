@@ -6,15 +6,15 @@ from typing import Callable
 
 import ml_collections
 
-from gan_aug import checks
-from gan_aug import registry
+from gan_aug.core import checks
+from gan_aug.core import registry
+from gan_aug.core.errors import DatasetError, DatasetNotFoundError
 from gan_aug.data.dataset import (LABEL_CONFLICT_POLICIES, Dataset, Split,
                                   cap_held_out, keep_training_fraction)
-from gan_aug.errors import DatasetError, DatasetNotFoundError
+from gan_aug.data import prepared  # TFDS itself is imported only when preparing or reading.
 from gan_aug.data.image_folder import BAD_FILE_POLICIES, load_image_folder
 from gan_aug.data.npz import load_npz
 from gan_aug.data.phantom import load_phantom
-from gan_aug.data import prepared  # TFDS itself is imported only when preparing or reading.
 
 DATASETS: registry.Registry[Callable[..., Dataset]] = registry.Registry('data set')
 

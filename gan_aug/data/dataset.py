@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from gan_aug.errors import DatasetError
+from gan_aug.core.errors import DatasetError
 
 SPLITS = ('train', 'val', 'test')
 LABEL_CONFLICT_POLICIES = ('exclude', 'keep')
@@ -37,7 +37,7 @@ class Split:
   `groups[i]` names what image i must stay with when a split is carved (its
   patient); by default its pixel digest. `record_positions[i]` is where image i
   lies in prepared records, (TFDS split string, position), when it was read
-  from them (`gan_aug.train.streaming` reads it there again)."""
+  from them (`gan_aug.data.streaming` reads it there again)."""
   images: np.ndarray
   labels: np.ndarray
   sources: List[str]

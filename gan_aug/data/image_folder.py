@@ -19,10 +19,10 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from gan_aug.core.errors import DatasetError, DatasetNotFoundError
 from gan_aug.data import dataset as dataset_lib
 from gan_aug.data import images as images_lib
 from gan_aug.data import layouts
-from gan_aug.errors import DatasetError, DatasetNotFoundError
 
 LAYOUT_HELP = layouts.LAYOUT_HELP
 BAD_FILE_POLICIES = ('skip', 'error')

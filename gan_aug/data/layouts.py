@@ -23,8 +23,8 @@ import os
 import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from gan_aug.core.errors import DatasetError
 from gan_aug.data import images as images_lib
-from gan_aug.errors import DatasetError
 
 _SPLIT_ALIASES = {'train': 'train', 'training': 'train', 'val': 'val',
                   'valid': 'val', 'validation': 'val', 'test': 'test',

@@ -7,9 +7,9 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from PIL import Image
 
+from gan_aug.core.errors import DatasetError, DatasetNotFoundError
 from gan_aug.data import dataset as dataset_lib
 from gan_aug.data import images as images_lib
-from gan_aug.errors import DatasetError, DatasetNotFoundError
 
 LAYOUT_HELP = ('    one .npz file with arrays train_images [N, H, W] or [N, H, W, C] '
                '(uint8) and train_labels [N] or [N, 1];\n'

@@ -37,13 +37,13 @@ from typing import Callable, Dict, List, Optional, Tuple
 import ml_collections
 import numpy as np
 
-from gan_aug import atomic_files
+from gan_aug.core import atomic_files
+from gan_aug.core.errors import DatasetError, DatasetNotFoundError
+from gan_aug.core.fingerprints import fingerprint
 from gan_aug.data import dataset as dataset_lib
 from gan_aug.data import image_folder
 from gan_aug.data import layouts
 from gan_aug.data import npz
-from gan_aug.errors import DatasetError, DatasetNotFoundError
-from gan_aug.fingerprints import fingerprint
 
 # Bump when the decoding (gan_aug.data.images) or a listing rule
 # (gan_aug.data.layouts) changes: records of an older version are then not read.

@@ -1,10 +1,8 @@
-"""Feature vectors for the generative metrics, and the metrics of one synthetic set.
+"""The generative metrics of one synthetic set, on feature vectors.
 
-The always-available extractor is a classifier trained on the real training data:
-an image's feature vector is what its last dense layer receives (the
-penultimate layer), taken in inference mode. It works for every classifier in
-the project, whatever its layer names, because it intercepts the input of the
-last `nn.Dense` call rather than naming a layer.
+The feature vectors come from elsewhere: a classifier's penultimate layer
+(`gan_aug.classifier.inference.penultimate`) or the FID Inception
+(`gan_aug.synthesis.inception_features`).
 
 `synthetic_set_report` compares accepted fakes with real held-out images in that
 space - FID, KID (mean and std over subsets), precision/recall and
@@ -13,11 +11,8 @@ distance to its nearest real training image beside real held-out images'
 distances to theirs.
 """
 
-from typing import Dict, List, Sequence
+from typing import Dict, Sequence
 
-import flax.linen as nn
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from gan_aug.metrics import generative
@@ -25,23 +20,6 @@ from gan_aug.metrics import generative
 # Fewer images than this in a set (per class) and only KID and the nearest-
 # neighbour numbers are reported: FID's covariance and k-NN radii mean little.
 MIN_IMAGES_FOR_FID = 20
-
-
-def penultimate(model: nn.Module, variables: Dict, x: jax.Array) -> jax.Array:
-  """The input of `model`'s last dense layer for inputs `x`, as [N, D] (inference)."""
-  captured: List[jax.Array] = []
-
-  def interceptor(next_fun, args, kwargs, context):
-    if isinstance(context.module, nn.Dense) and context.method_name == '__call__':
-      captured.append(args[0])
-    return next_fun(*args, **kwargs)
-
-  with nn.intercept_methods(interceptor):
-    model.apply(variables, x, train=False)
-  if not captured:
-    raise ValueError(f'{type(model).__name__} has no dense layer whose input could '
-                     'serve as a feature vector.')
-  return captured[-1].reshape(x.shape[0], -1).astype(jnp.float32)
 
 
 def _set_metrics(real: np.ndarray, fake: np.ndarray, seed: int) -> Dict:

@@ -15,20 +15,16 @@ The transfer models take ImageNet weights converted from torchvision
 
 import dataclasses
 import functools
-import os
 from typing import Any, Callable
 
 import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
-from gan_aug import checks
-from gan_aug import registry
+from gan_aug.core import registry
 from gan_aug.models import backbones
 from gan_aug.models import conv_layers
 from gan_aug.models import transfer
-from gan_aug.train import classifier_optimizer
-
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,42 +158,3 @@ def build_classifier(cfg: ml_collections.ConfigDict, num_classes: int,
   """Returns the module named `name` (default `cfg.name`; cfg is config.classifier)."""
   name = name or cfg.name
   return CLASSIFIERS.get(name, 'config.classifier.name').build(cfg, num_classes)
-
-
-def validate_config(clf: ml_collections.ConfigDict) -> None:
-  """Raises ConfigError (UnknownComponentError for a name) for a bad
-  config.classifier: every named classifier, and the training fields."""
-  p = 'classifier'
-  names = [clf.name] + list(clf.get('other_models', ()))
-  for name in names:
-    CLASSIFIERS.get(name, 'config.classifier.name/other_models')
-  checks.int_at_least(clf, p, 'resolution',
-                      max(CLASSIFIERS.get(name).min_resolution for name in names))
-  checks.check(clf.get('conv_impl', 'auto') in ('auto',) + conv_layers.CONV_IMPLS,
-               'classifier.conv_impl', clf.get('conv_impl'),
-               f'one of {("auto",) + conv_layers.CONV_IMPLS}')
-  checks.check(clf.get('class_weighting', 'none') in classifier_optimizer.CLASS_WEIGHTINGS,
-               'classifier.class_weighting', clf.get('class_weighting'),
-               f'one of {classifier_optimizer.CLASS_WEIGHTINGS}')
-  checks.check(clf.get('lr_schedule', 'constant') in classifier_optimizer.LR_SCHEDULES,
-               'classifier.lr_schedule', clf.get('lr_schedule'),
-               f'one of {classifier_optimizer.LR_SCHEDULES}')
-  if 'optimizer' in clf:
-    checks.one_of(clf, p, 'optimizer', classifier_optimizer.OPTIMIZERS)
-    checks.number_in(clf, p, 'momentum', 0.0, 1.0, closed_low=True)
-  if clf.get('pretrained_dir'):
-    for name in names:
-      if name in backbones.BACKBONES:
-        path = transfer.weights_path(clf, name)
-        checks.check(os.path.exists(path), 'classifier.pretrained_dir',
-                     clf.pretrained_dir,
-                     f'a folder holding {name}.msgpack (missing: {path}); write it '
-                     'with scripts/convert_torchvision.py')
-  for name in ('batch_size', 'eval_batch_size', 'max_epochs', 'patience'):
-    checks.int_at_least(clf, p, name, 1)
-  checks.int_at_least(clf, p, 'steps_per_epoch', 0)
-  if 'checkpoint_every_seconds' in clf:
-    checks.number_in(clf, p, 'checkpoint_every_seconds', 0.0, 1e9, closed_low=True)
-  checks.number_in(clf, p, 'learning_rate', 0.0, 1.0)
-  checks.number_in(clf, p, 'conv_dropout', 0.0, 1.0, closed_low=True)
-  checks.number_in(clf, p, 'dense_dropout', 0.0, 1.0, closed_low=True)

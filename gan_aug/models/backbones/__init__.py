@@ -10,7 +10,7 @@ from typing import Type
 
 import flax.linen as nn
 
-from gan_aug import registry
+from gan_aug.core import registry
 from gan_aug.models.backbones.alexnet import AlexNet
 from gan_aug.models.backbones.googlenet import GoogLeNet
 from gan_aug.models.backbones.resnet import ResNet18, ResNet50

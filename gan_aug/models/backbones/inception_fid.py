@@ -8,7 +8,7 @@ pool instead. Every conv is BasicConv2d: conv (no bias) -> BatchNorm (eps
 1e-3) -> ReLU. Inference only (running statistics; no dropout, no fc).
 
 Submodule names are pytorch-fid's state-dict keys (`Mixed_5b.branch1x1.conv`
--> `Mixed_5b/branch1x1/conv`); `gan_aug.metrics.inception_features` converts
+-> `Mixed_5b/branch1x1/conv`); `gan_aug.synthesis.inception_features` converts
 its checkpoint.
 """
 

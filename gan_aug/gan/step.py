@@ -1,0 +1,377 @@
+"""GAN training state and train steps as pure, jit-compiled functions.
+
+A step is `(state, images, labels) -> (state, metrics)`. The whole (small) training
+split lives on the devices, replicated; each step draws its own batch from a
+per-epoch permutation that depends only on the run's key and the step number, so
+the data position is part of the state and a resumed run sees the same batches.
+All randomness (batch order, latents, fake labels, dropout, instance noise) is
+folded from the state's key and the step, and is the same however many devices
+share the batch.
+
+One step follows the classic DCGAN/ACGAN loop, for every family:
+  1. G makes a fake batch (training mode: batch statistics);
+  2. D is updated once on the real batch and the (stopped-gradient) fake batch:
+     BCE(real->1, fake->0), plus, for a D with a class head (ACGAN), the
+     cross-entropy of the class head on both;
+  3. G is updated through the updated D (training mode, its batch-stat updates
+     discarded): BCE(fake->1) (+ the class head's cross-entropy on G's labels).
+G's forward pass is shared by both updates (its VJP is kept from step 1). A
+per-class model (one DCGAN per class) runs this for every class in one step,
+vmapped over the class axis of its stacked parameters.
+
+Two small-data options (Zhao et al. 2020; Karras et al. 2020): DiffAugment
+(`gan_aug.gan.diffaug`) passes everything D sees in training - the real batch, the
+fake batch of D's update and the fake batch of G's update, each with its own
+random draws under the same policy - through differentiable augmentations; and
+an exponential moving average of G's weights (`g_ema_params`, for synthesis).
+"""
+
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from gan_aug.data import batch_order
+from gan_aug.gan import diffaug
+from gan_aug.gan import ema
+from gan_aug.gan.families import GANModel
+from gan_aug.runtime import sharding
+
+Metrics = Dict[str, jax.Array]
+
+
+@flax.struct.dataclass
+class GANState:
+  """Everything a GAN run needs to continue: saved as one Orbax pytree."""
+  step: jax.Array
+  rng: jax.Array
+  g_params: Any
+  g_batch_stats: Any
+  g_opt_state: Any
+  d_params: Any
+  d_batch_stats: Any
+  d_opt_state: Any
+  # The moving average of g_params when config.gan.ema_decay > 0, else None.
+  g_ema_params: Any = None
+
+
+def adam(learning_rate: float, beta1: float, beta2: float) -> optax.GradientTransformation:
+  """The papers' optimizer for both networks."""
+  return optax.adam(learning_rate, b1=beta1, b2=beta2)
+
+
+def init_state(model: GANModel, g_tx: optax.GradientTransformation,
+               d_tx: optax.GradientTransformation, *, seed: int, latent_dim: int,
+               image_shape: Tuple[int, int, int], with_ema: bool = False) -> GANState:
+  """Initial parameters, batch statistics and optimizer states (pure; jit it).
+
+  For a per-class model every leaf but `step` and `rng` gains a leading class axis
+  (each class's GAN has its own initial weights and optimizer state). `with_ema`
+  starts the generator's moving average at its initial weights.
+  """
+  g_key, d_key, run_key = jax.random.split(jax.random.PRNGKey(seed), 3)
+
+  def init_one(g_key, d_key):
+    labels = jnp.zeros((1,), jnp.int32)
+    g_vars = model.generator.init(g_key, jnp.zeros((1, latent_dim), z_dtype()),
+                                  labels, train=False)
+    d_vars = model.discriminator.init(
+        d_key, jnp.zeros((1,) + tuple(image_shape), z_dtype()), labels, train=False)
+    return (g_vars['params'], g_vars.get('batch_stats', {}),
+            g_tx.init(g_vars['params']), d_vars['params'],
+            d_vars.get('batch_stats', {}), d_tx.init(d_vars['params']))
+
+  if model.per_class:
+    parts = jax.vmap(init_one)(jax.random.split(g_key, model.num_classes),
+                               jax.random.split(d_key, model.num_classes))
+  else:
+    parts = init_one(g_key, d_key)
+  g_params, g_stats, g_opt, d_params, d_stats, d_opt = parts
+  return GANState(step=jnp.zeros((), jnp.int32), rng=run_key, g_params=g_params,
+                  g_batch_stats=g_stats, g_opt_state=g_opt, d_params=d_params,
+                  d_batch_stats=d_stats, d_opt_state=d_opt,
+                  g_ema_params=ema.init(g_params) if with_ema else None)
+
+
+
+
+
+
+
+
+def z_dtype():
+  """float32, or float64 when jax_enable_x64 is on (used by exactness tests)."""
+  return jnp.result_type(float)
+
+
+def _bce(logits: jax.Array, target: float) -> jax.Array:
+  return optax.sigmoid_binary_cross_entropy(logits, jnp.full_like(logits, target)).mean()
+
+
+def _ce(logits: jax.Array, labels: jax.Array) -> jax.Array:
+  return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+
+def _accuracy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+  return (jnp.argmax(logits, -1) == labels).mean()
+
+
+
+
+
+
+
+
+def instance_noise_std(step: jax.Array, initial_std: float,
+                       anneal_steps: int) -> jax.Array:
+  """Std of the Gaussian noise added to D's inputs: linear from `initial_std` to 0."""
+  progress = jnp.minimum(step.astype(jnp.float32) / max(anneal_steps, 1), 1.0)
+  return initial_std * (1.0 - progress)
+
+
+def _to_unit(images_u8: jax.Array) -> jax.Array:
+  return images_u8.astype(z_dtype()) / 127.5 - 1.0
+
+
+def _make_update(model: GANModel, g_tx: optax.GradientTransformation,
+                 d_tx: optax.GradientTransformation, aux_loss_on_fake: bool,
+                 noisy: bool, diffaug_policy: Tuple[str, ...] = ()) -> Callable:
+  """One D update and one G update of one GAN on given real and latent batches."""
+  fake_aux_weight = 1.0 if aux_loss_on_fake else 0.0
+  generator, discriminator = model.generator, model.discriminator
+
+  def update(parts, real, real_labels, z, fake_labels, keys, noise_std):
+    g_params, g_stats, g_opt, d_params, d_stats, d_opt = parts
+    drop_real, drop_fake, drop_g, noise_key = jax.random.split(keys, 4)
+    noise_keys = jax.random.split(noise_key, 3)
+    # Folded in rather than split off, so runs without DiffAugment keep the
+    # random streams they had before it existed.
+    aug_keys = jax.random.split(jax.random.fold_in(keys, 0x0D1FF), 3)
+
+    def with_noise(x, key):
+      if not noisy:
+        return x
+      return x + noise_std * jax.random.normal(key, x.shape, x.dtype)
+
+    def seen_by_d(x, index):
+      """What D sees in training: augmented (DiffAugment), then noised."""
+      return with_noise(diffaug.augment(x, diffaug_policy, aug_keys[index]),
+                        noise_keys[index])
+
+    def discriminate(params, batch_stats, x, labels, key):
+      (realness, class_logits), updates = discriminator.apply(
+          {'params': params, 'batch_stats': batch_stats}, x, labels, train=True,
+          rngs={'dropout': key}, mutable=['batch_stats'])
+      return realness, class_logits, updates.get('batch_stats', {})
+
+    def generate(params):
+      fake, updates = generator.apply(
+          {'params': params, 'batch_stats': g_stats}, z, fake_labels, train=True,
+          mutable=['batch_stats'])
+      return fake, updates.get('batch_stats', {})
+
+    fake, generator_vjp, new_g_stats = jax.vjp(generate, g_params, has_aux=True)
+
+    def d_loss_fn(params):
+      real_logit, real_cls, stats = discriminate(
+          params, d_stats, seen_by_d(real, 0), real_labels, drop_real)
+      fake_logit, fake_cls, stats = discriminate(
+          params, stats, seen_by_d(jax.lax.stop_gradient(fake), 1), fake_labels,
+          drop_fake)
+      loss = _bce(real_logit, 1.0) + _bce(fake_logit, 0.0)
+      metrics = {'d_real': jax.nn.sigmoid(real_logit).mean(),
+                 'd_fake': jax.nn.sigmoid(fake_logit).mean()}
+      if model.has_class_head:
+        loss += (_ce(real_cls, real_labels)
+                 + fake_aux_weight * _ce(fake_cls, fake_labels))
+        metrics.update(aux_acc_real=_accuracy(real_cls, real_labels),
+                       aux_acc_fake=_accuracy(fake_cls, fake_labels))
+      return loss, (stats, metrics)
+
+    (d_loss, (new_d_stats, metrics)), d_grads = jax.value_and_grad(
+        d_loss_fn, has_aux=True)(d_params)
+    d_updates, new_d_opt = d_tx.update(d_grads, d_opt, d_params)
+    new_d_params = optax.apply_updates(d_params, d_updates)
+
+    def g_loss_fn(fake_images):
+      logit, cls, _ = discriminate(new_d_params, new_d_stats,
+                                   seen_by_d(fake_images, 2), fake_labels, drop_g)
+      loss = _bce(logit, 1.0)
+      if model.has_class_head:
+        loss += _ce(cls, fake_labels)
+      return loss, jax.nn.sigmoid(logit).mean()
+
+    (g_loss, d_fake_after), fake_grad = jax.value_and_grad(
+        g_loss_fn, has_aux=True)(fake)
+    (g_grads,) = generator_vjp(fake_grad)
+    g_updates, new_g_opt = g_tx.update(g_grads, g_opt, g_params)
+    new_g_params = optax.apply_updates(g_params, g_updates)
+    metrics.update(d_loss=d_loss, g_loss=g_loss, d_fake_after_update=d_fake_after)
+    return ((new_g_params, new_g_stats, new_g_opt, new_d_params, new_d_stats,
+             new_d_opt), metrics)
+
+  return update
+
+
+def _parts(state: GANState):
+  return (state.g_params, state.g_batch_stats, state.g_opt_state, state.d_params,
+          state.d_batch_stats, state.d_opt_state)
+
+
+def _with_parts(state: GANState, parts, ema_decay: float) -> GANState:
+  g_params, g_stats, g_opt, d_params, d_stats, d_opt = parts
+  g_ema = state.g_ema_params
+  if ema_decay > 0:
+    if g_ema is None:
+      raise ValueError('ema_decay > 0 needs a state made with init_state(..., '
+                       'with_ema=True).')
+    g_ema = ema.update(g_ema, g_params, ema.warmed_up_decay(ema_decay, state.step))
+  return state.replace(step=state.step + 1, g_params=g_params, g_batch_stats=g_stats,
+                       g_opt_state=g_opt, d_params=d_params, d_batch_stats=d_stats,
+                       d_opt_state=d_opt, g_ema_params=g_ema)
+
+
+def make_train_step(model: GANModel, g_tx: optax.GradientTransformation,
+                    d_tx: optax.GradientTransformation, *, mesh: Mesh,
+                    batch_size: int, latent_dim: int, aux_loss_on_fake: bool = True,
+                    noise_std: float = 0.0, noise_anneal_steps: int = 1,
+                    num_examples: Optional[int] = None, diffaug_policy: str = '',
+                    ema_decay: float = 0.0, streamed: bool = False) -> Callable:
+  """Returns the un-jitted pure step `(state, images_u8, labels) -> (state, metrics)`.
+
+  With `streamed=True` the step takes the step's batch itself instead of the
+  training set (`gan_aug.data.streaming` draws it by the same rule): images
+  [B, ...] and labels [B], or for a per-class model images [C, B, ...] (labels
+  unused).
+
+  For a per-class model the data are `stack_by_class`'s (images [C, N, ...],
+  counts [C]) and every class's GAN takes its own batch of `batch_size` images of
+  its class in the same step (vmap over the stacked parameters). With
+  `aux_loss_on_fake=False` an ACGAN's class head learns from real images only.
+  `noise_std > 0` adds Gaussian instance noise to everything D sees in training,
+  annealed linearly to 0 over `noise_anneal_steps`. `num_examples` is the true
+  size of the example axis when the stored data are padded beyond it (see
+  `sharding.put_examples`); default: the stored size. `diffaug_policy` (e.g.
+  'color,translation,cutout') turns DiffAugment on; `ema_decay > 0` updates
+  `g_ema_params` after every step with `ema.warmed_up_decay` (the state must
+  have them: `with_ema`).
+  """
+  update = _make_update(model, g_tx, d_tx, aux_loss_on_fake, noise_std > 0,
+                        diffaug.parse_policy(diffaug_policy))
+  num_classes = model.num_classes
+
+  def conditional_step(state: GANState, images: jax.Array,
+                       labels: jax.Array) -> Tuple[GANState, Metrics]:
+    data_key, noise_key = jax.random.split(state.rng)
+    z_key, label_key, update_key = jax.random.split(
+        jax.random.fold_in(noise_key, state.step), 3)
+    shard = lambda x: sharding.shard_batch(x, mesh)
+    if streamed:
+      real, real_labels = shard(_to_unit(images)), shard(labels)
+    else:
+      index = shard(batch_order.batch_indices(data_key, state.step,
+                                  num_examples or images.shape[0], batch_size))
+      real = shard(_to_unit(images[index]))
+      real_labels = shard(labels[index])
+    z = shard(jax.random.normal(z_key, (batch_size, latent_dim), z_dtype()))
+    fake_labels = shard(jax.random.randint(label_key, (batch_size,), 0, num_classes))
+    std = instance_noise_std(state.step, noise_std, noise_anneal_steps)
+    parts, metrics = update(_parts(state), real, real_labels, z, fake_labels,
+                            update_key, std)
+    return _with_parts(state, parts, ema_decay), metrics
+
+  def per_class_step(state: GANState, images: jax.Array,
+                     counts: jax.Array) -> Tuple[GANState, Metrics]:
+    data_key, noise_key = jax.random.split(state.rng)
+    z_key, update_key = jax.random.split(jax.random.fold_in(noise_key, state.step))
+    classes = jnp.arange(num_classes)
+    # Class axis first, batch axis split over the devices.
+    shard = lambda x: jax.lax.with_sharding_constraint(
+        x, NamedSharding(mesh, P(None, sharding.DATA_AXIS)))
+    if streamed:
+      real = shard(_to_unit(images))
+    else:
+      capacity = num_examples or images.shape[1]
+      index = jax.vmap(lambda c, n: batch_order.padded_batch_indices(
+          jax.random.fold_in(data_key, c), state.step, n, capacity,
+          batch_size))(classes, counts)
+      real = shard(_to_unit(jax.vmap(lambda x, i: x[i])(images, index)))
+    z = shard(jax.random.normal(z_key, (num_classes, batch_size, latent_dim),
+                                z_dtype()))
+    labels = jnp.broadcast_to(classes[:, None], (num_classes, batch_size))
+    std = instance_noise_std(state.step, noise_std, noise_anneal_steps)
+    parts, metrics = jax.vmap(update, in_axes=(0, 0, 0, 0, 0, 0, None))(
+        _parts(state), real, labels, z, labels,
+        jax.random.split(update_key, num_classes), std)
+    metrics = {k: v.mean() for k, v in metrics.items()}  # Averaged over classes.
+    return _with_parts(state, parts, ema_decay), metrics
+
+  return per_class_step if model.per_class else conditional_step
+
+
+def synthesis_params(state: GANState) -> Any:
+  """The generator weights to sample with: the moving average when kept."""
+  return state.g_params if state.g_ema_params is None else state.g_ema_params
+
+
+def select_class(model: GANModel, tree: Any, label: jax.Array) -> Any:
+  """The parameters of `label`'s GAN for a per-class model; `tree` otherwise."""
+  if not model.per_class:
+    return tree
+  return jax.tree.map(lambda leaf: leaf[label], tree)
+
+
+def generate_class(model: GANModel, g_params, g_batch_stats, z: jax.Array,
+                   label: jax.Array) -> jax.Array:
+  """Images of one class (`label` a scalar) in inference mode."""
+  labels = jnp.full((z.shape[0],), label, jnp.int32)
+  return model.generator.apply(
+      {'params': select_class(model, g_params, label),
+       'batch_stats': select_class(model, g_batch_stats, label)},
+      z, labels, train=False)
+
+
+def discriminate_class(model: GANModel, d_params, d_batch_stats, x: jax.Array,
+                       label: jax.Array):
+  """D's (realness logit, class logits or None) for images of one class, inference."""
+  labels = jnp.full((x.shape[0],), label, jnp.int32)
+  return model.discriminator.apply(
+      {'params': select_class(model, d_params, label),
+       'batch_stats': select_class(model, d_batch_stats, label)},
+      x, labels, train=False)
+
+
+def _per_label(model: GANModel, fn: Callable, labels: jax.Array) -> Any:
+  """Runs `fn(label)` for every class and picks each row's own class's output."""
+  outputs = jax.vmap(fn)(jnp.arange(model.num_classes))
+  rows = jnp.arange(labels.shape[0])
+  return jax.tree.map(lambda out: out[labels, rows], outputs)
+
+
+def discriminate(model: GANModel, d_params, d_batch_stats, x: jax.Array,
+                 labels: jax.Array):
+  """D's (realness logit, class logits or None) for labelled images, inference mode.
+
+  A per-class model scores each image with its own class's discriminator.
+  """
+  if model.per_class:
+    return _per_label(model, lambda c: discriminate_class(
+        model, d_params, d_batch_stats, x, c), labels)
+  return model.discriminator.apply({'params': d_params, 'batch_stats': d_batch_stats},
+                                   x, labels, train=False)
+
+
+def make_sampler(model: GANModel) -> Callable:
+  """Returns pure `(g_params, g_batch_stats, z, labels) -> images` in inference mode."""
+
+  def sample(g_params, g_batch_stats, z, labels):
+    if model.per_class:
+      return _per_label(model, lambda c: generate_class(
+          model, g_params, g_batch_stats, z, c), labels)
+    return model.generator.apply({'params': g_params, 'batch_stats': g_batch_stats},
+                                 z, labels, train=False)
+
+  return sample

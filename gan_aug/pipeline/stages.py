@@ -1,0 +1,235 @@
+"""The stages of a run, each keyed by a fingerprint of what it depends on.
+
+workdir/stages/<kind>-<fp>/ holds one stage: stage.json (its inputs) and, once
+complete, done.json (its summary). `STAGES` names each kind and what it computes:
+  gan          the trained GAN of one (fraction, seed): checkpoints/, samples/,
+               metrics.jsonl and TensorBoard events
+  synthesis    its accepted fakes: sets/<id>/ (PNGs per class, images.npz,
+               manifest.json), scores.npz
+  classifiers  every arm of one classifier on one (fraction, seed):
+               test_predictions.csv, checkpoints*/, closest_pairs.png
+
+A stage's fingerprint hashes the config fields that change its output plus the
+fingerprint of its input (the pixel digests and labels of every split, or the
+upstream stage's key), so rerunning the same config resumes or skips, while a
+changed config or changed data gets a new stage folder; nothing of an earlier
+config is overwritten, and GAN variants and filter sweeps reuse every stage
+whose key they share. A GAN stage that diverged may be continued from its last
+good checkpoint by a run that changes only the optimizer's hyperparameters.
+"""
+
+import dataclasses
+import json
+import os
+from typing import Callable, Dict, Optional, Sequence, Tuple
+
+import ml_collections
+from absl import logging
+
+from gan_aug import data as data_lib
+from gan_aug.core import atomic_files
+from gan_aug.core import errors
+from gan_aug.core import registry
+from gan_aug.core.fingerprints import fingerprint
+from gan_aug.gan import divergence as gan_divergence
+from gan_aug.gan import families
+from gan_aug.gan import loop as gan_loop
+from gan_aug.runtime import sharding
+from gan_aug.runtime import watchdog
+
+# Config fields that change how progress is shown, not what a stage computes.
+_NON_SEMANTIC_GAN_FIELDS = ('log_every', 'sample_every', 'checkpoint_every',
+                            'max_checkpoints_to_keep', 'samples_per_class')
+_NON_SEMANTIC_SYNTHESIS_FIELDS = ('grid_per_class',)
+# other_models get stages of their own; checkpoint timing does not change results.
+_NON_SEMANTIC_CLASSIFIER_FIELDS = ('other_models', 'checkpoint_every_seconds')
+# Where the data is read from does not matter, only what was read (content hash);
+# nor does the input path, which draws the same batches.
+_NON_SEMANTIC_DATA_FIELDS = ('dir', 'path', 'prepared_dir', 'in_memory_max_bytes',
+                             'stream_threads', 'stream_prefetch')
+# Data fields added after workdirs existed, left out of the key at these values
+# so that earlier GAN stages keep their keys (what they change shows in the data
+# fingerprint anyway).
+_ADDED_DATA_FIELDS = {'include_classes': [], 'label_conflict_policy': 'exclude',
+                      'split_strings': {'train': '', 'val': '', 'test': ''}}
+# The protocol's axes choose which stages run; they do not change one stage.
+_PROTOCOL_AXES = ('arms', 'seeds', 'fractions', 'gan_variants', 'filter_sweep')
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+  """A kind of stage: `key(config, upstream_fp, ...)` -> the dict its
+  fingerprint hashes."""
+  description: str
+  key: Callable[..., Dict]
+
+
+STAGES: registry.Registry[Stage] = registry.Registry('stage')
+
+
+def data_fingerprint(dataset: data_lib.Dataset) -> str:
+  """Hash of what the data set holds: class names and each split's digests and labels."""
+  return fingerprint({
+      'class_names': dataset.class_names,
+      'splits': {name: [split.digests, split.labels.tolist(),
+                        list(split.images.shape)]
+                 for name, split in dataset.splits.items()},
+  })
+
+
+def _compilation(config: ml_collections.ConfigDict) -> Dict:
+  """An unoptimised compile rounds differently: its stages are not an optimised
+  run's (absent when off, so earlier workdirs keep their keys)."""
+  return {'fast_compile': True} if config.get('fast_compile', False) else {}
+
+
+def gan_stage_key(config: ml_collections.ConfigDict, data_fp: str) -> Dict:
+  """The inputs that determine a trained GAN."""
+  gan = {k: v for k, v in config.gan.to_dict().items()
+         if k not in _NON_SEMANTIC_GAN_FIELDS}
+  data = {k: v for k, v in config.data.to_dict().items()
+          if k not in _NON_SEMANTIC_DATA_FIELDS
+          and json.loads(json.dumps(v)) != _ADDED_DATA_FIELDS.get(k, object())}
+  return {'stage': 'gan', 'seed': config.seed, 'gan': gan, 'data': data,
+          'data_fingerprint': data_fp, **_compilation(config)}
+
+
+def synthesis_stage_key(config: ml_collections.ConfigDict, gan_fp: str) -> Dict:
+  """The inputs that determine an accepted synthetic set."""
+  syn = {k: v for k, v in config.synthesis.to_dict().items()
+         if k not in _NON_SEMANTIC_SYNTHESIS_FIELDS}
+  return {'stage': 'synthesis', 'gan_stage': gan_fp, 'seed': config.seed,
+          'synthesis': syn, **_compilation(config)}
+
+
+def classifier_stage_key(config: ml_collections.ConfigDict, data_fp: str,
+                         synthesis_fp: Optional[str], model_name: str,
+                         arm_names: Sequence[str]) -> Dict:
+  """The inputs that determine one classifier's trained and tested arms."""
+  clf = {k: v for k, v in config.classifier.to_dict().items()
+         if k not in _NON_SEMANTIC_CLASSIFIER_FIELDS}
+  clf['name'] = model_name
+  protocol = {k: v for k, v in config.protocol.to_dict().items()
+              if k not in _PROTOCOL_AXES}
+  return {'stage': 'classifiers', 'data_fingerprint': data_fp,
+          'synthesis_stage': synthesis_fp, 'seed': config.seed,
+          'arms': list(arm_names), 'protocol': protocol, 'classifier': clf,
+          **_compilation(config)}
+
+
+STAGES.register('gan')(Stage('the GAN trained on one training subset',
+                             gan_stage_key))
+STAGES.register('synthesis')(Stage('the filtered fakes of one GAN',
+                                   synthesis_stage_key))
+STAGES.register('classifiers')(Stage(
+    'every arm of one classifier, trained and tested', classifier_stage_key))
+
+
+def run_stage(workdir: str, kind: str, key: Dict,
+              run_fn: Callable[[str], Dict]) -> Tuple[Dict, str]:
+  """Runs `run_fn(stage_dir)` unless the `kind` stage for `key` is already done;
+  (summary, stage folder)."""
+  STAGES.get(kind)
+  stage_dir = os.path.join(workdir, 'stages', f'{kind}-{fingerprint(key)}')
+  done_path = os.path.join(stage_dir, 'done.json')
+  if os.path.exists(done_path):
+    with open(done_path) as f:
+      summary = json.load(f)
+    logging.info('Stage %s already complete for this config and data (%s); '
+                 'skipping.', kind, stage_dir)
+    return summary, stage_dir
+  os.makedirs(stage_dir, exist_ok=True)
+  atomic_files.write_json(os.path.join(stage_dir, 'stage.json'), key)
+  watchdog.progress(f'the {kind} stage in {stage_dir}')
+  summary = run_fn(stage_dir)
+  atomic_files.write_json(done_path, summary)
+  logging.info('Stage %s complete: %s', kind, stage_dir)
+  return summary, stage_dir
+
+
+# A diverged GAN stage may be continued by a run that differs only in these.
+_OPTIMIZER_FIELDS = ('learning_rate', 'beta1', 'beta2')
+
+
+def _without_optimizer(key: Dict) -> Dict:
+  key = json.loads(json.dumps(key, default=str))  # As stage.json stores it.
+  gan = {k: v for k, v in key['gan'].items() if k not in _OPTIMIZER_FIELDS}
+  return {**{k: v for k, v in key.items() if k != 'continues_from'}, 'gan': gan}
+
+
+def find_diverged_gan(workdir: str, key: Dict) -> Optional[Dict]:
+  """The diverged GAN stage this key may continue, with its last good step.
+
+  A stage qualifies when it diverged after saving a checkpoint and its key equals
+  `key` in everything but the optimizer's hyperparameters; of several, the one
+  that got furthest.
+  """
+  stages_dir = os.path.join(workdir, 'stages')
+  if not os.path.isdir(stages_dir):
+    return None
+  best = None
+  for name in sorted(os.listdir(stages_dir)):
+    stage_dir = os.path.join(stages_dir, name)
+    diverged_path = os.path.join(stage_dir, gan_divergence.DIVERGED_FILE)
+    if (not name.startswith('gan-') or not os.path.exists(diverged_path)
+        or os.path.exists(os.path.join(stage_dir, 'done.json'))):
+      continue
+    with open(os.path.join(stage_dir, 'stage.json')) as f:
+      other = json.load(f)
+    with open(diverged_path) as f:
+      diverged = json.load(f)
+    if (diverged['last_good_step'] is None
+        or _without_optimizer(other) != _without_optimizer(key)
+        or other['gan'] == json.loads(json.dumps(key['gan'], default=str))):
+      continue
+    if best is None or diverged['last_good_step'] > best['step']:
+      best = {'stage': name, 'step': diverged['last_good_step'],
+              'checkpoint_dir': os.path.join(stage_dir, 'checkpoints'),
+              'diverged_learning_rate': diverged['learning_rate'],
+              'learning_rate': key['gan']['learning_rate']}
+  return best
+
+
+def gan_stage(config: ml_collections.ConfigDict, dataset: data_lib.Dataset,
+              data_fp: str, workdir: str) -> Tuple[Dict, Dict, str]:
+  """(key, summary, folder) of the GAN stage: trained, resumed, continued or reused."""
+  gan_key = gan_stage_key(config, data_fp)
+  continue_from = find_diverged_gan(workdir, gan_key)
+  if continue_from:
+    # Part of the key: the result depends on where the run starts.
+    gan_key['continues_from'] = {k: continue_from[k] for k in ('stage', 'step')}
+  summary, stage_dir = run_stage(
+      workdir, 'gan', gan_key,
+      lambda stage_dir: gan_loop.train_gan(config, dataset, stage_dir,
+                                           continue_from=continue_from))
+  return gan_key, summary, stage_dir
+
+
+def check_batch_sizes(config: ml_collections.ConfigDict,
+                      dataset: data_lib.Dataset) -> None:
+  """Refuses batch sizes the (training subset of the) data or the devices cannot
+  take, before any work starts; a per-class GAN needs its batch of every class."""
+  mesh = sharding.make_mesh()
+  train = dataset.splits['train']
+  num_train = len(train)
+  gan_model = families.build_gan(config, dataset.num_classes)
+  if gan_model.per_class:
+    counts = train.class_counts(dataset.num_classes)
+    gan_loop.check_class_sizes(
+        dataset.class_names, counts,
+        gan_loop.per_class_batch_size(config.gan, counts, mesh.devices.size))
+  for field in ('gan.batch_size', 'classifier.batch_size', 'classifier.eval_batch_size',
+                'synthesis.batch_size'):
+    section, name = field.split('.')
+    value = config[section][name]
+    fitted = (field == 'gan.batch_size' and gan_model.per_class
+              and config.gan.get('batch_size_rule', 'fixed') == 'smallest_class')
+    if (name == 'batch_size' and section != 'synthesis' and not fitted
+        and value > num_train):
+      raise errors.ConfigError(
+          f'config.{field}={value} is larger than the {num_train} training images; '
+          'lower it.')
+    try:
+      sharding.check_divisible(value, mesh, field)
+    except ValueError as e:
+      raise errors.ConfigError(str(e)) from e

@@ -1,0 +1,385 @@
+"""Synthesis and filtering: restore a trained GAN, generate per class, keep convincing fakes.
+
+For each class, latents are drawn in large jitted batches; D scores every fake in
+inference mode (running batch-norm statistics, no dropout) exactly as it will be
+stored (quantised to uint8), and a fake is kept when its realness
+sigmoid(D) >= `threshold` and, if required (ACGAN), D's class head predicts the
+requested class. Per-class GANs score each fake with its own class's D; a
+conditional D (CGAN) scores it given the requested class. A class stops when it
+has its target or when its attempt cap is spent.
+
+Every image is reproducible: its latent is
+  normal(fold_in(fold_in(fold_in(fold_in(PRNGKey(seed), SALT), step), class), index))
+for the checkpoint step, class and latent index recorded in the manifest.
+
+The accepted set is written and published by `gan_aug.synthesis.accepted_set`: atomically,
+and class by class under `progress/`, so a rerun after a crash continues with
+the next class (latents are indexed, so the result is the same).
+"""
+
+import dataclasses
+import os
+import shutil
+import time
+from typing import Callable, Dict, List, Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+from jax.sharding import Mesh
+
+from gan_aug.core import atomic_files
+from gan_aug.core.errors import SynthesisError
+from gan_aug.data import Dataset
+from gan_aug.gan import families
+from gan_aug.gan import step as gan_lib
+from gan_aug.models import conv_layers
+from gan_aug.runtime import preemption
+from gan_aug.runtime import sharding
+from gan_aug.runtime import watchdog
+from gan_aug.runtime.checkpoint import Checkpointer
+from gan_aug.synthesis import accepted_set
+from gan_aug.synthesis import filter as synthesis_filter
+
+_SALT = 0x5A17  # Separates synthesis latents from the training run's keys.
+_QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
+
+
+def latent_class_key(seed: int, step: int, label: int) -> jax.Array:
+  """The key whose fold_in with a latent index gives that image's latent."""
+  key = jax.random.fold_in(jax.random.PRNGKey(seed), _SALT)
+  return jax.random.fold_in(jax.random.fold_in(key, step), label)
+
+
+def _to_unit(images_u8: jax.Array) -> jax.Array:
+  return images_u8.astype(gan_lib.z_dtype()) / 127.5 - 1.0
+
+
+def _probabilities(logit, class_logits):
+  return (jax.nn.sigmoid(logit),
+          None if class_logits is None else jax.nn.softmax(class_logits))
+
+
+def _inference_form(model: families.GANModel) -> families.GANModel:
+  """G and D in `conv_layers.inference_form` (the faster forward on CPU)."""
+  return dataclasses.replace(
+      model, generator=conv_layers.inference_form(model.generator),
+      discriminator=conv_layers.inference_form(model.discriminator))
+
+
+def make_scorer(model: families.GANModel, mesh: Mesh):
+  """Jitted `(d_params, d_batch_stats, images_u8, labels) -> (realness, class probs)`.
+
+  Class probabilities are None for a D without a class head; a per-class model
+  scores each image with its own class's D. Both run in their inference form.
+  """
+  model = _inference_form(model)
+
+  def score(d_params, d_batch_stats, images_u8, labels):
+    x = sharding.shard_batch(_to_unit(images_u8), mesh)
+    labels = sharding.shard_batch(labels, mesh)
+    return _probabilities(*gan_lib.discriminate(model, d_params, d_batch_stats, x,
+                                                labels))
+
+  return jax.jit(score)
+
+
+def make_generate_and_score(model: families.GANModel, mesh: Mesh, batch_size: int,
+                            latent_dim: int):
+  """Jitted `(state, class_key, start, label) -> (images_u8, realness, class probs)`.
+
+  Latent i of the batch is normal(fold_in(class_key, start + i)); G and D run in
+  their inference form.
+  """
+  model = _inference_form(model)
+
+  def generate(state: gan_lib.GANState, class_key, start, label):
+    indices = start + jnp.arange(batch_size)
+    z = jax.vmap(lambda i: jax.random.normal(
+        jax.random.fold_in(class_key, i), (latent_dim,), gan_lib.z_dtype()))(indices)
+    z = sharding.shard_batch(z, mesh)
+    fake = gan_lib.generate_class(model, gan_lib.synthesis_params(state),
+                                  state.g_batch_stats, z, label)
+    images_u8 = jnp.clip(jnp.round((fake + 1.0) * 127.5), 0, 255).astype(jnp.uint8)
+    realness, class_probs = _probabilities(*gan_lib.discriminate_class(
+        model, state.d_params, state.d_batch_stats, _to_unit(images_u8), label))
+    return images_u8, realness, class_probs
+
+  return jax.jit(generate)
+
+
+def restore_gan(config: ml_collections.ConfigDict, dataset: Dataset,
+                checkpoint_dir: str, num_checkpoints: int, mesh: Mesh):
+  """(GANModel, [(step, state), ...]) for the newest checkpoints."""
+  model = families.build_gan(config, dataset.num_classes)
+  gan_cfg = config.gan
+  g_tx = gan_lib.adam(gan_cfg.learning_rate, gan_cfg.beta1, gan_cfg.beta2)
+  d_tx = gan_lib.adam(gan_cfg.learning_rate, gan_cfg.beta1, gan_cfg.beta2)
+  image_shape = dataset.splits['train'].images.shape[1:]
+  # Only shapes, dtypes and shardings: restoring needs no initial values (and
+  # compiling the initialisation would cost as long as the GAN's train step).
+  replicated = sharding.replicated(mesh)
+  target = jax.tree.map(
+      lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=replicated),
+      jax.eval_shape(lambda: gan_lib.init_state(
+          model, g_tx, d_tx, seed=config.seed,
+          latent_dim=gan_cfg.latent_dim, image_shape=image_shape,
+          with_ema=gan_cfg.get('ema_decay', 0.0) > 0)))
+  checkpointer = Checkpointer(checkpoint_dir, gan_cfg.max_checkpoints_to_keep)
+  try:
+    steps = sorted(checkpointer.all_steps())
+    if not steps:
+      raise SynthesisError(f'No GAN checkpoint in {checkpoint_dir}; train the GAN '
+                           'first (rerun the same command).')
+    chosen = steps[-num_checkpoints:]
+    if len(chosen) < num_checkpoints:
+      logging.warning('synthesis.num_checkpoints=%d but only %d checkpoint(s) '
+                      'exist (%s); using those.', num_checkpoints, len(chosen), chosen)
+    states = [(step, checkpointer.restore(target, step)[0]) for step in chosen]
+  finally:
+    checkpointer.close()
+  return model, states
+
+
+def _summarise_scores(realness: np.ndarray, agree: np.ndarray,
+                      threshold: float) -> Dict:
+  if not len(realness):
+    return {'count': 0}
+  passed = realness >= threshold
+  return {
+      'count': int(len(realness)),
+      'realness_mean': float(np.mean(realness)),
+      'realness_quantiles': {f'{q:g}': float(v) for q, v in
+                             zip(_QUANTILES, np.quantile(realness, _QUANTILES))},
+      'fraction_realness_at_least_threshold': float(np.mean(passed)),
+      'fraction_class_agrees': float(np.mean(agree)),
+      'fraction_would_pass_filter': float(np.mean(passed & agree)),
+  }
+
+
+def score_real_splits(scorer, state: gan_lib.GANState, dataset: Dataset,
+                      batch_size: int) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
+  """D's (realness, predicted class) for the real images of every split."""
+  raw = {}
+  for name, split in dataset.splits.items():
+    realness, class_probs = sharding.map_in_batches(
+        lambda images, labels: scorer(state.d_params, state.d_batch_stats, images,
+                                      labels),
+        (split.images, split.labels.astype(np.int32)), batch_size)
+    # Without a class head D "predicts" the class it was asked about.
+    predicted = (split.labels if class_probs is None
+                 else np.argmax(class_probs, -1))
+    raw[name] = (realness, predicted)
+  return raw
+
+
+@dataclasses.dataclass
+class ClassDraw:
+  """One class's draw: the accepted images, per accepted image its checkpoint
+  step, latent index, realness and class probabilities (None without a class
+  head), the fakes generated and passed, every generated fake's realness, and
+  the index of the next batch to generate."""
+  images: List[np.ndarray]
+  accepted: List[Dict]
+  generated: int = 0
+  passed: int = 0
+  realness_batches: List[np.ndarray] = dataclasses.field(default_factory=list)
+  next_batch: int = 0
+
+
+def accept_class(generate, states, seed: int, label: int, target: int, cap: int,
+                 threshold: float, require_agreement: bool, batch_size: int,
+                 draw: Optional[ClassDraw] = None,
+                 stop: Callable[[], bool] = lambda: False) -> Tuple[ClassDraw, bool]:
+  """Generates class `label` in batches until `target` fakes pass the filter or
+  `cap` are generated; (the draw, whether it is complete). Batch b comes from
+  checkpoint b mod len(states), at latent indices from (b // len(states)) x
+  batch_size: the same fakes for the same (seed, checkpoints, class) whoever
+  asks. `draw` (an incomplete one) continues where it stopped; `stop()`, asked
+  after each batch, ends the draw early (incomplete)."""
+  keys = [latent_class_key(seed, step, label) for step, _ in states]
+  draw = draw or ClassDraw([], [])
+  while len(draw.images) < target and draw.generated < cap:
+    batch_index = draw.next_batch
+    which = batch_index % len(states)
+    step, state = states[which]
+    start = (batch_index // len(states)) * batch_size
+    images, realness, class_probs = jax.device_get(
+        generate(state, keys[which], start, label))
+    predicted = (np.full(len(realness), label) if class_probs is None
+                 else np.argmax(class_probs, -1))
+    keep = synthesis_filter.accept_mask(realness, predicted, label, threshold,
+                                        require_agreement)
+    draw.generated += batch_size
+    draw.passed += int(keep.sum())
+    draw.realness_batches.append(realness)
+    for i in np.flatnonzero(keep)[:target - len(draw.images)]:
+      draw.images.append(images[i])
+      draw.accepted.append({
+          'checkpoint_step': int(step), 'latent_index': int(start + i),
+          'realness': float(realness[i]),
+          'class_probs': None if class_probs is None else class_probs[i]})
+    draw.next_batch += 1
+    if stop() and len(draw.images) < target and draw.generated < cap:
+      return draw, False
+  return draw, True
+
+
+def _partial_draw(progress_dir: str, label: int) -> Optional[ClassDraw]:
+  """The draw of a class a stop request interrupted, or None."""
+  partial = accepted_set.load_partial_class(progress_dir, label)
+  if partial is None:
+    return None
+  images, realness, accepted, counts = partial
+  return ClassDraw(images, accepted, counts['generated'], counts['passed'],
+                   realness, counts['next_batch'])
+
+
+def threshold_setting(cfg: ml_collections.ConfigDict) -> float:
+  """The config value behind the filter's threshold: the quantile in
+  real_quantile mode, else synthesis.threshold."""
+  return cfg.real_quantile if cfg.threshold_mode == 'real_quantile' else cfg.threshold
+
+
+def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
+               checkpoint_dir: str, stage_dir: str,
+               mesh: Optional[Mesh] = None) -> Dict:
+  """Generates, filters and writes the accepted set; returns the stage summary."""
+  mesh = mesh if mesh is not None else sharding.make_mesh()
+  os.makedirs(stage_dir, exist_ok=True)
+  cfg = config.synthesis
+  batch_size = cfg.batch_size
+  sharding.check_divisible(batch_size, mesh, 'synthesis.batch_size')
+  real_counts = dataset.splits['train'].class_counts(dataset.num_classes)
+  targets = synthesis_filter.class_targets(cfg.target, cfg.target_value, real_counts)
+  caps = [synthesis_filter.attempt_cap(t, cfg.max_attempts_multiple, batch_size)
+          for t in targets]
+  model, states = restore_gan(config, dataset, checkpoint_dir, cfg.num_checkpoints,
+                              mesh)
+  generate = make_generate_and_score(model, mesh, batch_size, config.gan.latent_dim)
+  scorer = make_scorer(model, mesh)
+  require_agreement = cfg.require_class_agreement and model.has_class_head
+  real_raw = score_real_splits(scorer, states[-1][1], dataset, batch_size)
+  threshold = synthesis_filter.filter_threshold(cfg, real_raw['val'])
+  logging.info('Synthesis: targets per class %s (%s %g), threshold %.4f (%s), '
+               'class agreement %s, checkpoint step(s) %s. Real validation images '
+               'score %.3f-%.3f (median %.3f).',
+               dict(zip(dataset.class_names, targets)), cfg.target, cfg.target_value,
+               threshold, cfg.threshold_mode, require_agreement,
+               [s for s, _ in states], real_raw['val'][0].min(), real_raw['val'][0].max(),
+               np.median(real_raw['val'][0]))
+
+  # Compile before timing, so images_per_sec measures generation and scoring.
+  jax.block_until_ready(generate(states[0][1], latent_class_key(config.seed, 0, 0), 0, 0))
+  start_time = time.perf_counter()
+  kept_images, records, per_class = [], [], {}
+  generated_realness = []
+  progress_dir = os.path.join(stage_dir, 'progress')
+  os.makedirs(progress_dir, exist_ok=True)
+  for label, name in enumerate(dataset.class_names):
+    done = accepted_set.load_class_progress(progress_dir, label)
+    if done is not None:
+      class_images, class_realness, class_records, per_class[name] = done
+      kept_images.extend(class_images)
+      generated_realness.append(class_realness)
+      records.extend(class_records)
+      logging.info('Synthesis: class %s already done in an earlier run (%d '
+                   'accepted); reusing it.', name, len(class_records))
+      continue
+    first_record, first_realness = len(records), len(generated_realness)
+    target, cap = targets[label], caps[label]
+    draw = _partial_draw(progress_dir, label)
+    if draw:
+      logging.info('Synthesis: class %s continues at batch %d (stopped there by '
+                   'a stop request).', name, draw.next_batch)
+
+
+    def stop_requested(name=name) -> bool:
+      watchdog.progress(f'synthesis of class {name}')
+      return preemption.requested()
+
+    with preemption.stop_points():
+      draw, complete = accept_class(generate, states, config.seed, label, target,
+                                    cap, threshold, require_agreement, batch_size,
+                                    draw, stop=stop_requested)
+      if not complete:
+        accepted_set.save_partial_class(
+            progress_dir, label, draw.images, draw.realness_batches, draw.accepted,
+            {'generated': draw.generated, 'passed': draw.passed,
+             'next_batch': draw.next_batch}, dataset.splits['train'].images.shape[1:])
+        preemption.stop(f'in synthesis, class {name} ({len(draw.images)} of '
+                        f'{target} accepted)')
+    generated, passed, kept = draw.generated, draw.passed, len(draw.images)
+    generated_realness.extend(draw.realness_batches)
+    kept_images.extend(draw.images)
+    for fake in draw.accepted:
+      probs = fake['class_probs']
+      records.append({
+          'file': os.path.join(accepted_set.class_folder(label, name),
+                               f'{len(records):06d}.png'),
+          'class': name, 'label': label, 'realness': fake['realness'],
+          'class_prob': None if probs is None else float(probs[label]),
+          'predicted_class': (None if probs is None
+                              else dataset.class_names[int(np.argmax(probs))]),
+          'checkpoint_step': fake['checkpoint_step'],
+          'latent_index': fake['latent_index']})
+    per_class[name] = {
+        'requested': target, 'generated': generated, 'passed': passed,
+        'accepted': kept,
+        'acceptance_rate': passed / generated if generated else None,
+        'attempt_cap': cap,
+    }
+    if kept < target:
+      logging.warning('Synthesis: class %s reached its attempt cap: %d of %d '
+                      'requested images accepted (%d generated).', name, kept,
+                      target, generated)
+    logging.info('Synthesis: %-20s accepted %d/%d, pass rate %s over %d generated.',
+                 name, kept, target,
+                 'n/a' if not generated else f'{passed / generated:.3f}', generated)
+    accepted_set.save_class_progress(progress_dir, label, kept_images[first_record:],
+                        generated_realness[first_realness:], records[first_record:],
+                        per_class[name], dataset.splits['train'].images.shape[1:])
+    accepted_set.remove_partial_class(progress_dir, label)
+  seconds = time.perf_counter() - start_time
+
+  real_scores = {
+      name: _summarise_scores(realness, predicted == dataset.splits[name].labels,
+                              threshold)
+      for name, (realness, predicted) in real_raw.items()}
+  generated_realness = (np.concatenate(generated_realness) if generated_realness
+                        else np.zeros((0,), np.float32))
+  atomic_files.save_npz(os.path.join(stage_dir, 'scores.npz'),
+                        generated=generated_realness,
+                        accepted=np.asarray([r['realness'] for r in records],
+                                            np.float32),
+                        **{f'real_{k}': v[0] for k, v in real_raw.items()})
+  total_generated = sum(c['generated'] for c in per_class.values())
+  total_passed = sum(c['passed'] for c in per_class.values())
+  summary = {
+      'threshold': threshold,
+      'threshold_mode': cfg.threshold_mode,
+      'threshold_setting': threshold_setting(cfg),
+      'require_class_agreement': require_agreement,
+      'target': {'mode': cfg.target, 'value': cfg.target_value},
+      'seed': config.seed,
+      'checkpoint_steps': [int(s) for s, _ in states],
+      'requested': sum(targets),
+      'generated': total_generated,
+      'passed': total_passed,
+      'accepted': len(records),
+      'acceptance_rate': total_passed / total_generated if total_generated else None,
+      'per_class': per_class,
+      'real_score_distribution': real_scores,
+      'seconds': seconds,
+      'images_per_sec': total_generated / seconds if seconds > 0 else None,
+  }
+  image_shape = dataset.splits['train'].images.shape[1:]
+  images = (np.stack(kept_images) if kept_images
+            else np.zeros((0,) + image_shape, np.uint8))
+  set_dir = accepted_set.write_set(stage_dir, images, records, summary,
+                                   dataset.class_names)
+  shutil.rmtree(progress_dir, ignore_errors=True)  # The set now holds it all.
+  summary['set_dir'] = set_dir
+  return summary

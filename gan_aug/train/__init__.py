@@ -1,1 +1,0 @@
-"""Training: pure step functions, data-parallel sharding, checkpoints and loops."""
