@@ -59,54 +59,7 @@ with the layers as matrix products (`conv_impl` auto on CPU; 212 s with Flax's
 convolutions, whose transposed-convolution gradients are slow on XLA:CPU): about
 16 hours for the GAN, so run the paper recipe on a GPU/TPU (README, Throughput).
 
-`:cpu` changed when the ACGAN's layers became matrix products on CPU: its GAN
-batch went from 32 to the paper's 64 (56x56x1, widths 64/16, 1200 steps). Its train
-step (`python scripts/benchmark_throughput.py --models=covidgan56 --batch=64
---conv_impl=lax,matmul --stages=train`, AMD EPYC with AVX-512, 2 cores) takes
-206.5 ms at batch 64 with the products; at batch 32 it took 164.2 ms with Flax's
-layers (97.7 ms with the products). The measurements below were made at batch 32,
-before that change, and are not re-measured yet.
-
-Measured on 2 CPU cores (Python 3.11, jax 0.10.2):
-  * `GAN_AUG_DATA_DIR=../shared/data python -m gan_aug.main
-    --config=configs/covid_acgan.py:cpu --workdir=runs/covid_cpu` (the default
-    protocol, 6 arms x 3 seeds): 41 min 9 s wall on an Intel Xeon (AVX-512),
-    with test jobs sharing the cores for part of it (an upper bound). Early
-    stopping triggered for every arm and seed (after 26, 31, 28 epochs of 25
-    steps). 209 fakes accepted per seed (thresholds 0.24 / 0.50 / 0.50),
-    GAN-test 0.922 +- 0.061. Test accuracy, 66 real images, mean +- 95 %
-    interval: real 0.859 +- 0.022, classical 0.823 +- 0.057, gan 0.803 +-
-    0.038, gan_classical 0.758 +- 0.000, real_oversampled 0.864 +- 0.038,
-    gan_pretrain 0.869 +- 0.022. Paired: gan - real -0.056 +- 0.043, gan -
-    classical -0.020 +- 0.057, gan - real_oversampled -0.061 +- 0.065,
-    gan_pretrain - real +0.010 +- 0.022. The paper's claim (Table 9, custom CNN,
-    classical -> gan, +0.061 validation accuracy): d = -0.020 [-0.078, +0.037],
-    none shown. On 209 images at 56x56 the synthetic images hurt the plain
-    arms; pre-training on them first did no harm.
-  * `python -m gan_aug.main --config=configs/covid_acgan.py:phantom --workdir=/tmp/q`
-    (measured before later changes to the classifiers' inference; the accuracies
-    are not re-measured since)
-    4 min 8-21 s wall (two runs): GAN 1500 steps (~12 steps/s, 366 images/s);
-    D's scores of real validation phantoms 0.539-0.742 (so 0.76 would keep nothing: no generated
-    image reached it either), threshold 0.593; 100/100 accepted per class (pass
-    rates 0.91 / 0.34 / 0.66); GAN-test 0.937. Test, 120 real phantom images:
-    real accuracy 0.950 macro-F1 0.949, gan 0.958 / 0.958 (one image).
-  * `:smoke --config.data.dir=../shared/data/covid19_3way`: about 1 minute; both
-    classifiers tested on all 66 real test images (the numbers mean nothing).
-  * A CPU-sized run on covid19_3way (31 min wall): `--config.data.resolution=56
-    --config.data.channels=1 --config.gan.g_base_width=64
-    --config.gan.d_base_width=16 --config.gan.batch_size=32
-    --config.gan.num_steps=4000 --config.classifier.resolution=56
-    --config.classifier.max_epochs=30 --config.synthesis.threshold_mode=real_quantile`.
-    GAN ~4.2 steps/s (135 images/s) alone. D scores real validation X-rays
-    0.473-0.861; threshold 0.487: 573 of 768 generated fakes passed (0.75), 209
-    kept (the target), GAN-test 0.957. Test, 66 real images, both arms 1250 steps:
-    real accuracy 0.864 macro-F1 0.857; gan 0.818 / 0.814. Augmentation did
-    not help here (3 test images; one seed and one split).
-    The same GAN with the paper's fixed threshold 0.76 (the default): 35 of 4352
-    fakes kept (Covid 10/89, Normal 25/60, Viral Pneumonia 0/60 at the attempt
-    cap), GAN-test 0.971; real 0.864 / 0.857 (identical: same seed), gan
-    0.879 / 0.873 (one test image). Neither difference is beyond noise.
+Measured results: docs/results.md, section `configs/covid_acgan.py`.
 """
 
 import os

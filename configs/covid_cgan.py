@@ -26,14 +26,7 @@ seeds; `:smoke` runs real vs gan, one seed. The paper's claim (its FID) is in
 Variants: `smoke` (a few steps at 32x32 with narrow layers); `cpu` (the paper's
 widths at 64x64, 3000 steps, classifier at 64x64).
 
-The `:cpu` variant's default protocol (6 arms x 3 seeds): not yet measured.
-Measured earlier, with real vs gan and one seed, on 2 CPU cores (AMD EPYC, jax
-0.10.2):
-  * `python -m gan_aug.main --config=configs/covid_cgan.py:cpu --workdir=runs/c`
-    10 min wall (GAN 11 steps/s, 716 images/s). Balancing adds 29 Normal and 29
-    Viral Pneumonia fakes (no filter); GAN-test 0.983, but the fakes are speckled
-    (per-pixel saturation; see figures/real_vs_synthetic.png). Test (66 images):
-    real accuracy 0.864 macro-F1 0.857; gan 0.879 / 0.873 (one image).
+Measured results: docs/results.md, section `configs/covid_cgan.py`.
 """
 
 import os

@@ -28,18 +28,7 @@ seeds; `:smoke` runs real vs gan, one seed. The paper's claim is in
 Variants: `smoke` (a few steps at 32x32, classifier at 48x48); `cpu` (sized for 2
 CPU cores; gan_aug/config_blocks/variants.make_cpu_per_class_dcgan says what changes).
 
-The `:cpu` variant's default protocol (6 arms x 3 seeds): not yet measured.
-Measured earlier, with real vs gan and one seed, on 2 CPU cores (AMD EPYC, jax
-0.10.2):
-  * `python -m gan_aug.main --config=configs/covid_dcgan.py:cpu --workdir=runs/d`
-    20 min wall while sharing the cores with other work (GAN 2.1 steps/s).
-    D scored real validation X-rays 0.000-0.923 (median 0.008); threshold 0.0002
-    (5 % quantile): 196 of 768 fakes kept (the target), GAN-test 0.969.
-    Test (66 images): real accuracy 0.818 macro-F1 0.794; gan 0.788 / 0.777
-    (two images; both arms still improving at their last epoch).
-  * The same with the papers' fixed threshold 0.76 (and the lax layers): no fake
-    passed (0 of 4352; real validation images scored 0.000-0.712), so the
-    gan arm equals the real one.
+Measured results: docs/results.md, section `configs/covid_dcgan.py`.
 """
 
 import os

@@ -19,14 +19,7 @@ initial weights for every arm. Training fraction 1.0 only: 10 % of this folder
 is 21 images, 7 per class, too few to train a GAN on.
 Variant `smoke`: a few steps, one seed (checks the wiring; the numbers mean nothing).
 
-Measured (the command above, 2 CPU cores, nothing else running): 44.9 min wall;
-209 training images, test accuracy over seeds 0-2 on the 66 test images (one image
-is 1.5 points), mean ± 95 % interval: real 0.869 ± 0.057, classical 0.874 ± 0.057,
-gan 0.848 ± 0.065, gan_classical 0.793 ± 0.078, borders_only 0.773 ± 0.000
-(majority class 0.394). Paired gan - real -0.020 ± 0.078, gan_classical - real
--0.076 ± 0.038: the GAN's images did not help and, with classical augmentation,
-hurt. The borders-only control is far above chance: the image's frame alone tells
-the classes apart here, so every arm's accuracy may rest partly on shortcuts.
+Measured results: docs/results.md, section `configs/covid_experiment.py`.
 """
 
 import os

@@ -31,16 +31,7 @@ Variants: `smoke` (a few steps at 32x32 on ../shared/data/covid19_3way, which
 stands in for a fundus folder: checks an install, means nothing); `cpu` (sized
 for 2 CPU cores; gan_aug/config_blocks/variants.make_cpu_per_class_dcgan).
 
-The `:cpu` variant's default protocol (6 arms x 3 seeds): not yet measured.
-Measured earlier, with real vs gan and one seed, on 2 CPU cores (AMD EPYC, jax
-0.10.2), with no fundus images at hand, on the project's phantom exported as a
-class folder (NOT medical data):
-  * `python scripts/export_phantom.py --out=/tmp/phantom64 --resolution=64` then
-    `python -m gan_aug.main --config=configs/eye_dcgan.py:cpu --workdir=runs/e
-    --config.data.dir=/tmp/phantom64`: 11 min wall (GAN 5.0 steps/s). D scored
-    real validation phantoms 0.009-0.935; threshold 0.056 (5 % quantile): 300 of
-    768 fakes kept (the target), GAN-test 0.817. Test (120 images): real accuracy
-    0.842 macro-F1 0.840; gan 0.842 / 0.839.
+Measured results: docs/results.md, section `configs/eye_dcgan.py`.
 """
 
 import os

@@ -38,26 +38,7 @@ plus classical, gan_classical, real_oversampled and gan_pretrain, 3 seeds at 10 
 `:smoke` runs real vs gan. The paper's claim (AlexNet 0.888 -> 0.961, on a test set
 ~90 % generated) is in `config.claims`, marked not comparable.
 
-Measured on 2 CPU cores (jax 0.10.2):
-  * `GAN_AUG_DATA_DIR=../shared/data python -m gan_aug.main
-    --config=configs/pneumonia_dcgan_transfer.py:cpu --workdir=runs/p` (the default
-    protocol, ResNet18 only): 47 min 10 s wall on an Intel Xeon (AVX-512), other
-    work sharing the cores at times (an upper bound). Early stopping triggered for
-    every arm and seed (after 19, 29, 14 epochs of 20 steps). 469 real training
-    images and 4221 fakes per seed, GAN-test 0.966 +- 0.040. Test accuracy (624
-    images), mean +- 95 % interval: real 0.829 +- 0.041, classical 0.812 +-
-    0.058, gan 0.802 +- 0.031, gan_classical 0.812 +- 0.005, real_oversampled
-    0.837 +- 0.037, gan_pretrain 0.819 +- 0.048; paired gan - real -0.027 +-
-    0.072, gan - real_oversampled -0.035 +- 0.068. The claim's AlexNet is not
-    trained at these sizes (it needs >= 63 px): its row says "not measured".
-  * Earlier, with real vs gan and ResNet18 + SqueezeNet at most 5 epochs (AMD EPYC):
-    `python -m gan_aug.main --config=configs/pneumonia_dcgan_transfer.py:cpu --workdir=runs/p`
-    12 min wall (about 4 min per seed; GAN 8 steps/s). 469 real training images
-    per seed, 4221 fakes (9x), GAN-test 0.960. Test (624 images), mean and std
-    over the 3 seeds, accuracy / macro-F1:
-      ResNet18    real 0.804 +- 0.021 / 0.762 +- 0.034, gan 0.790 +- 0.007 / 0.745 +- 0.009
-      SqueezeNet  real 0.830 +- 0.043 / 0.804 +- 0.063, gan 0.774 +- 0.045 / 0.721 +- 0.084
-    The 9x synthetic data did not help either model (from scratch, 100 steps).
+Measured results: docs/results.md, section `configs/pneumonia_dcgan_transfer.py`.
 """
 
 import os

@@ -25,19 +25,7 @@ Variants: `filter_sweep` (the filter study: arms real and gan at 10 %, once per
 setting of FILTER_SWEEP on the same GANs; run it in the same workdir as the plain
 experiment to reuse its GANs); `smoke` (about a minute: checks the wiring, means nothing).
 
-Measured (the command above, 2 CPU cores; a niced test run shared the machine for the
-first 25 minutes): 59 min 58 s wall. Without class weights the same protocol took
-50.5 min with nothing else running. Test accuracy, mean ± 95 % interval over seeds 0-2
-(624 test images):
-  10 %:  real 0.841 ± 0.018, classical 0.881 ± 0.014, gan 0.848 ± 0.056,
-         gan_classical 0.884 ± 0.006
-  100 %: real 0.888 ± 0.011 (AUC 0.951 ± 0.009), classical 0.906 ± 0.027,
-         gan 0.892 ± 0.030, gan_classical 0.897 ± 0.008
-Paired at 10 %: gan - real +0.007 ± 0.073, gan - classical -0.033 ± 0.044,
-gan_classical - classical +0.003 ± 0.019: no measurable gain from the GAN; classical
-augmentation gained +0.041 ± 0.032 (10 %) and +0.018 ± 0.034 (100 %).
-Without class weights (`--config.classifier.class_weighting=none`, 50.5 min): real
-0.825 ± 0.076 / 0.853 ± 0.059 at 10 % / 100 %, the same conclusions.
+Measured results: docs/results.md, section `configs/pneumonia_lowdata.py`.
 """
 
 import os

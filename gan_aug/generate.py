@@ -39,6 +39,7 @@ from gan_aug.core.errors import ConfigError, DatasetNotFoundError, SynthesisErro
 from gan_aug.pipeline import stages
 from gan_aug.runtime import cli
 from gan_aug.runtime import sharding
+from gan_aug.synthesis import accepted_set
 from gan_aug.synthesis import filter as synthesis_filter
 from gan_aug.synthesis import synthesize
 
@@ -178,13 +179,6 @@ def _restore(stage: GANStage, dataset: data_lib.Dataset, mesh,
   return model, states[:1] if step is not None else states
 
 
-def _class_folder(label: int, name: str) -> str:
-  """The class's name as its folder (as image-folder readers expect), with path
-  separators replaced."""
-  folder = ''.join('_' if ch in '/\\\0' else ch for ch in name)
-  return folder if folder not in ('', '.', '..') else f'class_{label}'
-
-
 def _write(folder: str, manifest: Dict, images: List[np.ndarray]) -> None:
   """The PNGs and manifest.json into `folder`."""
   for row, image in zip(manifest['images'], images):
@@ -241,14 +235,11 @@ def generate(stage: GANStage, out_dir: str, per_class: int,
                     'accepted': len(class_rows)}
     images.extend(class_images)
     for i, fake in enumerate(class_rows):
-      step, probs = fake['checkpoint_step'], fake['class_probs']
-      row = {'file': f'{_class_folder(label, name)}/{i:06d}.png', 'class': name,
-             'label': label,
-             'checkpoint': os.path.join(stage.checkpoint_dir, str(step)),
-             'checkpoint_step': step, 'latent_index': fake['latent_index'],
-             'realness': fake['realness']}
-      if probs is not None:
-        row['class_probs'] = dict(zip(dataset.class_names, map(float, probs)))
+      row = accepted_set.image_record(
+          f'{accepted_set.class_folder(label, name)}/{i:06d}.png', label,
+          dataset.class_names, fake)
+      row['checkpoint'] = os.path.join(stage.checkpoint_dir,
+                                       str(fake['checkpoint_step']))
       rows.append(row)
   manifest = {
       'workdir': stage.workdir, 'gan_stage': f'stages/{stage.name}',

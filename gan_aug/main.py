@@ -1,7 +1,7 @@
 """Command line entry point: `python -m gan_aug.main --config=configs/X.py[:variant] --workdir=DIR`.
 
 Runs the config's protocol (`gan_aug.pipeline.runner`). Config fields can be overridden
-with `--config.section.field=value`; `--variants=a,b` runs only those of
+with `--config.section.field=value`; `--gan_variants=a,b` runs only those of
 config.protocol.gan_variants. Problems a person can fix (missing data, bad
 config values, unknown component names, a diverged GAN, a workdir another run
 holds) end the run with a message and a non-zero exit status instead of a
@@ -30,8 +30,9 @@ _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Path to a config file, optionally with :variant.',
     lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Folder for all outputs of the run.')
-_VARIANTS = flags.DEFINE_list('variants', None, 'Run only these of '
-                              'config.protocol.gan_variants (default: all).')
+_GAN_VARIANTS = flags.DEFINE_list(
+    'gan_variants', None,
+    'Run only these of config.protocol.gan_variants (default: all).')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
@@ -49,7 +50,7 @@ def main(argv):
   preemption.install()
   watchdog.start(_CONFIG.value.get('run', {}).get('watchdog_seconds', 0))
   result = cli.run_or_exit(_run_holding_the_workdir, _CONFIG.value, _WORKDIR.value,
-                           _VARIANTS.value)
+                           _GAN_VARIANTS.value)
   if 'variants' in result:
     print(sweeps.variants_markdown(result))
   elif 'settings' in result:

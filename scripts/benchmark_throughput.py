@@ -210,7 +210,7 @@ def benchmark_gan(name: str, dtype: str, conv_impl: str) -> List[Dict]:
                                              image_shape=shape),
                   out_shardings=replicated)()
   rng = np.random.default_rng(0)
-  if model.per_class:
+  if model.one_per_class:
     per_class_batch = batch // num_classes
     images = rng.integers(0, 256, (num_classes, 4 * per_class_batch) + shape, np.uint8)
     labels = np.full((num_classes,), 4 * per_class_batch, np.int32)
@@ -257,7 +257,7 @@ def benchmark_classifier(name: str, conv_impl: str) -> List[Dict]:
   train_step = classifier_lib.make_train_step(model, tx, mesh)
   # The batch index as train_arms draws it, in the same program.
   step = lambda state, images, labels: train_step(
-      state, images, labels, classifier_lib.batch_index(
+      state, images, labels, classifier_lib.batch_indices(
           state.rng, state.step, images.shape[0], _BATCH.value))
   compile_s, flops, timing, _ = _time_train_step(step, state, images, labels, mesh)
   record = _record(name, 'train', _BATCH.value, compile_s, flops, timing)

@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from gan_aug.data import DatasetError, DatasetNotFoundError, load_image_folder
+from helpers import COVID_TEST_IMAGES
 
 LEAKED_TEST_IMAGES = {
     'test/Covid/COVID-00003b.jpg', 'test/Covid/COVID-00012.jpg',
@@ -24,7 +25,7 @@ def covid(covid_dir):
 def test_covid_folder_classes_and_splits(covid):
   assert covid.class_names == ['Covid', 'Normal', 'Viral Pneumonia']
   train, val, test = (covid.splits[k] for k in ('train', 'val', 'test'))
-  assert len(test) == 66 and test.class_counts(3) == [26, 20, 20]
+  assert len(test) == COVID_TEST_IMAGES and test.class_counts(3) == [26, 20, 20]
   # 251 training files, 6 leaked copies dropped, the rest split train/val.
   assert len(train) + len(val) == 251 - 6
   assert train.images.shape[1:] == (28, 28, 3) and train.images.dtype == np.uint8

@@ -1,6 +1,6 @@
 """The FID Inception port against a plain-torch pytorch-fid reference, and its input pipeline.
 
-The reference (tests/torch_inception_fid_reference.py) has pytorch-fid's
+The reference (tests/support/torch_inception_fid_reference.py) has pytorch-fid's
 state-dict keys; its random weights and batch-norm statistics go through
 scripts/convert_inception_fid.py, and `make_extractor` must give its pool3
 features. A small input (139 px: 3x3 maps in Mixed_7) keeps it fast.

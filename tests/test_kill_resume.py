@@ -36,13 +36,14 @@ _FLAGS = (
 def run_protocol(workdir, cache_dir, runner=None, point=None, seeds=2,
                  extra_flags=()):
   """The protocol of _FLAGS with `seeds` seeds by `python -m gan_aug.main`, or
-  by tests/<runner> (which interrupts itself at `point`); the records are
+  by tests/support/<runner> (which interrupts itself at `point`); the records are
   prepared beside `cache_dir`."""
   env = dict(os.environ, XLA_FLAGS='', PYTHONUNBUFFERED='1',
              PYTHONPATH=REPO_ROOT,
              JAX_COMPILATION_CACHE_DIR=cache_dir,
              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0')
-  command = ([sys.executable, os.path.join(REPO_ROOT, 'tests', runner), point, '--']
+  command = ([sys.executable, os.path.join(REPO_ROOT, 'tests', 'support', runner),
+              point, '--']
              if runner else [sys.executable, '-m', 'gan_aug.main'])
   flags = list(_FLAGS) + list(extra_flags) + [
       f'--config.protocol.seeds={seeds}', f'--workdir={workdir}',

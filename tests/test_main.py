@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from conftest import CLI_ENV
-from helpers import REPO_ROOT, run_arms
+from helpers import COVID_TEST_IMAGES, REPO_ROOT, run_arms
 
 
 def _main(*args, timeout=600):
@@ -43,9 +43,10 @@ def test_smoke_run_on_real_covid_folder_then_rerun(covid_dir, tmp_path):
   arms = run_arms(report)
   assert list(arms) == ['real', 'gan']
   for arm in arms.values():  # Every real test image, both arms.
-    assert arm['test']['num_examples'] == 66
-    assert sum(map(sum, arm['test']['confusion_matrix'])) == 66
-  assert 'Test accuracy (66 real images, mean of 1 seed)' in first.stdout
+    assert arm['test']['num_examples'] == COVID_TEST_IMAGES
+    assert sum(map(sum, arm['test']['confusion_matrix'])) == COVID_TEST_IMAGES
+  assert (f'Test accuracy ({COVID_TEST_IMAGES} real images, mean of 1 seed)'
+          in first.stdout)
 
   second = _main(*args)
   assert second.returncode == 0, second.stderr[-3000:]

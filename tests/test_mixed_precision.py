@@ -37,7 +37,7 @@ def _run(family, dtype, steps=3):
   state = jax.jit(lambda: gan_lib.init_state(model, tx, tx, seed=0, latent_dim=16,
                                              image_shape=shape))()
   rng = np.random.default_rng(0)
-  if model.per_class:
+  if model.one_per_class:
     images = rng.integers(0, 256, (2, 40) + shape, np.uint8)
     labels = np.full((2,), 40, np.int32)
   else:

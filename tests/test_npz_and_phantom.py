@@ -7,6 +7,7 @@ import pytest
 
 from gan_aug.data import (DatasetNotFoundError, cap_held_out, load_npz, load_phantom,
                           phantom)
+from helpers import PNEUMONIA_TEST_IMAGES
 
 
 def test_pneumoniamnist_official_splits_and_leak_removal(data_dir):
@@ -44,7 +45,7 @@ def test_held_out_cap_keeps_the_first_images_of_each_class_and_all_training(data
 def test_npz_resizes_and_expands_channels(data_dir):
   ds = load_npz(os.path.join(data_dir, 'pneumoniamnist.npz'), channels=3,
                 resolution=56, val_fraction=0.1, test_fraction=0.2, seed=0)
-  assert ds.splits['test'].images.shape == (624, 56, 56, 3)
+  assert ds.splits['test'].images.shape == (PNEUMONIA_TEST_IMAGES, 56, 56, 3)
   assert ds.class_names == ['class_0', 'class_1']
 
 

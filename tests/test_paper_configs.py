@@ -6,6 +6,7 @@ import os
 import pytest
 
 from gan_aug.pipeline import config_validation
+from helpers import COVID_TEST_IMAGES
 from paper_runs import check_schema, run_config
 
 
@@ -13,7 +14,7 @@ from paper_runs import check_schema, run_config
 def test_per_class_dcgan_config(data_dir, tmp_path):
   report, config = run_config('covid_dcgan', 'smoke', tmp_path,
                         **{'data.dir': os.path.join(data_dir, 'covid19_3way')})
-  check_schema(report, 66)
+  check_schema(report, COVID_TEST_IMAGES)
   assert config.gan.name == 'dcgan_per_class'
   # No class head: class agreement is not part of the filter.
   assert report['runs'][0]['synthesis']['require_class_agreement'] is False
@@ -25,7 +26,7 @@ def test_per_class_dcgan_config(data_dir, tmp_path):
 def test_eye_config_smoke(covid_dir, tmp_path):
   # After the covid_dcgan run above: the same programs, read from the cache.
   report, _ = run_config('eye_dcgan', 'smoke', tmp_path, **{'data.dir': covid_dir})
-  check_schema(report, 66)
+  check_schema(report, COVID_TEST_IMAGES)
 
 
 def test_eye_config_is_paper_000_on_a_class_folder():
@@ -51,7 +52,7 @@ def test_eye_config_is_paper_000_on_a_class_folder():
 def test_cgan_config_balances_the_classes(data_dir, tmp_path):
   report, _ = run_config('covid_cgan', 'smoke', tmp_path,
                          **{'data.dir': os.path.join(data_dir, 'covid19_3way')})
-  check_schema(report, 66)
+  check_schema(report, COVID_TEST_IMAGES)
   counts = report['dataset']['class_counts']['train']
   per_class = report['runs'][0]['synthesis']['per_class']
   for name, count in zip(report['dataset']['class_names'], counts):

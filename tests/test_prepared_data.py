@@ -326,9 +326,9 @@ def test_bad_file_policy_error_refuses_before_any_record_is_kept(radiography, tm
 def test_include_classes_is_refused_where_nothing_reads_it():
   cfg = blocks.data(name='image_folder', include_classes=('COVID',))
   with pytest.raises(ConfigError, match='data.include_classes'):
-    data_lib.validate_config(cfg)
+    data_lib.validate(cfg)
   cfg.name = 'tfds:covid19_radiography'
-  data_lib.validate_config(cfg)
+  data_lib.validate(cfg)
 
 
 def test_new_data_fields_at_their_defaults_keep_earlier_gan_stage_keys():

@@ -46,10 +46,10 @@ def test_errd_fake_mode_is_the_papers_printed_loss_rule():
   np.testing.assert_array_equal(keep, by_hand)
   np.testing.assert_array_equal(keep, [False, False, True, True, True])
   cfg.threshold = 2.0  # a loss, not a probability: above 1 is allowed
-  synthesis_filter.validate_config(cfg, has_class_head=False, gan_name='dcgan')
+  synthesis_filter.validate(cfg, has_class_head=False, gan_name='dcgan')
   cfg.threshold = -0.1
   with pytest.raises(errors.ConfigError, match='synthesis.threshold'):
-    synthesis_filter.validate_config(cfg, has_class_head=False, gan_name='dcgan')
+    synthesis_filter.validate(cfg, has_class_head=False, gan_name='dcgan')
 
 
 def test_target_modes_count_multiple_balance():
@@ -101,7 +101,8 @@ def test_accepted_images_pass_the_filter_and_reach_their_targets(trained, tmp_pa
     assert stats['generated'] % 16 == 0 and stats['generated'] <= 16 * 7
   for record in manifest['images']:
     assert record['realness'] >= threshold
-    assert record['predicted_class'] == record['class']
+    probs = record['class_probs']
+    assert max(probs, key=probs.get) == record['class']
   assert summary['real_score_distribution']['val']['count'] == 12
 
 
@@ -159,3 +160,30 @@ def test_no_checkpoint_is_a_clear_error(trained, tmp_path):
   config, dataset, _ = trained
   with pytest.raises(errors.SynthesisError, match='No GAN checkpoint'):
     synthesize.synthesize(config, dataset, str(tmp_path / 'empty'), str(tmp_path))
+
+
+def test_a_set_in_the_earlier_layout_still_loads(tmp_path):
+  """Sets written before the manifest took `gan_aug.generate`'s schema had
+  `<label>_<name>/` folders and `class_prob`/`predicted_class` entries: a
+  finished synthesis stage of an older workdir loads as it is."""
+  stage_dir = str(tmp_path)
+  set_dir = os.path.join(stage_dir, 'sets', 'earlier')
+  os.makedirs(os.path.join(set_dir, '00_Covid'))
+  images = np.full((2, 8, 8, 1), 7, np.uint8)
+  labels = np.zeros(2, np.int32)
+  records = []
+  for i, image in enumerate(images):
+    name = f'00_Covid/{i:06d}.png'
+    Image.fromarray(image[..., 0]).save(os.path.join(set_dir, name))
+    records.append({'file': name, 'class': 'Covid', 'label': 0, 'realness': 0.9,
+                    'class_prob': 0.8, 'predicted_class': 'Covid',
+                    'checkpoint_step': 4, 'latent_index': i})
+  np.savez(os.path.join(set_dir, 'images.npz'), images=images, labels=labels)
+  with open(os.path.join(set_dir, 'manifest.json'), 'w') as f:
+    json.dump({'class_names': ['Covid'], 'images': records}, f)
+  os.symlink(os.path.join('sets', 'earlier'),
+             os.path.join(stage_dir, accepted_set.SET_LINK))
+  loaded_images, loaded_labels, manifest = accepted_set.load_set(stage_dir)
+  np.testing.assert_array_equal(loaded_images, images)
+  np.testing.assert_array_equal(loaded_labels, labels)
+  assert manifest['images'][1]['predicted_class'] == 'Covid'

@@ -1,6 +1,6 @@
 """The Flax ports of torchvision's classifiers against plain-torch references, by the numbers.
 
-Each reference (tests/torch_reference.py) has torchvision's state-dict keys; its
+Each reference (tests/support/torch_reference.py) has torchvision's state-dict keys; its
 random weights (batch-norm statistics included) go through
 `torch_convert.convert_state_dict`, and the Flax model must give the same
 logits and classifier features, in eval and in training mode.

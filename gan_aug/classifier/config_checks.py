@@ -15,7 +15,7 @@ from gan_aug.models import transfer
 from gan_aug.models.classifiers import CLASSIFIERS
 
 
-def validate_config(clf: ml_collections.ConfigDict) -> None:
+def validate(clf: ml_collections.ConfigDict) -> None:
   """Raises ConfigError (UnknownComponentError for a name) for a bad
   config.classifier: every named classifier, and the training fields."""
   p = 'classifier'

@@ -49,7 +49,6 @@ class ClassifierState:
   opt_state: Any
 
 
-
 _AUGMENT_SALT = 0x0A06_0000  # Augmentation keys apart from batch-order keys.
 
 
@@ -77,7 +76,7 @@ def init_state(model, tx: optax.GradientTransformation, seed: int,
                          opt_state=tx.init(variables['params']))
 
 
-def batch_index(rng: jax.Array, step: jax.Array, num_examples: int,
+def batch_indices(rng: jax.Array, step: jax.Array, num_examples: int,
                 batch_size: int) -> jax.Array:
   """The training examples of the batch at `step` for a state's `rng` (pure; jit it
   per training-set size): per-epoch permutations of the first `num_examples`."""
@@ -90,7 +89,7 @@ def make_train_step(model, tx: optax.GradientTransformation, mesh: Mesh,
   """Pure `(state, images_u8, labels, index, weights) -> (state, metrics)`, metrics
   {'loss', 'accuracy'}.
 
-  `index` (`batch_index`) picks the batch out of `images`: the images may be
+  `index` (`batch_indices`) picks the batch out of `images`: the images may be
   padded past the arm's examples, so arms of different sizes share one compile.
   `augment(key, images)` (e.g. `gan_aug.classifier.augment.make_classical_augment`) transforms
   each batch on device before the forward pass, with a key of its own per step.
@@ -187,7 +186,7 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
   def index_fn(num_examples):
     if num_examples not in index_fns:
       index_fns[num_examples] = jax.jit(functools.partial(
-          batch_index, num_examples=num_examples, batch_size=batch_size),
+          batch_indices, num_examples=num_examples, batch_size=batch_size),
                                         out_shardings=replicated)
     return index_fns[num_examples]
 

@@ -11,12 +11,6 @@ _LABEL_WIDTH = 150
 PHANTOM_BANNER = '[PHANTOM DATA - not medical images]'
 
 
-def to_uint8(images: np.ndarray) -> np.ndarray:
-  """Maps images in [-1, 1] to uint8 [0, 255]."""
-  return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5),
-                 0, 255).astype(np.uint8)
-
-
 def class_grid(rows: Sequence[np.ndarray], row_names: Sequence[str],
                title: str, path: str, footer: Optional[str] = None) -> None:
   """Writes a PNG: row i shows uint8 images rows[i] [K, H, W, C] named row_names[i]."""

@@ -66,7 +66,7 @@ __all__ = ['DATASETS', 'Dataset', 'DatasetError', 'DatasetNotFoundError', 'Split
            'load_image_folder', 'load_npz', 'load_phantom']
 
 
-def validate_config(cfg: ml_collections.ConfigDict) -> None:
+def validate(cfg: ml_collections.ConfigDict) -> None:
   """Raises ConfigError (UnknownComponentError for the name) for a bad config.data."""
   DATASETS.get(cfg.name, 'config.data.name')
   checks.check(cfg.channels in (1, 3), 'data.channels', cfg.channels, '1 or 3')

@@ -92,7 +92,7 @@ def source_of(split, record_dir: Optional[str]):
 def epoch_rows(data_key: jax.Array, first_step: int, stop_step: int,
                num_examples: int, batch_size: int) -> np.ndarray:
   """[steps, batch] rows of steps first_step..stop_step-1 (0-based state steps),
-  equal to `gan.batch_indices(data_key, step, num_examples, batch_size)`."""
+  equal to `batch_order.batch_indices(data_key, step, num_examples, batch_size)`."""
   if stop_step <= first_step:
     return np.zeros((0, batch_size), np.int64)
   per_epoch = num_examples // batch_size
@@ -113,7 +113,7 @@ def _epoch_orders(data_key, epochs, num_examples):
 def per_class_rows(data_key: jax.Array, first_step: int, stop_step: int,
                    class_rows: Sequence[np.ndarray], batch_size: int) -> np.ndarray:
   """[steps, classes, batch] rows of a per-class GAN's steps into the split,
-  equal to the device path's `gan.padded_batch_indices` of each class
+  equal to the device path's `batch_order.padded_batch_indices` of each class
   (`class_rows[c]`: the split rows of class c, in `stack_by_class` order)."""
   capacity = max(len(rows) for rows in class_rows)
   steps = np.arange(first_step, stop_step)
@@ -170,11 +170,11 @@ class GANBatches:
   devices: the rows the device path would draw (from the state's key), read from
   the prepared records or from the split in host memory."""
 
-  def __init__(self, config, dataset, per_class: bool, batch_size: int,
+  def __init__(self, config, dataset, one_per_class: bool, batch_size: int,
                mesh: Mesh, rng, start_step: int, num_steps: int):
     train = dataset.splits['train']
     data_key = jax.random.split(rng)[0]
-    if per_class:
+    if one_per_class:
       class_rows = [np.flatnonzero(train.labels == c)
                     for c in range(dataset.num_classes)]
       rows = per_class_rows(data_key, start_step, num_steps, class_rows, batch_size)

@@ -12,7 +12,7 @@ from gan_aug.gan import diffaug
 from gan_aug.gan.families import COMPUTE_DTYPES, GANS, GANModel, build_gan
 
 
-def validate_config(config: ml_collections.ConfigDict) -> GANModel:
+def validate(config: ml_collections.ConfigDict) -> GANModel:
   """Raises ConfigError (UnknownComponentError for the name) for a bad config.gan;
   returns the GAN it builds (for two classes), whose facts later checks need."""
   gan, p = config.gan, 'gan'

@@ -30,7 +30,7 @@ class GANModel:
   discriminator: nn.Module
   num_classes: int
   # One unconditional GAN per class; every state leaf has a leading class axis.
-  per_class: bool = False
+  one_per_class: bool = False
   # D has a class head, so synthesis can require it to agree with the label.
   has_class_head: bool = False
 
@@ -75,7 +75,7 @@ def _dcgan_per_class(config: ml_collections.ConfigDict, num_classes: int) -> GAN
                                            leaky_slope=gan.leaky_slope,
                                            conv_impl=conv_impl,
                                            dtype=compute_dtype(gan))
-  return GANModel(generator, discriminator, num_classes, per_class=True)
+  return GANModel(generator, discriminator, num_classes, one_per_class=True)
 
 
 @GANS.register('cgan')

@@ -77,7 +77,7 @@ def _fixed_sample_inputs(seed: int, num_classes: int, per_class: int,
                          latent_dim: int):
   key = jax.random.PRNGKey(seed + 7919)
   z = jax.random.normal(key, (num_classes * per_class, latent_dim),
-                        gan_lib.z_dtype())
+                        gan_lib.float_dtype())
   labels = jnp.repeat(jnp.arange(num_classes, dtype=jnp.int32), per_class)
   return z, labels
 
@@ -151,12 +151,12 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
   except ValueError as e:
     raise ConfigError(str(e)) from e
   model = families.build_gan(config, dataset.num_classes)
-  if not model.per_class and len(train) < batch_size:
+  if not model.one_per_class and len(train) < batch_size:
     raise ConfigError(
         f'config.gan.batch_size={batch_size} is larger than the {len(train)} '
         'training images; lower it.')
   class_counts = train.class_counts(dataset.num_classes)
-  if model.per_class:
+  if model.one_per_class:
     batch_size = per_class_batch_size(gan_cfg, class_counts, mesh.devices.size)
     if batch_size != gan_cfg.batch_size:
       logging.info('Per-class batch %d (gan.batch_size_rule smallest_class: the '
@@ -208,15 +208,16 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
     _truncate_metrics(metrics_path, start_step)
 
   # Per-class data: [C, N, ...] images and [C] counts; otherwise [N, ...] and [N].
-  example_axis = 1 if model.per_class else 0
+  example_axis = 1 if model.one_per_class else 0
   streamed = streaming.streams(config.data, images_np.nbytes)
   if streamed:
-    batches = streaming.GANBatches(config, dataset, model.per_class, batch_size, mesh,
-                               jax.device_get(state.rng), start_step, num_steps)
+    batches = streaming.GANBatches(config, dataset, model.one_per_class, batch_size,
+                                   mesh, jax.device_get(state.rng), start_step,
+                                   num_steps)
     images, labels = batches.shapes()  # Each step's batch is read in the loop.
   else:
     images = sharding.put_examples(images_np, mesh, example_axis)
-    labels = (jax.device_put(labels_np, replicated) if model.per_class
+    labels = (jax.device_put(labels_np, replicated) if model.one_per_class
               else sharding.put_examples(labels_np, mesh))
   logging.info('GAN input: %s (%.1f MB of training images; '
                'config.data.in_memory_max_bytes=%d).',
@@ -247,7 +248,8 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
     # With an EMA generator the grids show the weights synthesis will use.
     fake = np.asarray(sampler(gan_lib.synthesis_params(state), state.g_batch_stats,
                               sample_z, sample_labels))
-    rows = np.split(image_grids.to_uint8(fake), dataset.num_classes)
+    rows = np.split(np.asarray(gan_lib.to_uint8(np.asarray(fake, np.float32))),
+                    dataset.num_classes)
     path = os.path.join(stage_dir, 'samples', f'step_{step:07d}.png')
     if writes_files:
       image_grids.class_grid(rows, dataset.class_names,
@@ -280,7 +282,7 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
     preemption.stop(f'at GAN step {step}/{num_steps}')
 
   # A per-class model trains every class's GAN on its own batch each step.
-  images_per_step = batch_size * (dataset.num_classes if model.per_class else 1)
+  images_per_step = batch_size * (dataset.num_classes if model.one_per_class else 1)
   compile_start = time.perf_counter()
   watchdog.progress('compiling the GAN train step')
   compiled = step_fn.lower(state, images, labels).compile()

@@ -76,15 +76,15 @@ def init_state(model: GANModel, g_tx: optax.GradientTransformation,
 
   def init_one(g_key, d_key):
     labels = jnp.zeros((1,), jnp.int32)
-    g_vars = model.generator.init(g_key, jnp.zeros((1, latent_dim), z_dtype()),
+    g_vars = model.generator.init(g_key, jnp.zeros((1, latent_dim), float_dtype()),
                                   labels, train=False)
     d_vars = model.discriminator.init(
-        d_key, jnp.zeros((1,) + tuple(image_shape), z_dtype()), labels, train=False)
+        d_key, jnp.zeros((1,) + tuple(image_shape), float_dtype()), labels, train=False)
     return (g_vars['params'], g_vars.get('batch_stats', {}),
             g_tx.init(g_vars['params']), d_vars['params'],
             d_vars.get('batch_stats', {}), d_tx.init(d_vars['params']))
 
-  if model.per_class:
+  if model.one_per_class:
     parts = jax.vmap(init_one)(jax.random.split(g_key, model.num_classes),
                                jax.random.split(d_key, model.num_classes))
   else:
@@ -96,14 +96,9 @@ def init_state(model: GANModel, g_tx: optax.GradientTransformation,
                   g_ema_params=ema.init(g_params) if with_ema else None)
 
 
-
-
-
-
-
-
-def z_dtype():
-  """float32, or float64 when jax_enable_x64 is on (used by exactness tests)."""
+def float_dtype():
+  """The dtype of latents and of images scaled to [-1, 1]: float32, or float64
+  when jax_enable_x64 is on (used by exactness tests)."""
   return jnp.result_type(float)
 
 
@@ -119,12 +114,6 @@ def _accuracy(logits: jax.Array, labels: jax.Array) -> jax.Array:
   return (jnp.argmax(logits, -1) == labels).mean()
 
 
-
-
-
-
-
-
 def instance_noise_std(step: jax.Array, initial_std: float,
                        anneal_steps: int) -> jax.Array:
   """Std of the Gaussian noise added to D's inputs: linear from `initial_std` to 0."""
@@ -132,8 +121,14 @@ def instance_noise_std(step: jax.Array, initial_std: float,
   return initial_std * (1.0 - progress)
 
 
-def _to_unit(images_u8: jax.Array) -> jax.Array:
-  return images_u8.astype(z_dtype()) / 127.5 - 1.0
+def to_unit(images_u8: jax.Array) -> jax.Array:
+  """uint8 images [0, 255] as G and D see them, in [-1, 1]."""
+  return images_u8.astype(float_dtype()) / 127.5 - 1.0
+
+
+def to_uint8(images: jax.Array) -> jax.Array:
+  """Images in [-1, 1] (G's tanh output) as uint8 [0, 255], rounded and clipped."""
+  return jnp.clip(jnp.round((images + 1.0) * 127.5), 0, 255).astype(jnp.uint8)
 
 
 def _make_update(model: GANModel, g_tx: optax.GradientTransformation,
@@ -270,13 +265,13 @@ def make_train_step(model: GANModel, g_tx: optax.GradientTransformation,
         jax.random.fold_in(noise_key, state.step), 3)
     shard = lambda x: sharding.shard_batch(x, mesh)
     if streamed:
-      real, real_labels = shard(_to_unit(images)), shard(labels)
+      real, real_labels = shard(to_unit(images)), shard(labels)
     else:
       index = shard(batch_order.batch_indices(data_key, state.step,
                                   num_examples or images.shape[0], batch_size))
-      real = shard(_to_unit(images[index]))
+      real = shard(to_unit(images[index]))
       real_labels = shard(labels[index])
-    z = shard(jax.random.normal(z_key, (batch_size, latent_dim), z_dtype()))
+    z = shard(jax.random.normal(z_key, (batch_size, latent_dim), float_dtype()))
     fake_labels = shard(jax.random.randint(label_key, (batch_size,), 0, num_classes))
     std = instance_noise_std(state.step, noise_std, noise_anneal_steps)
     parts, metrics = update(_parts(state), real, real_labels, z, fake_labels,
@@ -292,15 +287,15 @@ def make_train_step(model: GANModel, g_tx: optax.GradientTransformation,
     shard = lambda x: jax.lax.with_sharding_constraint(
         x, NamedSharding(mesh, P(None, sharding.DATA_AXIS)))
     if streamed:
-      real = shard(_to_unit(images))
+      real = shard(to_unit(images))
     else:
       capacity = num_examples or images.shape[1]
       index = jax.vmap(lambda c, n: batch_order.padded_batch_indices(
           jax.random.fold_in(data_key, c), state.step, n, capacity,
           batch_size))(classes, counts)
-      real = shard(_to_unit(jax.vmap(lambda x, i: x[i])(images, index)))
+      real = shard(to_unit(jax.vmap(lambda x, i: x[i])(images, index)))
     z = shard(jax.random.normal(z_key, (num_classes, batch_size, latent_dim),
-                                z_dtype()))
+                                float_dtype()))
     labels = jnp.broadcast_to(classes[:, None], (num_classes, batch_size))
     std = instance_noise_std(state.step, noise_std, noise_anneal_steps)
     parts, metrics = jax.vmap(update, in_axes=(0, 0, 0, 0, 0, 0, None))(
@@ -309,7 +304,7 @@ def make_train_step(model: GANModel, g_tx: optax.GradientTransformation,
     metrics = {k: v.mean() for k, v in metrics.items()}  # Averaged over classes.
     return _with_parts(state, parts, ema_decay), metrics
 
-  return per_class_step if model.per_class else conditional_step
+  return per_class_step if model.one_per_class else conditional_step
 
 
 def synthesis_params(state: GANState) -> Any:
@@ -319,7 +314,7 @@ def synthesis_params(state: GANState) -> Any:
 
 def select_class(model: GANModel, tree: Any, label: jax.Array) -> Any:
   """The parameters of `label`'s GAN for a per-class model; `tree` otherwise."""
-  if not model.per_class:
+  if not model.one_per_class:
     return tree
   return jax.tree.map(lambda leaf: leaf[label], tree)
 
@@ -357,7 +352,7 @@ def discriminate(model: GANModel, d_params, d_batch_stats, x: jax.Array,
 
   A per-class model scores each image with its own class's discriminator.
   """
-  if model.per_class:
+  if model.one_per_class:
     return _per_label(model, lambda c: discriminate_class(
         model, d_params, d_batch_stats, x, c), labels)
   return model.discriminator.apply({'params': d_params, 'batch_stats': d_batch_stats},
@@ -368,7 +363,7 @@ def make_sampler(model: GANModel) -> Callable:
   """Returns pure `(g_params, g_batch_stats, z, labels) -> images` in inference mode."""
 
   def sample(g_params, g_batch_stats, z, labels):
-    if model.per_class:
+    if model.one_per_class:
       return _per_label(model, lambda c: generate_class(
           model, g_params, g_batch_stats, z, c), labels)
     return model.generator.apply({'params': g_params, 'batch_stats': g_batch_stats},

@@ -67,11 +67,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
   protocol.validate(config.protocol)
   claims.validate(config.get('claims', {}))
   # The GAN first: for a resolution it cannot produce it names the ones it can.
-  gan_model = gan_checks.validate_config(config)
-  data.validate_config(config.data)
-  synthesis_filter.validate_config(config.synthesis, gan_model.has_class_head,
+  gan_model = gan_checks.validate(config)
+  data.validate(config.data)
+  synthesis_filter.validate(config.synthesis, gan_model.has_class_head,
                                    config.gan.name)
-  classifier_checks.validate_config(config.classifier)
+  classifier_checks.validate(config.classifier)
   checks.check('gan_pretrain' not in config.protocol.arms
                or config.protocol.gan_pretrain_epochs < config.classifier.max_epochs,
                'protocol.gan_pretrain_epochs', config.protocol.gan_pretrain_epochs,

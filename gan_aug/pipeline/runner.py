@@ -285,7 +285,7 @@ def run_variants(config: ml_collections.ConfigDict, workdir: str,
     unknown = sorted(set(only) - set(names))
     if unknown:
       raise errors.ConfigError(
-          f'--variants={",".join(only)}: {unknown} not in '
+          f'--gan_variants={",".join(only)}: {unknown} not in '
           f'config.protocol.gan_variants ({", ".join(names)}).')
     names = [n for n in names if n in only]
   configs = {n: protocol_lib.with_overrides(config, 'gan_variants', n) for n in names}

@@ -34,6 +34,7 @@ from gan_aug.core.fingerprints import fingerprint
 from gan_aug.gan import divergence as gan_divergence
 from gan_aug.gan import families
 from gan_aug.gan import loop as gan_loop
+from gan_aug.pipeline import config_validation
 from gan_aug.runtime import sharding
 from gan_aug.runtime import watchdog
 
@@ -213,16 +214,15 @@ def check_batch_sizes(config: ml_collections.ConfigDict,
   train = dataset.splits['train']
   num_train = len(train)
   gan_model = families.build_gan(config, dataset.num_classes)
-  if gan_model.per_class:
+  if gan_model.one_per_class:
     counts = train.class_counts(dataset.num_classes)
     gan_loop.check_class_sizes(
         dataset.class_names, counts,
         gan_loop.per_class_batch_size(config.gan, counts, mesh.devices.size))
-  for field in ('gan.batch_size', 'classifier.batch_size', 'classifier.eval_batch_size',
-                'synthesis.batch_size'):
+  for field in config_validation.GLOBAL_BATCH_FIELDS:
     section, name = field.split('.')
     value = config[section][name]
-    fitted = (field == 'gan.batch_size' and gan_model.per_class
+    fitted = (field == 'gan.batch_size' and gan_model.one_per_class
               and config.gan.get('batch_size_rule', 'fixed') == 'smallest_class')
     if (name == 'batch_size' and section != 'synthesis' and not fitted
         and value > num_train):

@@ -21,9 +21,25 @@ SET_LINK = 'synthetic'
 
 
 def class_folder(label: int, name: str) -> str:
-  """A class's folder in the set: its label and a file-system-safe name."""
-  safe = ''.join(ch if ch.isalnum() or ch in '-_.' else '_' for ch in name)
-  return f'{label:02d}_{safe}'
+  """A class's folder of PNGs: the class's name (as image-folder readers expect),
+  path separators replaced. Sets written before this rule have `<label>_<name>/`
+  folders; nothing reads those names, so such sets load as they are."""
+  folder = ''.join('_' if ch in '/\\\0' else ch for ch in name)
+  return folder if folder not in ('', '.', '..') else f'class_{label}'
+
+
+def image_record(file: str, label: int, class_names: Sequence[str],
+                 fake: Dict) -> Dict:
+  """One accepted image's manifest entry, the same in a synthesis stage's set and
+  in `gan_aug.generate`'s folder: where it is, its class, D's realness and class
+  probabilities (`class_probs`, by class name; absent for a GAN without a class
+  head), and the checkpoint step and latent index that regenerate it."""
+  row = {'file': file, 'class': class_names[label], 'label': label,
+         'realness': fake['realness'], 'checkpoint_step': fake['checkpoint_step'],
+         'latent_index': fake['latent_index']}
+  if fake['class_probs'] is not None:
+    row['class_probs'] = dict(zip(class_names, map(float, fake['class_probs'])))
+  return row
 
 
 def write_set(stage_dir: str, images: np.ndarray, records: List[Dict],

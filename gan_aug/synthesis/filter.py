@@ -72,7 +72,7 @@ def filter_threshold(cfg: ml_collections.ConfigDict,
                    f'{THRESHOLD_MODES}.')
 
 
-def validate_config(syn: ml_collections.ConfigDict, has_class_head: bool,
+def validate(syn: ml_collections.ConfigDict, has_class_head: bool,
                     gan_name: str) -> None:
   """Raises ConfigError for a bad config.synthesis (for a GAN whose D has a class
   head or not)."""

@@ -53,10 +53,6 @@ def latent_class_key(seed: int, step: int, label: int) -> jax.Array:
   return jax.random.fold_in(jax.random.fold_in(key, step), label)
 
 
-def _to_unit(images_u8: jax.Array) -> jax.Array:
-  return images_u8.astype(gan_lib.z_dtype()) / 127.5 - 1.0
-
-
 def _probabilities(logit, class_logits):
   return (jax.nn.sigmoid(logit),
           None if class_logits is None else jax.nn.softmax(class_logits))
@@ -78,7 +74,7 @@ def make_scorer(model: families.GANModel, mesh: Mesh):
   model = _inference_form(model)
 
   def score(d_params, d_batch_stats, images_u8, labels):
-    x = sharding.shard_batch(_to_unit(images_u8), mesh)
+    x = sharding.shard_batch(gan_lib.to_unit(images_u8), mesh)
     labels = sharding.shard_batch(labels, mesh)
     return _probabilities(*gan_lib.discriminate(model, d_params, d_batch_stats, x,
                                                 labels))
@@ -98,13 +94,13 @@ def make_generate_and_score(model: families.GANModel, mesh: Mesh, batch_size: in
   def generate(state: gan_lib.GANState, class_key, start, label):
     indices = start + jnp.arange(batch_size)
     z = jax.vmap(lambda i: jax.random.normal(
-        jax.random.fold_in(class_key, i), (latent_dim,), gan_lib.z_dtype()))(indices)
+        jax.random.fold_in(class_key, i), (latent_dim,), gan_lib.float_dtype()))(indices)
     z = sharding.shard_batch(z, mesh)
     fake = gan_lib.generate_class(model, gan_lib.synthesis_params(state),
                                   state.g_batch_stats, z, label)
-    images_u8 = jnp.clip(jnp.round((fake + 1.0) * 127.5), 0, 255).astype(jnp.uint8)
+    images_u8 = gan_lib.to_uint8(fake)
     realness, class_probs = _probabilities(*gan_lib.discriminate_class(
-        model, state.d_params, state.d_batch_stats, _to_unit(images_u8), label))
+        model, state.d_params, state.d_batch_stats, gan_lib.to_unit(images_u8), label))
     return images_u8, realness, class_probs
 
   return jax.jit(generate)
@@ -202,10 +198,10 @@ def accept_class(generate, states, seed: int, label: int, target: int, cap: int,
   keys = [latent_class_key(seed, step, label) for step, _ in states]
   draw = draw or ClassDraw([], [])
   while len(draw.images) < target and draw.generated < cap:
-    batch_index = draw.next_batch
-    which = batch_index % len(states)
+    batch_number = draw.next_batch
+    which = batch_number % len(states)
     step, state = states[which]
-    start = (batch_index // len(states)) * batch_size
+    start = (batch_number // len(states)) * batch_size
     images, realness, class_probs = jax.device_get(
         generate(state, keys[which], start, label))
     predicted = (np.full(len(realness), label) if class_probs is None
@@ -315,16 +311,10 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
     generated_realness.extend(draw.realness_batches)
     kept_images.extend(draw.images)
     for fake in draw.accepted:
-      probs = fake['class_probs']
-      records.append({
-          'file': os.path.join(accepted_set.class_folder(label, name),
-                               f'{len(records):06d}.png'),
-          'class': name, 'label': label, 'realness': fake['realness'],
-          'class_prob': None if probs is None else float(probs[label]),
-          'predicted_class': (None if probs is None
-                              else dataset.class_names[int(np.argmax(probs))]),
-          'checkpoint_step': fake['checkpoint_step'],
-          'latent_index': fake['latent_index']})
+      records.append(accepted_set.image_record(
+          os.path.join(accepted_set.class_folder(label, name),
+                       f'{len(records):06d}.png'),
+          label, dataset.class_names, fake))
     per_class[name] = {
         'requested': target, 'generated': generated, 'passed': passed,
         'accepted': kept,

@@ -1,6 +1,6 @@
 """Runs `gan_aug.main` and sends its own process SIGTERM at a chosen step.
 
-    python tests/stop_runner.py <point> -- <gan_aug.main flags>
+    python tests/support/stop_runner.py <point> -- <gan_aug.main flags>
 
 <point> is `gan` (after GAN step 23, between checkpoints), `synthesis` (after
 the first batch of the second class), `classifier` (after the first step of

@@ -12,6 +12,7 @@ import os
 
 import pytest
 
+from helpers import COVID_TEST_IMAGES
 from paper_runs import check_schema, run_command
 
 
@@ -21,7 +22,7 @@ def test_covid_experiment_smoke_with_the_shortcut_control(covid_dir, tmp_path):
                         **{'data.dir': covid_dir})
   with open(os.path.join(workdir, 'report.json')) as f:
     report = json.load(f)
-  check_schema(report, 66)
+  check_schema(report, COVID_TEST_IMAGES)
   assert report['protocol']['arms'][-1] == 'borders_only'
   assert len(report['arms']['borders_only']['1.0']['accuracy']['values']) == len(
       report['protocol']['seeds'])

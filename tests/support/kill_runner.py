@@ -1,6 +1,6 @@
 """Runs `gan_aug.main` and kills its own process with SIGKILL at a chosen point.
 
-    python tests/kill_runner.py <stage> -- <gan_aug.main flags>
+    python tests/support/kill_runner.py <stage> -- <gan_aug.main flags>
 
 <stage> is `gan` (while drawing the step-25 sample grid, after the step-20
 checkpoint was handed to Orbax), `synthesis` (right after the second class's
