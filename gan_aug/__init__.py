@@ -11,6 +11,7 @@ own floor or from a floor above (tests/test_floors.py checks every import):
   data           data sets by name, split hygiene, batch order, streaming
   models         architectures only (GANs, classifiers, torchvision ports)
   metrics        pure metric functions on predictions and feature vectors
+  generator      what a generator family provides, and finding one by name
   classifier     a classifier's training, optimizer, inference, augmentation
   gan            GAN families, state and steps, loop, EMA, DiffAugment
   synthesis      a trained generator's fakes, filtered, on disk, measured
@@ -25,6 +26,7 @@ FLOORS = (
     ('core',),
     ('runtime',),
     ('data', 'models', 'metrics'),
+    ('generator',),
     ('classifier', 'gan'),
     ('synthesis',),
     ('protocol',),

@@ -163,7 +163,8 @@ def training_data(stage: GANStage) -> Tuple[data_lib.Dataset, float]:
 
 def _restore(stage: GANStage, dataset: data_lib.Dataset, mesh,
              step: Optional[int]):
-  """(model, [(step, state)]): the run's newest synthesis.num_checkpoints, or `step`."""
+  """(family, networks, [(step, state)]): the run's newest
+  synthesis.num_checkpoints, or `step`."""
   steps = checkpoint_steps(stage.dir)
   if not steps:
     raise SynthesisError(f'{stage.dir} has no checkpoint yet; let the GAN train '
@@ -173,10 +174,10 @@ def _restore(stage: GANStage, dataset: data_lib.Dataset, mesh,
     if step not in steps:
       raise ConfigError(f'--checkpoint_step={step}: {stage.name} has checkpoints '
                         f'at steps {steps}.')
-    count = len(steps) - steps.index(step)  # restore_gan takes the newest ones.
-  model, states = synthesize.restore_gan(stage.config, dataset, stage.checkpoint_dir,
-                                         count, mesh)
-  return model, states[:1] if step is not None else states
+    count = len(steps) - steps.index(step)  # restore takes the newest ones.
+  family, networks, states = synthesize.restore(stage.config, dataset,
+                                                stage.checkpoint_dir, count, mesh)
+  return family, networks, states[:1] if step is not None else states
 
 
 def _write(folder: str, manifest: Dict, images: List[np.ndarray]) -> None:
@@ -203,14 +204,17 @@ def generate(stage: GANStage, out_dir: str, per_class: int,
   except ValueError as e:
     raise ConfigError(f'{e} (the run\'s config.json)') from e
   dataset, fraction = training_data(stage)
-  model, states = _restore(stage, dataset, mesh, checkpoint_step)
-  generate_fn = synthesize.make_generate_and_score(model, mesh, cfg.batch_size,
-                                                   config.gan.latent_dim)
+  family, networks, states = _restore(stage, dataset, mesh, checkpoint_step)
+  generate_fn = synthesize.make_generate_and_score(family, networks, mesh,
+                                                   cfg.batch_size,
+                                                   family.latent_dim(config))
   val_only = dataclasses.replace(dataset, splits={'val': dataset.splits['val']})
-  real_val = synthesize.score_real_splits(synthesize.make_scorer(model, mesh), states[-1][1],
-                                          val_only, cfg.batch_size)['val']
+  real_val = synthesize.score_real_splits(
+      synthesize.make_scorer(family, networks, mesh), states[-1][1], val_only,
+      cfg.batch_size)['val']
   threshold = synthesis_filter.filter_threshold(cfg, real_val)
-  require_agreement = bool(cfg.require_class_agreement and model.has_class_head)
+  require_agreement = bool(cfg.require_class_agreement
+                           and getattr(networks, 'has_class_head', False))
   cap = synthesis_filter.attempt_cap(per_class, cfg.max_attempts_multiple,
                                      cfg.batch_size)
   logging.info('Generating %d per class from %s, checkpoint step(s) %s, seed %d: '

@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from gan_aug.config_blocks import blocks  # pylint: disable=wrong-import-position
-from gan_aug.gan import families
+from gan_aug.gan import networks
 from gan_aug.gan import step as gan_lib  # pylint: disable=wrong-import-position
 from gan_aug.runtime import sharding  # pylint: disable=wrong-import-position
 
@@ -33,7 +33,7 @@ def _step_fn(num_classes: int):
       data=blocks.data(resolution=_RESOLUTION.value, channels=3),
       gan=blocks.gan(name='dcgan_per_class', g_base_width=_WIDTH.value,
                      d_base_width=_WIDTH.value))
-  model = families.build_gan(config, num_classes)
+  model = networks.build_gan(config, num_classes)
   tx = gan_lib.adam(2e-4, 0.5, 0.999)
   state = jax.jit(lambda: gan_lib.init_state(
       model, tx, tx, seed=0, latent_dim=100,

@@ -52,8 +52,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from gan_aug.classifier import optimizer as classifier_optimizer
 from gan_aug.classifier import training as classifier_lib
 from gan_aug.config_blocks import blocks
-from gan_aug.gan import families
+from gan_aug.gan import networks
 from gan_aug.gan import step as gan_lib
+from gan_aug.generator import family as family_lib
 from gan_aug.models import classifiers
 from gan_aug.runtime import sharding
 from gan_aug.synthesis import synthesize
@@ -200,7 +201,7 @@ def benchmark_gan(name: str, dtype: str, conv_impl: str) -> List[Dict]:
   """The train and synthesis records of one GAN family at one compute dtype."""
   config = _gan_config(name, dtype, conv_impl)
   num_classes = 1 if name == 'dcgan64' else _NUM_CLASSES
-  model = families.build_gan(config, num_classes)
+  model = networks.build_gan(config, num_classes)
   mesh = sharding.make_mesh(jax.local_devices())
   replicated = sharding.replicated(mesh)
   batch, latent = _BATCH.value, config.gan.latent_dim
@@ -229,7 +230,8 @@ def benchmark_gan(name: str, dtype: str, conv_impl: str) -> List[Dict]:
                            flops, timing, dtype))
   if 'synthesis' not in _STAGES.value:
     return records
-  generate = synthesize.make_generate_and_score(model, mesh, batch, latent)
+  generate = synthesize.make_generate_and_score(
+      family_lib.find(config.gan.name), model, mesh, batch, latent)
   key = synthesize.latent_class_key(0, 0, 0)
   start, label = jnp.int32(0), jnp.int32(0)
   compiled_gen, compile_s, flops = _compile(generate, state, key, start, label)
@@ -365,10 +367,10 @@ def main(argv):
   if _BATCH.value % jax.local_device_count():
     raise app.UsageError(f'--batch={_BATCH.value} does not split over '
                          f'{jax.local_device_count()} devices.')
-  bad_dtypes = [d for d in _DTYPES.value if d not in families.COMPUTE_DTYPES]
+  bad_dtypes = [d for d in _DTYPES.value if d not in networks.COMPUTE_DTYPES]
   if bad_dtypes:
     raise app.UsageError(f'Unknown dtype(s) {bad_dtypes}; valid: '
-                         f'{sorted(families.COMPUTE_DTYPES)}')
+                         f'{sorted(networks.COMPUTE_DTYPES)}')
   # PyTorch first: on CPU it ran ~20 % slower once JAX had run in the process.
   torch_ips = None
   if _TORCH_REF.value and 'dcgan64' in _MODELS.value:

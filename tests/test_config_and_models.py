@@ -7,7 +7,7 @@ import pytest
 from gan_aug import data
 from gan_aug.core import errors
 from gan_aug.core import registry
-from gan_aug.gan import families
+from gan_aug.gan import networks
 from gan_aug.models import acgan
 from gan_aug.pipeline import config_validation
 from gan_aug.pipeline import runner
@@ -73,7 +73,7 @@ def _param_count(module, *args):
 
 def test_covidgan_sizes_match_the_paper():
   config = covid_acgan.get_config()
-  model = families.build_gan(config, num_classes=2)
+  model = networks.build_gan(config, num_classes=2)
   generator, discriminator = model.generator, model.discriminator
   z, y = jnp.zeros((2, 100)), jnp.zeros((2,), jnp.int32)
   # Paper 003: "approximately 22 million" (G) and "approximately 2 million" (D).

@@ -8,7 +8,7 @@ from configs import covid_acgan
 from gan_aug.config_blocks import blocks
 from gan_aug.core import errors
 from gan_aug.gan import diffaug
-from gan_aug.gan import families
+from gan_aug.gan import networks
 from gan_aug.gan import step as gan_lib
 from gan_aug.pipeline import config_validation
 from gan_aug.runtime import sharding
@@ -22,7 +22,7 @@ def _setup(with_ema):
       gan=blocks.gan(name='acgan', latent_dim=8, batch_size=8,
                      label_embedding_dim=4, g_base_width=16,
                      g_kernel_size=3, d_base_width=8, d_dropout=0.0))
-  model = families.build_gan(config, 2)
+  model = networks.build_gan(config, 2)
   tx = gan_lib.adam(2e-4, 0.5, 0.999)
   state = jax.jit(lambda: gan_lib.init_state(
       model, tx, tx, seed=0, latent_dim=8, image_shape=(14, 14, 1),

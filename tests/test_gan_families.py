@@ -7,7 +7,7 @@ import pytest
 
 from gan_aug.core import errors
 from gan_aug.data import batch_order
-from gan_aug.gan import families
+from gan_aug.gan import networks
 from gan_aug.gan import step as gan_lib
 from gan_aug.models import cgan
 from gan_aug.models import dcgan
@@ -132,7 +132,7 @@ def _per_class_setup():
   config.data.resolution = 16
   config.gan.g_base_width = 8
   config.gan.d_base_width = 8
-  model = families.build_gan(config, num_classes=2)
+  model = networks.build_gan(config, num_classes=2)
   g_tx, d_tx = gan_lib.adam(2e-4, 0.5, 0.999), gan_lib.adam(2e-4, 0.5, 0.999)
   mesh = sharding.make_mesh()
   state = jax.jit(lambda: gan_lib.init_state(

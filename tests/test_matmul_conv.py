@@ -11,7 +11,7 @@ import optax
 import pytest
 
 from gan_aug.core import errors
-from gan_aug.gan import families
+from gan_aug.gan import networks
 from gan_aug.models import acgan
 from gan_aug.models import dcgan
 from gan_aug.models import matmul_conv
@@ -109,9 +109,9 @@ def test_conv_impl_auto_picks_matmul_on_cpu_and_bad_name_is_refused():
   config.gan.name = 'dcgan_per_class'
   config.data.resolution = 32
   assert jax.default_backend() == 'cpu'
-  assert families.build_gan(config, 2).generator.conv_impl == 'matmul'
+  assert networks.build_gan(config, 2).generator.conv_impl == 'matmul'
   config.gan.conv_impl = 'lax'
-  assert families.build_gan(config, 2).discriminator.conv_impl == 'lax'
+  assert networks.build_gan(config, 2).discriminator.conv_impl == 'lax'
   config.gan.conv_impl = 'fft'
   with pytest.raises(errors.ConfigError, match='gan.conv_impl'):
     config_validation.validate(config)
@@ -293,7 +293,7 @@ def test_matmul_acgan_equals_lax_acgan_with_gradients_in_float64():
 def test_acgan_conv_impl_lax_selects_flax_layers():
   config = tiny_config()
   config.gan.conv_impl = 'lax'
-  model = families.build_gan(config, 3)
+  model = networks.build_gan(config, 3)
   assert model.generator.conv_impl == model.discriminator.conv_impl == 'lax'
   z, labels = jnp.zeros((2, 100)), jnp.zeros(2, jnp.int32)
   layers = set()
@@ -304,4 +304,4 @@ def test_acgan_conv_impl_lax_selects_flax_layers():
     model.generator.init(jax.random.PRNGKey(0), z, labels, train=False)
   assert nn.ConvTranspose in layers and matmul_conv.ConvTranspose not in layers
   config.gan.conv_impl = 'auto'
-  assert families.build_gan(config, 3).generator.conv_impl == 'matmul'  # On CPU.
+  assert networks.build_gan(config, 3).generator.conv_impl == 'matmul'  # On CPU.

@@ -7,7 +7,7 @@ import pytest
 
 from gan_aug.config_blocks import blocks
 from gan_aug.core import errors
-from gan_aug.gan import families
+from gan_aug.gan import networks
 from gan_aug.gan import step as gan_lib
 from gan_aug.pipeline import config_validation
 from gan_aug.runtime import sharding
@@ -30,7 +30,7 @@ def _config(family, dtype):
 
 def _run(family, dtype, steps=3):
   config = _config(family, dtype)
-  model = families.build_gan(config, 2)
+  model = networks.build_gan(config, 2)
   tx = gan_lib.adam(2e-4, 0.5, 0.999)
   mesh = sharding.make_mesh(jax.devices()[:1])
   shape = (config.data.resolution,) * 2 + (1,)
@@ -73,7 +73,7 @@ def test_bfloat16_compute_keeps_float32_state_and_tracks_float32_losses():
 @pytest.mark.parametrize('family', sorted(_FAMILIES))
 def test_bfloat16_compute_runs_in_bf16_with_float32_parameters_and_outputs(family):
   """Traced, not run: the shapes and dtypes of every value are what is checked."""
-  model = families.build_gan(_config(family, 'bfloat16'), 2)
+  model = networks.build_gan(_config(family, 'bfloat16'), 2)
   z = jax.ShapeDtypeStruct((2, 16), jnp.float32)
   labels = jax.ShapeDtypeStruct((2,), jnp.int32)
   key = jax.ShapeDtypeStruct((2,), jnp.uint32)

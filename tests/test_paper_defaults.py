@@ -15,7 +15,7 @@ from gan_aug.config_blocks import blocks
 from gan_aug import data as data_lib
 from gan_aug.config_blocks import variants as variant_blocks
 from gan_aug.core import errors
-from gan_aug.gan import families
+from gan_aug.gan import networks
 from gan_aug.gan import loop as gan_loop
 from gan_aug.gan import step as gan_lib
 from gan_aug.pipeline import config_validation
@@ -75,7 +75,7 @@ def _traced_first_step(config, dataset):
   """The metrics of the config's first GAN train step on the training images,
   traced with jax.eval_shape (shapes and dtypes only)."""
   gan_cfg, train = config.gan, dataset.splits['train']
-  model = families.build_gan(config, dataset.num_classes)
+  model = networks.build_gan(config, dataset.num_classes)
   tx = gan_lib.adam(gan_cfg.learning_rate, gan_cfg.beta1, gan_cfg.beta2)
   state = jax.eval_shape(functools.partial(
       gan_lib.init_state, model, tx, tx, seed=0, latent_dim=gan_cfg.latent_dim,

@@ -112,8 +112,9 @@ def test_manifest_latents_regenerate_the_saved_images(trained, tmp_path):
               require_class_agreement=False)
   images, _, manifest = accepted_set.load_set(str(tmp_path))
   mesh = sharding.make_mesh()
-  model, states = synthesize.restore_gan(config, dataset, checkpoints, 1, mesh)
-  generate = synthesize.make_generate_and_score(model, mesh, 16, config.gan.latent_dim)
+  family, networks, states = synthesize.restore(config, dataset, checkpoints, 1, mesh)
+  generate = synthesize.make_generate_and_score(family, networks, mesh, 16,
+                                                config.gan.latent_dim)
   for image, record in list(zip(images, manifest['images']))[::4]:
     step, state = states[0]
     assert record['checkpoint_step'] == step

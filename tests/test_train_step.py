@@ -7,7 +7,7 @@ import pytest
 
 from gan_aug.data import batch_order
 from gan_aug.gan import step as gan_lib
-from gan_aug.gan.families import GANModel
+from gan_aug.gan.networks import GANModel
 from gan_aug.models.acgan import ACGANDiscriminator, ACGANGenerator
 from gan_aug.runtime import sharding
 

@@ -1,2 +1,3 @@
-"""The GAN: its families, state and train steps, loop, divergence record, EMA,
-DiffAugment and the checks of config.gan."""
+"""The papers' GANs as generator families (networks, state, train steps, EMA,
+DiffAugment, the checks of config.gan), and the generator stage's loop and
+divergence record, which serve every family."""

@@ -9,7 +9,7 @@ import ml_collections
 from gan_aug.core import checks
 from gan_aug.core.errors import ConfigError
 from gan_aug.gan import diffaug
-from gan_aug.gan.families import COMPUTE_DTYPES, GANS, GANModel, build_gan
+from gan_aug.gan.networks import COMPUTE_DTYPES, GANS, GANModel, build_gan
 
 
 def validate(config: ml_collections.ConfigDict) -> GANModel:

@@ -2,6 +2,7 @@
 stops the stage (`diverged.json`), and continuing from its last good checkpoint
 with a lower learning rate (gan_aug.pipeline.stages decides when)."""
 
+import dataclasses
 import json
 import os
 from typing import Dict, Optional
@@ -12,23 +13,23 @@ from absl import logging
 
 from gan_aug.core import atomic_files
 from gan_aug.core.errors import GANDivergedError
-from gan_aug.gan import step as gan_lib
 from gan_aug.runtime.checkpoint import Checkpointer
 
 DIVERGED_FILE = 'diverged.json'
 
 
 @jax.jit
-def finite_parts(state: gan_lib.GANState) -> Dict[str, jax.Array]:
-  """Whether each part of the state (parameters, statistics, optimizer) is finite."""
-  return {name: jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in
-                                   jax.tree.leaves(getattr(state, name))]))
-          for name in ('g_params', 'd_params', 'g_batch_stats', 'd_batch_stats',
-                       'g_opt_state', 'd_opt_state', 'g_ema_params')
-          if jax.tree.leaves(getattr(state, name))}
+def finite_parts(state) -> Dict[str, jax.Array]:
+  """Whether each part of a family's state (a dataclass: parameters, statistics,
+  optimizer states; its `step` and `rng` aside) is finite, by field name."""
+  parts = {field.name: jax.tree.leaves(getattr(state, field.name))
+           for field in dataclasses.fields(state)
+           if field.name not in ('step', 'rng')}
+  return {name: jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
+          for name, leaves in parts.items() if leaves}
 
 
-def continue_from_diverged(state: gan_lib.GANState, continue_from: Dict,
+def continue_from_diverged(state, continue_from: Dict,
                            metrics_path: Optional[str]):
   """(step, state, meta) from a diverged run's last good checkpoint; copies its metrics."""
   source = Checkpointer(continue_from['checkpoint_dir'])

@@ -1,98 +1,124 @@
-"""GAN families by name: each builds a `GANModel` (generator, discriminator, conditioning).
+"""The papers' GANs as generator families: `acgan`, `dcgan_per_class`, `cgan`.
 
-Families:
-  acgan            paper 003's CovidGAN: G(z, y), D(x) -> (realness, class logits);
-  dcgan_per_class  papers 000/001/002: one unconditional DCGAN per class, trained
-                   together (parameters stacked on a leading class axis);
-  cgan             paper 004's MLP conditional GAN: G(z, y), D(x, y) -> realness.
-Every module is called as `G(z, labels, train)` and `D(x, labels, train)` ->
-(realness logit, class logits or None); modules that do not use labels ignore them.
+Each is a `gan_aug.generator.family.Family` entry over its networks
+(`gan_aug.gan.networks`), sharing one state (`GANState`), one train step
+(`gan_aug.gan.step`), one sampler (G, or its moving average) and one scorer (D's
+realness, with its class head's probabilities where it has one). A per-class
+family (`dcgan_per_class`) stacks every state leaf on a class axis; the step,
+sampler and scorer handle that inside.
 """
 
 import dataclasses
-from typing import Callable
+import functools
+from typing import Callable, Tuple
 
-import flax.linen as nn
-import jax.numpy as jnp
+import jax
 import ml_collections
+import optax
 
-from gan_aug.core import registry
-from gan_aug.models import acgan
-from gan_aug.models import cgan
-from gan_aug.models import conv_layers
-from gan_aug.models import dcgan
+from gan_aug.gan import config_checks
+from gan_aug.gan import networks
+from gan_aug.gan import step as gan_lib
+from gan_aug.generator import family as family_lib
 
-
-@dataclasses.dataclass(frozen=True)
-class GANModel:
-  """A generator/discriminator pair and how it is conditioned on the class."""
-  generator: nn.Module
-  discriminator: nn.Module
-  num_classes: int
-  # One unconditional GAN per class; every state leaf has a leading class axis.
-  one_per_class: bool = False
-  # D has a class head, so synthesis can require it to agree with the label.
-  has_class_head: bool = False
+# What the GAN step returns, in the progress line's order.
+METRICS = (family_lib.Metric('d_loss', 'd_loss'),
+           family_lib.Metric('g_loss', 'g_loss'),
+           family_lib.Metric('d_real', 'D(x)', 'score'),
+           family_lib.Metric('d_fake', 'D(G(z))', 'score'),
+           family_lib.Metric('aux_acc_real', 'aux acc real', 'score', '.2f'),
+           family_lib.Metric('aux_acc_fake', 'aux acc fake', 'score', '.2f'))
 
 
-GANS: registry.Registry[Callable[..., GANModel]] = registry.Registry('GAN')
-
-# config.gan.compute_dtype -> the modules' `dtype` (None: the parameters' dtype).
-COMPUTE_DTYPES = {'float32': None, 'bfloat16': jnp.bfloat16}
-
-
-def compute_dtype(gan: ml_collections.ConfigDict):
-  """The modules' compute dtype for `config.gan` (None = float32 throughout)."""
-  return COMPUTE_DTYPES[gan.get('compute_dtype', 'float32')]
+def optimizers(config: ml_collections.ConfigDict) -> Tuple[
+    optax.GradientTransformation, optax.GradientTransformation]:
+  """G's and D's optimizers: the papers' Adam for both."""
+  gan = config.gan
+  return (gan_lib.adam(gan.learning_rate, gan.beta1, gan.beta2),
+          gan_lib.adam(gan.learning_rate, gan.beta1, gan.beta2))
 
 
-@GANS.register('acgan')
-def _acgan(config: ml_collections.ConfigDict, num_classes: int) -> GANModel:
-  gan, data = config.gan, config.data
-  acgan.num_upsamplings(data.resolution)
-  conv_impl = conv_layers.resolve_conv_impl(gan.get('conv_impl', 'auto'))
-  generator = acgan.ACGANGenerator(
-      num_classes=num_classes, resolution=data.resolution, channels=data.channels,
-      base_width=gan.g_base_width, label_embedding_dim=gan.label_embedding_dim,
-      kernel_size=gan.g_kernel_size, conv_impl=conv_impl, dtype=compute_dtype(gan))
-  discriminator = acgan.ACGANDiscriminator(
-      num_classes=num_classes, resolution=data.resolution,
-      base_width=gan.d_base_width, dropout_rate=gan.d_dropout,
-      leaky_slope=gan.leaky_slope, conv_impl=conv_impl, dtype=compute_dtype(gan))
-  return GANModel(generator, discriminator, num_classes, has_class_head=True)
+def _init(model: networks.GANModel, config: ml_collections.ConfigDict,
+          image_shape) -> Callable:
+  g_tx, d_tx = optimizers(config)
+  return functools.partial(gan_lib.init_state, model, g_tx, d_tx,
+                           latent_dim=config.gan.latent_dim,
+                           image_shape=tuple(image_shape),
+                           with_ema=config.gan.get('ema_decay', 0.0) > 0)
 
 
-@GANS.register('dcgan_per_class')
-def _dcgan_per_class(config: ml_collections.ConfigDict, num_classes: int) -> GANModel:
-  gan, data = config.gan, config.data
-  dcgan.num_doublings(data.resolution)
-  conv_impl = conv_layers.resolve_conv_impl(gan.get('conv_impl', 'auto'))
-  generator = dcgan.DCGANGenerator(resolution=data.resolution, channels=data.channels,
-                                   base_width=gan.g_base_width, conv_impl=conv_impl,
-                                   dtype=compute_dtype(gan))
-  discriminator = dcgan.DCGANDiscriminator(resolution=data.resolution,
-                                           base_width=gan.d_base_width,
-                                           leaky_slope=gan.leaky_slope,
-                                           conv_impl=conv_impl,
-                                           dtype=compute_dtype(gan))
-  return GANModel(generator, discriminator, num_classes, one_per_class=True)
+def _make_train_step(model: networks.GANModel, config: ml_collections.ConfigDict, *,
+                     mesh, batch_size: int, num_examples: int, num_steps: int,
+                     streamed: bool) -> Callable:
+  gan = config.gan
+  g_tx, d_tx = optimizers(config)
+  return gan_lib.make_train_step(
+      model, g_tx, d_tx, mesh=mesh, batch_size=batch_size,
+      latent_dim=gan.latent_dim, aux_loss_on_fake=gan.get('aux_loss_on_fake', True),
+      noise_std=gan.get('instance_noise_std', 0.0),
+      noise_anneal_steps=gan.get('instance_noise_anneal_steps', 0) or num_steps,
+      num_examples=num_examples, diffaug_policy=gan.get('diffaug', ''),
+      ema_decay=gan.get('ema_decay', 0.0), streamed=streamed)
 
 
-@GANS.register('cgan')
-def _cgan(config: ml_collections.ConfigDict, num_classes: int) -> GANModel:
-  gan, data = config.gan, config.data
-  generator = cgan.CGANGenerator(
-      num_classes=num_classes, resolution=data.resolution, channels=data.channels,
-      hidden_widths=tuple(gan.g_hidden_widths), leaky_slope=gan.leaky_slope,
-      dtype=compute_dtype(gan))
-  discriminator = cgan.CGANDiscriminator(
-      num_classes=num_classes, hidden_widths=tuple(gan.d_hidden_widths),
-      dropout_rate=gan.d_dropout, leaky_slope=gan.leaky_slope,
-      dtype=compute_dtype(gan))
-  return GANModel(generator, discriminator, num_classes)
+def _in_form(model: networks.GANModel, inference: Callable) -> networks.GANModel:
+  return dataclasses.replace(model, generator=inference(model.generator),
+                             discriminator=inference(model.discriminator))
 
 
-def build_gan(config: ml_collections.ConfigDict, num_classes: int) -> GANModel:
-  """Returns the `GANModel` for `config.gan.name`; ValueError on an impossible shape."""
-  return GANS.get(config.gan.name, 'config.gan.name')(config, num_classes)
+def _make_sampler(model: networks.GANModel,
+                  inference: Callable = lambda m: m) -> family_lib.Sampler:
+  """G (its moving average when kept), in inference mode."""
+  model = _in_form(model, inference)
+  sample_params = gan_lib.make_sampler(model)
 
+  def sample(state: gan_lib.GANState, z, labels):
+    return sample_params(gan_lib.synthesis_params(state), state.g_batch_stats, z,
+                         labels)
+
+  def one_class(state: gan_lib.GANState, z, label):
+    return gan_lib.generate_class(model, gan_lib.synthesis_params(state),
+                                  state.g_batch_stats, z, label)
+
+  return family_lib.Sampler(sample, one_class)
+
+
+def _probabilities(logit, class_logits):
+  return (jax.nn.sigmoid(logit),
+          None if class_logits is None else jax.nn.softmax(class_logits))
+
+
+def _make_scorer(model: networks.GANModel,
+                 inference: Callable = lambda m: m) -> family_lib.Scorer:
+  """D's realness sigmoid(D(x)) in inference mode, and its class head's
+  probabilities (None without one); a per-class family scores each image with
+  its own class's D."""
+  model = _in_form(model, inference)
+
+  def labelled(state: gan_lib.GANState, x, labels):
+    return _probabilities(*gan_lib.discriminate(model, state.d_params,
+                                                state.d_batch_stats, x, labels))
+
+  def one_class(state: gan_lib.GANState, x, label):
+    return _probabilities(*gan_lib.discriminate_class(
+        model, state.d_params, state.d_batch_stats, x, label))
+
+  return family_lib.Scorer(labelled, one_class,
+                           "D's realness sigmoid(D(x)), in inference mode")
+
+
+def _family(description: str) -> family_lib.Family:
+  return family_lib.Family(
+      description=description, build=networks.build_gan, init=_init,
+      make_train_step=_make_train_step, metrics=METRICS,
+      latent_dim=lambda config: int(config.gan.latent_dim),
+      make_sampler=_make_sampler, make_scorer=_make_scorer,
+      validate=config_checks.validate)
+
+
+for _name, _description in (
+    ('acgan', "paper 003's CovidGAN: G(z, y); D(x) -> (realness, class logits)"),
+    ('dcgan_per_class', 'papers 000/001/002: one unconditional DCGAN per class, '
+                        'trained together'),
+    ('cgan', "paper 004's MLP conditional GAN: G(z, y); D(x, y) -> realness")):
+  family_lib.FAMILIES.register(_name)(_family(_description))

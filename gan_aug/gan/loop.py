@@ -1,10 +1,11 @@
-"""The GAN training loop: resume, jitted steps, progress, metrics, sample grids, checkpoints.
+"""The generator stage's loop: resume, jitted steps, progress, metrics, sample grids,
+checkpoints - for any generator family (`gan_aug.generator.family`), which it
+asks for its networks, state, step, declared metrics and sampler.
 
 Host work happens only on logging, sample and checkpoint steps; in between the
 loop only dispatches the compiled step (JAX runs it asynchronously).
 """
 
-import functools
 import json
 import math
 import os
@@ -27,15 +28,17 @@ from gan_aug.data import batch_order
 from gan_aug.data import Dataset
 from gan_aug.data import streaming
 from gan_aug.gan import divergence as gan_divergence
-from gan_aug.gan import families
 from gan_aug.gan import step as gan_lib
+from gan_aug.generator import family as family_lib
 from gan_aug.runtime import preemption
 from gan_aug.runtime import sharding
 from gan_aug.runtime import watchdog
 from gan_aug.runtime.checkpoint import Checkpointer, sums_from_meta, sums_to_meta
 
-# Looked up through the module so that tests can wrap the step (e.g. to crash it).
-make_train_step = gan_lib.make_train_step
+def make_train_step(family: family_lib.Family, networks, config, **options):
+  """The family's pure train step; looked up through this module so that tests
+  can wrap it (e.g. to crash it)."""
+  return family.make_train_step(networks, config, **options)
 
 
 def total_steps(gan_cfg: ml_collections.ConfigDict, num_examples: int,
@@ -56,6 +59,12 @@ def per_class_batch_size(gan_cfg: ml_collections.ConfigDict, class_counts,
     return int(gan_cfg.batch_size)
   fitting = int(min(class_counts)) // num_devices * num_devices
   return max(num_devices, min(int(gan_cfg.batch_size), fitting))
+
+
+def progress_values(family: family_lib.Family, means: Dict[str, float]) -> str:
+  """The family's declared metrics, as the progress line shows them."""
+  return '  '.join(f'{m.label} {means[m.key]:{m.fmt}}' for m in family.metrics
+                   if m.key in means)
 
 
 def _format_eta(seconds: float) -> str:
@@ -150,7 +159,8 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
     sharding.check_divisible(batch_size, mesh, 'gan.batch_size')
   except ValueError as e:
     raise ConfigError(str(e)) from e
-  model = families.build_gan(config, dataset.num_classes)
+  family = family_lib.find(gan_cfg.name)
+  model = family.build(config, dataset.num_classes)
   if not model.one_per_class and len(train) < batch_size:
     raise ConfigError(
         f'config.gan.batch_size={batch_size} is larger than the {len(train)} '
@@ -174,14 +184,10 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
   num_steps = total_steps(gan_cfg, epoch_size, batch_size)
   os.makedirs(os.path.join(stage_dir, 'samples'), exist_ok=True)
 
-  g_tx = gan_lib.adam(gan_cfg.learning_rate, gan_cfg.beta1, gan_cfg.beta2)
-  d_tx = gan_lib.adam(gan_cfg.learning_rate, gan_cfg.beta1, gan_cfg.beta2)
   replicated = sharding.replicated(mesh)
   # The seed is an argument, not a constant: every seed shares one compiled init.
-  init = jax.jit(functools.partial(
-      gan_lib.init_state, model, g_tx, d_tx,
-      latent_dim=gan_cfg.latent_dim, image_shape=train.images.shape[1:],
-      with_ema=gan_cfg.get('ema_decay', 0.0) > 0), out_shardings=replicated)
+  init = jax.jit(family.init(model, config, train.images.shape[1:]),
+                 out_shardings=replicated)
   state = init(seed=config.seed)
 
   checkpointer = Checkpointer(os.path.join(stage_dir, 'checkpoints'),
@@ -223,31 +229,23 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
                'config.data.in_memory_max_bytes=%d).',
                'streamed, a batch per step' if streamed else 'held on the devices',
                images_np.nbytes / 1e6, config.data.in_memory_max_bytes)
-  noise_std = gan_cfg.get('instance_noise_std', 0.0)
   step_fn = jax.jit(
-      make_train_step(model, g_tx, d_tx, mesh=mesh, batch_size=batch_size,
-                      latent_dim=gan_cfg.latent_dim,
-                      aux_loss_on_fake=gan_cfg.get('aux_loss_on_fake', True),
-                      noise_std=noise_std,
-                      noise_anneal_steps=(gan_cfg.get('instance_noise_anneal_steps', 0)
-                                          or num_steps),
+      make_train_step(family, model, config, mesh=mesh, batch_size=batch_size,
                       num_examples=images_np.shape[example_axis],
-                      diffaug_policy=gan_cfg.get('diffaug', ''),
-                      ema_decay=gan_cfg.get('ema_decay', 0.0), streamed=streamed),
+                      num_steps=num_steps, streamed=streamed),
       in_shardings=(replicated, images.sharding, labels.sharding),
       out_shardings=(replicated, replicated), donate_argnums=(0,))
-  sampler = jax.jit(gan_lib.make_sampler(model))
+  sampler = jax.jit(family.make_sampler(model).labelled)
   sample_z, sample_labels = _fixed_sample_inputs(
       config.seed, dataset.num_classes, gan_cfg.samples_per_class,
-      gan_cfg.latent_dim)
+      family.latent_dim(config))
   if writes_files:
     write_real_grid(dataset, os.path.join(stage_dir, 'samples', 'real.png'),
                     gan_cfg.samples_per_class)
 
   def save_samples(step: int) -> str:
     # With an EMA generator the grids show the weights synthesis will use.
-    fake = np.asarray(sampler(gan_lib.synthesis_params(state), state.g_batch_stats,
-                              sample_z, sample_labels))
+    fake = np.asarray(sampler(state, sample_z, sample_labels))
     rows = np.split(np.asarray(gan_lib.to_uint8(np.asarray(fake, np.float32))),
                     dataset.num_classes)
     path = os.path.join(stage_dir, 'samples', f'step_{step:07d}.png')
@@ -330,14 +328,10 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
               f.write(json.dumps({'step': step, 'steps_per_sec': rate, **means}) + '\n')
             scalars.write(step, means, 'gan')
           if log_now:
-            aux = (f'  aux acc real {means["aux_acc_real"]:.2f} fake '
-                   f'{means["aux_acc_fake"]:.2f}' if 'aux_acc_real' in means else '')
-            logging.info(
-                'step %d/%d  d_loss %.3f  g_loss %.3f  D(x) %.3f  D(G(z)) %.3f%s  '
-                '%.2f steps/s (%.1f img/s)  ETA %s', step, num_steps, means['d_loss'],
-                means['g_loss'], means['d_real'], means['d_fake'], aux, rate,
-                rate * images_per_step,
-                _format_eta((num_steps - step) / max(rate, 1e-9)))
+            logging.info('step %d/%d  %s  %.2f steps/s (%.1f img/s)  ETA %s', step,
+                         num_steps, progress_values(family, means), rate,
+                         rate * images_per_step,
+                         _format_eta((num_steps - step) / max(rate, 1e-9)))
         if is_last or step % gan_cfg.sample_every == 0:
           path = save_samples(step)
           logging.info('Sample grid: %s', path)

@@ -37,7 +37,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from gan_aug.data import batch_order
 from gan_aug.gan import diffaug
 from gan_aug.gan import ema
-from gan_aug.gan.families import GANModel
+from gan_aug.gan.networks import GANModel
 from gan_aug.runtime import sharding
 
 Metrics = Dict[str, jax.Array]

@@ -3,6 +3,6 @@
 the convolution layers they share (`conv_layers`, `matmul_conv`).
 
 Which GAN family a config names, and how its modules are built, is
-`gan_aug.gan.families`; the checks of each config block live with the stage that
+`gan_aug.gan.networks`; the checks of each config block live with the stage that
 trains it (`gan_aug.gan.config_checks`, `gan_aug.classifier.config_checks`).
 """

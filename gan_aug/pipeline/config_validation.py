@@ -14,7 +14,7 @@ from gan_aug import data
 from gan_aug.classifier import config_checks as classifier_checks
 from gan_aug.core import checks
 from gan_aug.core.errors import ConfigError
-from gan_aug.gan import config_checks as gan_checks
+from gan_aug.generator import family as family_lib
 from gan_aug.protocol import axes as protocol
 from gan_aug.report import claims
 from gan_aug.runtime import sharding
@@ -66,11 +66,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
                      closed_low=True)
   protocol.validate(config.protocol)
   claims.validate(config.get('claims', {}))
-  # The GAN first: for a resolution it cannot produce it names the ones it can.
-  gan_model = gan_checks.validate(config)
+  # The generator first: for a resolution it cannot produce it names the ones
+  # it can.
+  networks = family_lib.find(config.gan.name).validate(config)
   data.validate(config.data)
-  synthesis_filter.validate(config.synthesis, gan_model.has_class_head,
-                                   config.gan.name)
+  synthesis_filter.validate(config.synthesis,
+                            getattr(networks, 'has_class_head', False),
+                            config.gan.name)
   classifier_checks.validate(config.classifier)
   checks.check('gan_pretrain' not in config.protocol.arms
                or config.protocol.gan_pretrain_epochs < config.classifier.max_epochs,

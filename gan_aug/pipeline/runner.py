@@ -34,6 +34,7 @@ from gan_aug.core import errors
 from gan_aug.core import provenance
 from gan_aug.pipeline import classifier_stage
 from gan_aug.pipeline import config_validation
+from gan_aug.generator import family as family_lib
 from gan_aug.pipeline import stages
 from gan_aug.protocol import arms as arms_lib
 from gan_aug.protocol import axes as protocol_lib
@@ -45,7 +46,7 @@ from gan_aug.report import sweeps
 from gan_aug.synthesis import accepted_set
 from gan_aug.synthesis import synthesize
 
-_SYNTHESIS_FIELDS = ('threshold', 'threshold_mode', 'threshold_setting',
+_SYNTHESIS_FIELDS = ('filter', 'threshold', 'threshold_mode', 'threshold_setting',
                      'require_class_agreement', 'target', 'requested', 'generated',
                      'passed', 'accepted', 'acceptance_rate', 'per_class',
                      'checkpoint_steps', 'real_score_distribution', 'images_per_sec',
@@ -119,9 +120,12 @@ def _synthetic_set(config: ml_collections.ConfigDict, dataset: data_lib.Dataset,
                                               stage_dir))
   images, labels, _ = accepted_set.load_set(synth_dir)
   final = gan_summary.get('final_metrics', {})
+  family = family_lib.find(config.gan.name)
   facts = {
       'gan': {**{k: gan_summary.get(k) for k in _GAN_FIELDS},
-              'final_losses': {k: final.get(k) for k in ('d_loss', 'g_loss')}},
+              'family': config.gan.name,
+              'final_losses': {m.key: final.get(m.key) for m in family.metrics
+                               if m.panel == 'loss'}},
       'synthesis': {**{k: synth_summary.get(k) for k in _SYNTHESIS_FIELDS},
                     'real_scores': _real_scores(synth_summary)},
       'stages': {'gan': gan_dir, 'synthesis': synth_dir},
@@ -184,12 +188,16 @@ def _run_figures(figures_dir: str, config, dataset: data_lib.Dataset, run: Dict,
         path('real_vs_synthetic'), train.images, train.labels, synthetic['images'],
         synthetic['labels'], dataset.class_names, config.synthesis.grid_per_class,
         phantom)
-    figures.gan_curves(path('gan_curves'),
-                       os.path.join(run['stages']['gan'], 'metrics.jsonl'), phantom)
-    figures.score_histogram(path('realness_scores'),
-                            os.path.join(run['stages']['synthesis'], 'scores.npz'),
-                            run['synthesis']['threshold'], phantom)
-    names += ['real_vs_synthetic', 'gan_curves', 'realness_scores']
+    figures.generator_curves(
+        path('gan_curves'), os.path.join(run['stages']['gan'], 'metrics.jsonl'),
+        [(m.key, m.panel) for m in family_lib.find(config.gan.name).metrics],
+        phantom)
+    names += ['real_vs_synthetic', 'gan_curves']
+    if run['synthesis'].get('filter') != synthesize.NO_FILTER:
+      figures.score_histogram(path('realness_scores'),
+                              os.path.join(run['stages']['synthesis'], 'scores.npz'),
+                              run['synthesis']['threshold'], phantom)
+      names.append('realness_scores')
   return {name: path(name) for name in names}
 
 

@@ -32,8 +32,8 @@ from gan_aug.core import errors
 from gan_aug.core import registry
 from gan_aug.core.fingerprints import fingerprint
 from gan_aug.gan import divergence as gan_divergence
-from gan_aug.gan import families
 from gan_aug.gan import loop as gan_loop
+from gan_aug.generator import family as family_lib
 from gan_aug.pipeline import config_validation
 from gan_aug.runtime import sharding
 from gan_aug.runtime import watchdog
@@ -213,8 +213,8 @@ def check_batch_sizes(config: ml_collections.ConfigDict,
   mesh = sharding.make_mesh()
   train = dataset.splits['train']
   num_train = len(train)
-  gan_model = families.build_gan(config, dataset.num_classes)
-  if gan_model.one_per_class:
+  generator = family_lib.find(config.gan.name).build(config, dataset.num_classes)
+  if generator.one_per_class:
     counts = train.class_counts(dataset.num_classes)
     gan_loop.check_class_sizes(
         dataset.class_names, counts,
@@ -222,7 +222,7 @@ def check_batch_sizes(config: ml_collections.ConfigDict,
   for field in config_validation.GLOBAL_BATCH_FIELDS:
     section, name = field.split('.')
     value = config[section][name]
-    fitted = (field == 'gan.batch_size' and gan_model.one_per_class
+    fitted = (field == 'gan.batch_size' and generator.one_per_class
               and config.gan.get('batch_size_rule', 'fixed') == 'smallest_class')
     if (name == 'batch_size' and section != 'synthesis' and not fitted
         and value > num_train):

@@ -3,7 +3,7 @@ protocol's arms (mean and 95 % interval over seeds) against each other and the
 training fraction."""
 
 import os
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import matplotlib
 
@@ -45,21 +45,25 @@ def real_vs_synthetic_grid(path: str, real_images: np.ndarray, real_labels: np.n
                                                if is_phantom else ''), path)
 
 
-def gan_curves(path: str, metrics_path: str, is_phantom: bool) -> None:
-  """GAN losses and D's mean scores against the step, from metrics.jsonl."""
+def generator_curves(path: str, metrics_path: str,
+                     metrics: Sequence[Tuple[str, str]], is_phantom: bool) -> None:
+  """The generator's training curves against the step, from metrics.jsonl:
+  `metrics` are the (key, panel) pairs its family declares, panel 'loss' on the
+  left and the others ('score') on the right; a key a run did not log is left
+  out (e.g. an ACGAN's class-head accuracy for a D without one)."""
   rows = atomic_files.read_jsonl(metrics_path)
   steps = [r['step'] for r in rows]
   fig, (ax_loss, ax_score) = plt.subplots(1, 2, figsize=(10, 3.5))
-  for key in ('d_loss', 'g_loss'):
-    ax_loss.plot(steps, [r[key] for r in rows], label=key)
-  for key in ('d_real', 'd_fake', 'aux_acc_real', 'aux_acc_fake'):
-    if rows and key in rows[0]:  # aux_* only for a D with a class head.
-      ax_score.plot(steps, [r[key] for r in rows], label=key)
-  for ax, name in ((ax_loss, 'loss'), (ax_score, 'D score / aux accuracy')):
+  for key, panel in metrics:
+    if rows and key in rows[0]:
+      ax = ax_loss if panel == 'loss' else ax_score
+      ax.plot(steps, [r[key] for r in rows], label=key)
+  for ax, name in ((ax_loss, 'loss'), (ax_score, 'score')):
     ax.set_xlabel('step')
     ax.set_ylabel(name)
-    ax.legend(fontsize=8)
-  _save_figure(fig, path, 'GAN training', is_phantom)
+    if ax.lines:
+      ax.legend(fontsize=8)
+  _save_figure(fig, path, 'generator training', is_phantom)
 
 
 def classifier_curves(path: str, histories: Dict[str, List[Dict]],

@@ -214,8 +214,17 @@ def _fraction_section(result: Dict, fkey: str, metrics: List[str]) -> List[str]:
   return lines + ['']
 
 
+_REALNESS = "D's realness"
+
+
 def _synthesis_section(syn: Dict) -> List[str]:
+  if not syn.get('real_score_distribution'):  # A generator without a scorer.
+    return ['### Synthesis and filter', '',
+            f'Filter: {syn.get("filter", "none")}; checkpoint step(s) '
+            f'{syn["checkpoint_steps"]}: {syn["accepted"]} of {syn["requested"]} '
+            'requested samples kept.', '']
   lines = ['### Synthesis and filter', '',
+           f'Filter: {syn.get("filter", _REALNESS)}. '
            f'Keep a fake when D\'s realness >= {syn["threshold"]:.4f}'
            + (f' (the {syn["threshold_setting"]} quantile of D\'s scores of real '
               'validation images)' if syn.get('threshold_mode') == 'real_quantile'
@@ -288,10 +297,9 @@ def markdown(result: Dict) -> str:
     lines += [f'## First run (fraction {first["fraction"]}, seed {first["seed"]})', '']
     lines += _synthesis_section(first['synthesis'])
     gan = first['gan']
-    losses = gan['final_losses']
-    lines += ['### GAN', '',
-              f'{gan["steps"]} steps; final d_loss {_fmt(losses.get("d_loss"))}, '
-              f'g_loss {_fmt(losses.get("g_loss"))}; '
+    losses = ', '.join(f'{k} {_fmt(v)}' for k, v in gan['final_losses'].items())
+    lines += [f'### Generator ({gan.get("family", "GAN")})', '',
+              f'{gan["steps"]} steps; final {losses}; '
               f'{_fmt(gan.get("images_per_sec"), 1)} images/s on '
               f'{gan.get("devices")} device(s).', '']
   lines += ['## Figures', ''] + [f'- {name}: `{os.path.basename(path)}`'

@@ -33,8 +33,8 @@ from jax.sharding import Mesh
 from gan_aug.core import atomic_files
 from gan_aug.core.errors import SynthesisError
 from gan_aug.data import Dataset
-from gan_aug.gan import families
 from gan_aug.gan import step as gan_lib
+from gan_aug.generator import family as family_lib
 from gan_aug.models import conv_layers
 from gan_aug.runtime import preemption
 from gan_aug.runtime import sharding
@@ -44,6 +44,8 @@ from gan_aug.synthesis import accepted_set
 from gan_aug.synthesis import filter as synthesis_filter
 
 _SALT = 0x5A17  # Separates synthesis latents from the training run's keys.
+# What `filter` says when the generator family has no scorer.
+NO_FILTER = 'none (the generator family has no scorer: every sample is kept)'
 _QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
 
 
@@ -53,82 +55,65 @@ def latent_class_key(seed: int, step: int, label: int) -> jax.Array:
   return jax.random.fold_in(jax.random.fold_in(key, step), label)
 
 
-def _probabilities(logit, class_logits):
-  return (jax.nn.sigmoid(logit),
-          None if class_logits is None else jax.nn.softmax(class_logits))
+def make_scorer(family: family_lib.Family, networks, mesh: Mesh):
+  """Jitted `(state, images_u8, labels) -> (score, class probs)` from the family's
+  scorer in its inference form (class probabilities None without a class head)."""
+  scorer = family.make_scorer(networks, conv_layers.inference_form)
 
-
-def _inference_form(model: families.GANModel) -> families.GANModel:
-  """G and D in `conv_layers.inference_form` (the faster forward on CPU)."""
-  return dataclasses.replace(
-      model, generator=conv_layers.inference_form(model.generator),
-      discriminator=conv_layers.inference_form(model.discriminator))
-
-
-def make_scorer(model: families.GANModel, mesh: Mesh):
-  """Jitted `(d_params, d_batch_stats, images_u8, labels) -> (realness, class probs)`.
-
-  Class probabilities are None for a D without a class head; a per-class model
-  scores each image with its own class's D. Both run in their inference form.
-  """
-  model = _inference_form(model)
-
-  def score(d_params, d_batch_stats, images_u8, labels):
+  def score(state, images_u8, labels):
     x = sharding.shard_batch(gan_lib.to_unit(images_u8), mesh)
     labels = sharding.shard_batch(labels, mesh)
-    return _probabilities(*gan_lib.discriminate(model, d_params, d_batch_stats, x,
-                                                labels))
+    return scorer.labelled(state, x, labels)
 
   return jax.jit(score)
 
 
-def make_generate_and_score(model: families.GANModel, mesh: Mesh, batch_size: int,
-                            latent_dim: int):
-  """Jitted `(state, class_key, start, label) -> (images_u8, realness, class probs)`.
+def make_generate_and_score(family: family_lib.Family, networks, mesh: Mesh,
+                            batch_size: int, latent_dim: int):
+  """Jitted `(state, class_key, start, label) -> (images_u8, score, class probs)`.
 
-  Latent i of the batch is normal(fold_in(class_key, start + i)); G and D run in
-  their inference form.
+  Latent i of the batch is normal(fold_in(class_key, start + i)); the family's
+  sampler and scorer run in their inference form, the scorer on the images as
+  they are stored (quantised to uint8).
   """
-  model = _inference_form(model)
+  sampler = family.make_sampler(networks, conv_layers.inference_form)
+  scorer = (family.make_scorer(networks, conv_layers.inference_form)
+            if family.make_scorer else None)
 
-  def generate(state: gan_lib.GANState, class_key, start, label):
+  def generate(state, class_key, start, label):
     indices = start + jnp.arange(batch_size)
     z = jax.vmap(lambda i: jax.random.normal(
         jax.random.fold_in(class_key, i), (latent_dim,), gan_lib.float_dtype()))(indices)
     z = sharding.shard_batch(z, mesh)
-    fake = gan_lib.generate_class(model, gan_lib.synthesis_params(state),
-                                  state.g_batch_stats, z, label)
-    images_u8 = gan_lib.to_uint8(fake)
-    realness, class_probs = _probabilities(*gan_lib.discriminate_class(
-        model, state.d_params, state.d_batch_stats, gan_lib.to_unit(images_u8), label))
+    images_u8 = gan_lib.to_uint8(sampler.one_class(state, z, label))
+    if scorer is None:  # No filter: every sample passes.
+      return images_u8, jnp.ones((batch_size,), jnp.float32), None
+    realness, class_probs = scorer.one_class(state, gan_lib.to_unit(images_u8), label)
     return images_u8, realness, class_probs
 
   return jax.jit(generate)
 
 
-def restore_gan(config: ml_collections.ConfigDict, dataset: Dataset,
-                checkpoint_dir: str, num_checkpoints: int, mesh: Mesh):
-  """(GANModel, [(step, state), ...]) for the newest checkpoints."""
-  model = families.build_gan(config, dataset.num_classes)
-  gan_cfg = config.gan
-  g_tx = gan_lib.adam(gan_cfg.learning_rate, gan_cfg.beta1, gan_cfg.beta2)
-  d_tx = gan_lib.adam(gan_cfg.learning_rate, gan_cfg.beta1, gan_cfg.beta2)
+def restore(config: ml_collections.ConfigDict, dataset: Dataset,
+            checkpoint_dir: str, num_checkpoints: int, mesh: Mesh):
+  """(family, networks, [(step, state), ...]) for the newest checkpoints of the
+  generator stage; the states are read into the family's state template."""
+  family = family_lib.find(config.gan.name)
+  networks = family.build(config, dataset.num_classes)
   image_shape = dataset.splits['train'].images.shape[1:]
   # Only shapes, dtypes and shardings: restoring needs no initial values (and
-  # compiling the initialisation would cost as long as the GAN's train step).
+  # compiling the initialisation would cost as long as the train step).
   replicated = sharding.replicated(mesh)
+  init = family.init(networks, config, image_shape)
   target = jax.tree.map(
       lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=replicated),
-      jax.eval_shape(lambda: gan_lib.init_state(
-          model, g_tx, d_tx, seed=config.seed,
-          latent_dim=gan_cfg.latent_dim, image_shape=image_shape,
-          with_ema=gan_cfg.get('ema_decay', 0.0) > 0)))
-  checkpointer = Checkpointer(checkpoint_dir, gan_cfg.max_checkpoints_to_keep)
+      jax.eval_shape(lambda: init(seed=config.seed)))
+  checkpointer = Checkpointer(checkpoint_dir, config.gan.max_checkpoints_to_keep)
   try:
     steps = sorted(checkpointer.all_steps())
     if not steps:
-      raise SynthesisError(f'No GAN checkpoint in {checkpoint_dir}; train the GAN '
-                           'first (rerun the same command).')
+      raise SynthesisError(f'No GAN checkpoint in {checkpoint_dir} (the generator '
+                           'stage); train it first (rerun the same command).')
     chosen = steps[-num_checkpoints:]
     if len(chosen) < num_checkpoints:
       logging.warning('synthesis.num_checkpoints=%d but only %d checkpoint(s) '
@@ -136,7 +121,7 @@ def restore_gan(config: ml_collections.ConfigDict, dataset: Dataset,
     states = [(step, checkpointer.restore(target, step)[0]) for step in chosen]
   finally:
     checkpointer.close()
-  return model, states
+  return family, networks, states
 
 
 def _summarise_scores(realness: np.ndarray, agree: np.ndarray,
@@ -155,14 +140,13 @@ def _summarise_scores(realness: np.ndarray, agree: np.ndarray,
   }
 
 
-def score_real_splits(scorer, state: gan_lib.GANState, dataset: Dataset,
+def score_real_splits(scorer, state, dataset: Dataset,
                       batch_size: int) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
-  """D's (realness, predicted class) for the real images of every split."""
+  """The scorer's (score, predicted class) for the real images of every split."""
   raw = {}
   for name, split in dataset.splits.items():
     realness, class_probs = sharding.map_in_batches(
-        lambda images, labels: scorer(state.d_params, state.d_batch_stats, images,
-                                      labels),
+        lambda images, labels: scorer(state, images, labels),
         (split.images, split.labels.astype(np.int32)), batch_size)
     # Without a class head D "predicts" the class it was asked about.
     predicted = (split.labels if class_probs is None
@@ -252,26 +236,38 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
   targets = synthesis_filter.class_targets(cfg.target, cfg.target_value, real_counts)
   caps = [synthesis_filter.attempt_cap(t, cfg.max_attempts_multiple, batch_size)
           for t in targets]
-  model, states = restore_gan(config, dataset, checkpoint_dir, cfg.num_checkpoints,
-                              mesh)
-  generate = make_generate_and_score(model, mesh, batch_size, config.gan.latent_dim)
-  scorer = make_scorer(model, mesh)
-  require_agreement = cfg.require_class_agreement and model.has_class_head
-  real_raw = score_real_splits(scorer, states[-1][1], dataset, batch_size)
-  threshold = synthesis_filter.filter_threshold(cfg, real_raw['val'])
-  logging.info('Synthesis: targets per class %s (%s %g), threshold %.4f (%s), '
-               'class agreement %s, checkpoint step(s) %s. Real validation images '
-               'score %.3f-%.3f (median %.3f).',
-               dict(zip(dataset.class_names, targets)), cfg.target, cfg.target_value,
-               threshold, cfg.threshold_mode, require_agreement,
-               [s for s, _ in states], real_raw['val'][0].min(), real_raw['val'][0].max(),
-               np.median(real_raw['val'][0]))
+  family, networks, states = restore(config, dataset, checkpoint_dir,
+                                     cfg.num_checkpoints, mesh)
+  generate = make_generate_and_score(family, networks, mesh, batch_size,
+                                     family.latent_dim(config))
+  scored = family.make_scorer is not None
+  require_agreement = (scored and cfg.require_class_agreement
+                       and getattr(networks, 'has_class_head', False))
+  if scored:
+    filter_used = family.make_scorer(networks).description or 'the family\'s scorer'
+    scorer = make_scorer(family, networks, mesh)
+    real_raw = score_real_splits(scorer, states[-1][1], dataset, batch_size)
+    threshold = synthesis_filter.filter_threshold(cfg, real_raw['val'])
+    logging.info('Synthesis: targets per class %s (%s %g), threshold %.4f (%s), '
+                 'class agreement %s, checkpoint step(s) %s. Real validation images '
+                 'score %.3f-%.3f (median %.3f).',
+                 dict(zip(dataset.class_names, targets)), cfg.target,
+                 cfg.target_value, threshold, cfg.threshold_mode, require_agreement,
+                 [s for s, _ in states], real_raw['val'][0].min(),
+                 real_raw['val'][0].max(), np.median(real_raw['val'][0]))
+  else:
+    filter_used = NO_FILTER
+    real_raw, threshold = {}, 0.0
+    logging.info('Synthesis: targets per class %s (%s %g); no filter: generator '
+                 'family %r has no scorer, so every sample is kept; checkpoint '
+                 'step(s) %s.', dict(zip(dataset.class_names, targets)), cfg.target,
+                 cfg.target_value, config.gan.name, [s for s, _ in states])
 
   # Compile before timing, so images_per_sec measures generation and scoring.
   jax.block_until_ready(generate(states[0][1], latent_class_key(config.seed, 0, 0), 0, 0))
   start_time = time.perf_counter()
   kept_images, records, per_class = [], [], {}
-  generated_realness = []
+  generated_scores = []
   progress_dir = os.path.join(stage_dir, 'progress')
   os.makedirs(progress_dir, exist_ok=True)
   for label, name in enumerate(dataset.class_names):
@@ -279,12 +275,12 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
     if done is not None:
       class_images, class_realness, class_records, per_class[name] = done
       kept_images.extend(class_images)
-      generated_realness.append(class_realness)
+      generated_scores.append(class_realness)
       records.extend(class_records)
       logging.info('Synthesis: class %s already done in an earlier run (%d '
                    'accepted); reusing it.', name, len(class_records))
       continue
-    first_record, first_realness = len(records), len(generated_realness)
+    first_record, first_realness = len(records), len(generated_scores)
     target, cap = targets[label], caps[label]
     draw = _partial_draw(progress_dir, label)
     if draw:
@@ -308,13 +304,14 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
         preemption.stop(f'in synthesis, class {name} ({len(draw.images)} of '
                         f'{target} accepted)')
     generated, passed, kept = draw.generated, draw.passed, len(draw.images)
-    generated_realness.extend(draw.realness_batches)
+    generated_scores.extend(draw.realness_batches)
     kept_images.extend(draw.images)
     for fake in draw.accepted:
       records.append(accepted_set.image_record(
           os.path.join(accepted_set.class_folder(label, name),
                        f'{len(records):06d}.png'),
-          label, dataset.class_names, fake))
+          label, dataset.class_names,
+          fake if scored else {**fake, 'realness': None}))
     per_class[name] = {
         'requested': target, 'generated': generated, 'passed': passed,
         'accepted': kept,
@@ -329,7 +326,7 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
                  name, kept, target,
                  'n/a' if not generated else f'{passed / generated:.3f}', generated)
     accepted_set.save_class_progress(progress_dir, label, kept_images[first_record:],
-                        generated_realness[first_realness:], records[first_record:],
+                        generated_scores[first_realness:], records[first_record:],
                         per_class[name], dataset.splits['train'].images.shape[1:])
     accepted_set.remove_partial_class(progress_dir, label)
   seconds = time.perf_counter() - start_time
@@ -338,16 +335,18 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
       name: _summarise_scores(realness, predicted == dataset.splits[name].labels,
                               threshold)
       for name, (realness, predicted) in real_raw.items()}
-  generated_realness = (np.concatenate(generated_realness) if generated_realness
+  generated_scores = (np.concatenate(generated_scores) if generated_scores
                         else np.zeros((0,), np.float32))
   atomic_files.save_npz(os.path.join(stage_dir, 'scores.npz'),
-                        generated=generated_realness,
-                        accepted=np.asarray([r['realness'] for r in records],
+                        generated=generated_scores,
+                        accepted=np.asarray([r['realness'] for r in records
+                                             if r['realness'] is not None],
                                             np.float32),
                         **{f'real_{k}': v[0] for k, v in real_raw.items()})
   total_generated = sum(c['generated'] for c in per_class.values())
   total_passed = sum(c['passed'] for c in per_class.values())
   summary = {
+      'filter': filter_used,
       'threshold': threshold,
       'threshold_mode': cfg.threshold_mode,
       'threshold_setting': threshold_setting(cfg),
