@@ -11,9 +11,10 @@ own floor or from a floor above (tests/test_floors.py checks every import):
   data           data sets by name, split hygiene, batch order, streaming
   models         architectures only (GANs, classifiers, torchvision ports)
   metrics        pure metric functions on predictions and feature vectors
-  generator      what a generator family provides, and finding one by name
+  generator      what a generator family provides, finding one by name, and
+                 the generator stage (loop, divergence) for any family
   classifier     a classifier's training, optimizer, inference, augmentation
-  gan            GAN families, state and steps, loop, EMA, DiffAugment
+  gan            the papers' GANs as families: networks, state, steps, EMA
   synthesis      a trained generator's fakes, filtered, on disk, measured
   protocol       the arms and axes of config.protocol
   report         summary over seeds, claims, report.md, comparisons, figures

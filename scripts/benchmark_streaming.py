@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.join(REPO_ROOT, 'configs'))
 import covid_acgan  # pylint: disable=wrong-import-position
 from gan_aug import data as data_lib  # pylint: disable=wrong-import-position
 from gan_aug.data import streaming  # pylint: disable=wrong-import-position
-from gan_aug.gan import loop as gan_loop  # pylint: disable=wrong-import-position
+from gan_aug.generator import loop as gan_loop  # pylint: disable=wrong-import-position
 
 _FOLDER = flags.DEFINE_string('folder', '/tmp/gan_aug_streaming_phantom',
                               'Image folder (<split>/<class>/*.png); written if missing.')

@@ -5,7 +5,7 @@ import logging
 import jax
 
 from gan_aug import data as data_lib
-from gan_aug.gan import loop as gan_loop
+from gan_aug.generator import loop as gan_loop
 from helpers import tiny_config
 
 

@@ -16,7 +16,7 @@ from gan_aug import data as data_lib
 from gan_aug.config_blocks import variants as variant_blocks
 from gan_aug.core import errors
 from gan_aug.gan import networks
-from gan_aug.gan import loop as gan_loop
+from gan_aug.generator import loop as gan_loop
 from gan_aug.gan import step as gan_lib
 from gan_aug.pipeline import config_validation
 from gan_aug.pipeline import runner

@@ -15,7 +15,7 @@ from tensorboard.backend.event_processing import event_accumulator
 
 from gan_aug import data as data_lib
 from gan_aug.core import errors
-from gan_aug.gan import loop as gan_loop
+from gan_aug.generator import loop as gan_loop
 from gan_aug.pipeline import runner
 from helpers import tiny_config
 

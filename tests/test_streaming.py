@@ -15,7 +15,7 @@ from gan_aug.config_blocks import blocks
 from gan_aug.core.errors import ConfigError
 from gan_aug.data import batch_order
 from gan_aug.data import streaming
-from gan_aug.gan import loop as gan_loop
+from gan_aug.generator import loop as gan_loop
 from gan_aug.pipeline import config_validation
 
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from gan_aug import data as data_lib
 from gan_aug.core import errors
-from gan_aug.gan import loop as gan_loop
+from gan_aug.generator import loop as gan_loop
 from gan_aug.runtime import sharding
 from gan_aug.synthesis import accepted_set
 from gan_aug.synthesis import filter as synthesis_filter

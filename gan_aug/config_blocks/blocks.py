@@ -64,7 +64,7 @@ def gan(**values) -> ml_collections.ConfigDict:
       'batch_size': 64,
       # Per-class GANs: 'fixed' (gan.batch_size images of each class per step;
       # refused when a class has fewer) or 'smallest_class' (at most the
-      # smallest class's count: gan_aug.gan.loop.per_class_batch_size).
+      # smallest class's count: gan_aug.generator.loop.per_class_batch_size).
       'batch_size_rule': 'fixed',
       'learning_rate': 2e-4,
       'beta1': 0.5,

@@ -1,3 +1,2 @@
-"""The papers' GANs as generator families (networks, state, train steps, EMA,
-DiffAugment, the checks of config.gan), and the generator stage's loop and
-divergence record, which serve every family."""
+"""The papers' GANs as generator families: networks, state, train steps, EMA,
+DiffAugment and the checks of config.gan."""

@@ -38,6 +38,7 @@ from gan_aug.data import batch_order
 from gan_aug.gan import diffaug
 from gan_aug.gan import ema
 from gan_aug.gan.networks import GANModel
+from gan_aug.generator import images as images_lib
 from gan_aug.runtime import sharding
 
 Metrics = Dict[str, jax.Array]
@@ -76,10 +77,12 @@ def init_state(model: GANModel, g_tx: optax.GradientTransformation,
 
   def init_one(g_key, d_key):
     labels = jnp.zeros((1,), jnp.int32)
-    g_vars = model.generator.init(g_key, jnp.zeros((1, latent_dim), float_dtype()),
-                                  labels, train=False)
+    g_vars = model.generator.init(
+        g_key, jnp.zeros((1, latent_dim), images_lib.float_dtype()), labels,
+        train=False)
     d_vars = model.discriminator.init(
-        d_key, jnp.zeros((1,) + tuple(image_shape), float_dtype()), labels, train=False)
+        d_key, jnp.zeros((1,) + tuple(image_shape), images_lib.float_dtype()),
+        labels, train=False)
     return (g_vars['params'], g_vars.get('batch_stats', {}),
             g_tx.init(g_vars['params']), d_vars['params'],
             d_vars.get('batch_stats', {}), d_tx.init(d_vars['params']))
@@ -94,12 +97,6 @@ def init_state(model: GANModel, g_tx: optax.GradientTransformation,
                   g_batch_stats=g_stats, g_opt_state=g_opt, d_params=d_params,
                   d_batch_stats=d_stats, d_opt_state=d_opt,
                   g_ema_params=ema.init(g_params) if with_ema else None)
-
-
-def float_dtype():
-  """The dtype of latents and of images scaled to [-1, 1]: float32, or float64
-  when jax_enable_x64 is on (used by exactness tests)."""
-  return jnp.result_type(float)
 
 
 def _bce(logits: jax.Array, target: float) -> jax.Array:
@@ -119,16 +116,6 @@ def instance_noise_std(step: jax.Array, initial_std: float,
   """Std of the Gaussian noise added to D's inputs: linear from `initial_std` to 0."""
   progress = jnp.minimum(step.astype(jnp.float32) / max(anneal_steps, 1), 1.0)
   return initial_std * (1.0 - progress)
-
-
-def to_unit(images_u8: jax.Array) -> jax.Array:
-  """uint8 images [0, 255] as G and D see them, in [-1, 1]."""
-  return images_u8.astype(float_dtype()) / 127.5 - 1.0
-
-
-def to_uint8(images: jax.Array) -> jax.Array:
-  """Images in [-1, 1] (G's tanh output) as uint8 [0, 255], rounded and clipped."""
-  return jnp.clip(jnp.round((images + 1.0) * 127.5), 0, 255).astype(jnp.uint8)
 
 
 def _make_update(model: GANModel, g_tx: optax.GradientTransformation,
@@ -265,13 +252,14 @@ def make_train_step(model: GANModel, g_tx: optax.GradientTransformation,
         jax.random.fold_in(noise_key, state.step), 3)
     shard = lambda x: sharding.shard_batch(x, mesh)
     if streamed:
-      real, real_labels = shard(to_unit(images)), shard(labels)
+      real, real_labels = shard(images_lib.to_unit(images)), shard(labels)
     else:
       index = shard(batch_order.batch_indices(data_key, state.step,
                                   num_examples or images.shape[0], batch_size))
-      real = shard(to_unit(images[index]))
+      real = shard(images_lib.to_unit(images[index]))
       real_labels = shard(labels[index])
-    z = shard(jax.random.normal(z_key, (batch_size, latent_dim), float_dtype()))
+    z = shard(jax.random.normal(z_key, (batch_size, latent_dim),
+                                images_lib.float_dtype()))
     fake_labels = shard(jax.random.randint(label_key, (batch_size,), 0, num_classes))
     std = instance_noise_std(state.step, noise_std, noise_anneal_steps)
     parts, metrics = update(_parts(state), real, real_labels, z, fake_labels,
@@ -287,15 +275,15 @@ def make_train_step(model: GANModel, g_tx: optax.GradientTransformation,
     shard = lambda x: jax.lax.with_sharding_constraint(
         x, NamedSharding(mesh, P(None, sharding.DATA_AXIS)))
     if streamed:
-      real = shard(to_unit(images))
+      real = shard(images_lib.to_unit(images))
     else:
       capacity = num_examples or images.shape[1]
       index = jax.vmap(lambda c, n: batch_order.padded_batch_indices(
           jax.random.fold_in(data_key, c), state.step, n, capacity,
           batch_size))(classes, counts)
-      real = shard(to_unit(jax.vmap(lambda x, i: x[i])(images, index)))
+      real = shard(images_lib.to_unit(jax.vmap(lambda x, i: x[i])(images, index)))
     z = shard(jax.random.normal(z_key, (num_classes, batch_size, latent_dim),
-                                float_dtype()))
+                                images_lib.float_dtype()))
     labels = jnp.broadcast_to(classes[:, None], (num_classes, batch_size))
     std = instance_noise_std(state.step, noise_std, noise_anneal_steps)
     parts, metrics = jax.vmap(update, in_axes=(0, 0, 0, 0, 0, 0, None))(

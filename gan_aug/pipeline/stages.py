@@ -31,8 +31,8 @@ from gan_aug.core import atomic_files
 from gan_aug.core import errors
 from gan_aug.core import registry
 from gan_aug.core.fingerprints import fingerprint
-from gan_aug.gan import divergence as gan_divergence
-from gan_aug.gan import loop as gan_loop
+from gan_aug.generator import divergence as gan_divergence
+from gan_aug.generator import loop as gan_loop
 from gan_aug.generator import family as family_lib
 from gan_aug.pipeline import config_validation
 from gan_aug.runtime import sharding

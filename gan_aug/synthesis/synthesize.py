@@ -33,8 +33,8 @@ from jax.sharding import Mesh
 from gan_aug.core import atomic_files
 from gan_aug.core.errors import SynthesisError
 from gan_aug.data import Dataset
-from gan_aug.gan import step as gan_lib
 from gan_aug.generator import family as family_lib
+from gan_aug.generator import images as images_lib
 from gan_aug.models import conv_layers
 from gan_aug.runtime import preemption
 from gan_aug.runtime import sharding
@@ -61,7 +61,7 @@ def make_scorer(family: family_lib.Family, networks, mesh: Mesh):
   scorer = family.make_scorer(networks, conv_layers.inference_form)
 
   def score(state, images_u8, labels):
-    x = sharding.shard_batch(gan_lib.to_unit(images_u8), mesh)
+    x = sharding.shard_batch(images_lib.to_unit(images_u8), mesh)
     labels = sharding.shard_batch(labels, mesh)
     return scorer.labelled(state, x, labels)
 
@@ -83,12 +83,12 @@ def make_generate_and_score(family: family_lib.Family, networks, mesh: Mesh,
   def generate(state, class_key, start, label):
     indices = start + jnp.arange(batch_size)
     z = jax.vmap(lambda i: jax.random.normal(
-        jax.random.fold_in(class_key, i), (latent_dim,), gan_lib.float_dtype()))(indices)
+        jax.random.fold_in(class_key, i), (latent_dim,), images_lib.float_dtype()))(indices)
     z = sharding.shard_batch(z, mesh)
-    images_u8 = gan_lib.to_uint8(sampler.one_class(state, z, label))
+    images_u8 = images_lib.to_uint8(sampler.one_class(state, z, label))
     if scorer is None:  # No filter: every sample passes.
       return images_u8, jnp.ones((batch_size,), jnp.float32), None
-    realness, class_probs = scorer.one_class(state, gan_lib.to_unit(images_u8), label)
+    realness, class_probs = scorer.one_class(state, images_lib.to_unit(images_u8), label)
     return images_u8, realness, class_probs
 
   return jax.jit(generate)

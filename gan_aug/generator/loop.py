@@ -27,9 +27,9 @@ from gan_aug.core.errors import ConfigError
 from gan_aug.data import batch_order
 from gan_aug.data import Dataset
 from gan_aug.data import streaming
-from gan_aug.gan import divergence as gan_divergence
-from gan_aug.gan import step as gan_lib
+from gan_aug.generator import divergence as gan_divergence
 from gan_aug.generator import family as family_lib
+from gan_aug.generator import images as images_lib
 from gan_aug.runtime import preemption
 from gan_aug.runtime import sharding
 from gan_aug.runtime import watchdog
@@ -86,7 +86,7 @@ def _fixed_sample_inputs(seed: int, num_classes: int, per_class: int,
                          latent_dim: int):
   key = jax.random.PRNGKey(seed + 7919)
   z = jax.random.normal(key, (num_classes * per_class, latent_dim),
-                        gan_lib.float_dtype())
+                        images_lib.float_dtype())
   labels = jnp.repeat(jnp.arange(num_classes, dtype=jnp.int32), per_class)
   return z, labels
 
@@ -246,7 +246,7 @@ def train_gan(config: ml_collections.ConfigDict, dataset: Dataset, stage_dir: st
   def save_samples(step: int) -> str:
     # With an EMA generator the grids show the weights synthesis will use.
     fake = np.asarray(sampler(state, sample_z, sample_labels))
-    rows = np.split(np.asarray(gan_lib.to_uint8(np.asarray(fake, np.float32))),
+    rows = np.split(np.asarray(images_lib.to_uint8(np.asarray(fake, np.float32))),
                     dataset.num_classes)
     path = os.path.join(stage_dir, 'samples', f'step_{step:07d}.png')
     if writes_files:
