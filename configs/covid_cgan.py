@@ -14,7 +14,7 @@ is not used (Adam beta1 0.5, beta2 0.999 as the Keras CGAN recipe); D's dropout
 rate 0.4; instance noise std 0.1 on D's [-1, 1] inputs, annealed linearly to 0
 over the run; an epoch is one batch of 128 (this folder has 209 training
 images, so 10000 epochs = 10000 steps). The paper removed noisy fakes by eye; here
-no D filter is applied (threshold 0). It has no classifier: the project's
+no D filter is applied (`threshold_mode='none'`). It has no classifier: the project's
 default (paper 003's custom CNN, Adam 1e-4, 224x224) is used, on three classes
 (the paper had two).
 
@@ -51,7 +51,7 @@ def get_config(arg: str = None):
                      g_hidden_widths=(128, 256, 512, 1024),
                      d_hidden_widths=(512, 512, 512, 512), d_dropout=0.4,
                      batch_size=128, num_epochs=10000, instance_noise_std=0.1),
-      synthesis=blocks.synthesis(threshold=0.0, target='balance'),
+      synthesis=blocks.synthesis(threshold_mode='none', target='balance'),
       classifier=blocks.classifier(name='custom_cnn', resolution=224,
                                    learning_rate=1e-4, steps_per_epoch=50))
   config.claims.fid = claims.claim(

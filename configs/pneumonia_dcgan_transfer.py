@@ -16,7 +16,7 @@ The paper's recipe:
     different subsets (`protocol.seeds`), results averaged;
   * GAN: 5 transposed 4x4 convolutions, 4 BN, 4 ReLU, tanh; D: 5 4x4 convolutions,
     4 LeakyReLU, 3 BN: the DCGAN at 64x64; it generates 9x the kept images
-    (`synthesis.target` multiple 9), with no filter (threshold 0);
+    (`synthesis.target` multiple 9), with no filter (`threshold_mode='none'`);
   * classifiers AlexNet, SqueezeNet (1.1), GoogLeNet and ResNet18, each with a new
     last layer for the data set's classes; ResNet18 is the primary one.
 Unlike the paper, generated images never enter the test split: the test split is
@@ -62,7 +62,7 @@ def get_config(arg: str = None):
                        channels=1, resolution=64),
       gan=blocks.gan(name='dcgan_per_class', latent_dim=100, g_base_width=64,
                      d_base_width=64, batch_size=64, num_epochs=500),
-      synthesis=blocks.synthesis(threshold=0.0, target='multiple',
+      synthesis=blocks.synthesis(threshold_mode='none', target='multiple',
                                  target_value=9.0, max_attempts_multiple=1.0),
       classifier=blocks.classifier(
           name='resnet18', other_models=('alexnet', 'squeezenet1_1', 'googlenet'),

@@ -38,8 +38,7 @@ from gan_aug.config_blocks import variants as variant_blocks
 # scores of real validation images (the default here), and the papers' fixed
 # D(G(z)) >= 0.76; D's class head must agree in the last two.
 FILTER_SWEEP = {
-    'none': {'threshold_mode': 'fixed', 'threshold': 0.0,
-             'require_class_agreement': False},
+    'none': {'threshold_mode': 'none', 'require_class_agreement': False},
     'q05': {'threshold_mode': 'real_quantile', 'real_quantile': 0.05,
             'require_class_agreement': True},
     'fixed076': {'threshold_mode': 'fixed', 'threshold': 0.76,

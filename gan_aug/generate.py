@@ -22,6 +22,7 @@ an existing non-empty DIR is never touched.
 
 import dataclasses
 import json
+import math
 import os
 import shutil
 import uuid
@@ -249,7 +250,8 @@ def generate(stage: GANStage, out_dir: str, per_class: int,
       'workdir': stage.workdir, 'gan_stage': f'stages/{stage.name}',
       'seed': seed, 'per_class': per_class, 'train_fraction': fraction,
       'checkpoint_steps': [int(s) for s, _ in states],
-      'threshold': threshold, 'threshold_mode': cfg.threshold_mode,
+      'threshold': threshold if math.isfinite(threshold) else None,
+      'threshold_mode': cfg.threshold_mode,
       'threshold_setting': synthesize.threshold_setting(cfg),
       'require_class_agreement': require_agreement,
       'class_names': list(dataset.class_names), 'counts': counts, 'images': rows,

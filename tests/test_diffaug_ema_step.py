@@ -9,6 +9,7 @@ from gan_aug.config_blocks import blocks
 from gan_aug.core import errors
 from gan_aug.gan import diffaug
 from gan_aug.gan import networks
+from gan_aug.gan import inference as gan_inference
 from gan_aug.gan import step as gan_lib
 from gan_aug.pipeline import config_validation
 from gan_aug.runtime import sharding
@@ -92,9 +93,9 @@ def test_ema_generator_is_updated_exactly_and_used_for_synthesis():
       state.g_params, first.g_params, second.g_params)
   for got, want in zip(jax.tree.leaves(second.g_ema_params), jax.tree.leaves(expected)):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
-  assert gan_lib.synthesis_params(second) is second.g_ema_params
+  assert gan_inference.synthesis_params(second) is second.g_ema_params
   plain = state.replace(g_ema_params=None)
-  assert gan_lib.synthesis_params(plain) is plain.g_params
+  assert gan_inference.synthesis_params(plain) is plain.g_params
 
 
 def test_ema_decay_without_an_ema_state_is_refused():

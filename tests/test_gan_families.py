@@ -8,6 +8,7 @@ import pytest
 from gan_aug.core import errors
 from gan_aug.data import batch_order
 from gan_aug.gan import networks
+from gan_aug.gan import inference as gan_inference
 from gan_aug.gan import step as gan_lib
 from gan_aug.models import cgan
 from gan_aug.models import dcgan
@@ -164,10 +165,10 @@ def test_per_class_gans_learn_only_from_their_own_class():
 def test_per_class_sampler_uses_each_rows_class():
   model, state, _ = _per_class_setup()
   z = jax.random.normal(jax.random.PRNGKey(1), (4, 100))
-  mixed = gan_lib.make_sampler(model)(state.g_params, state.g_batch_stats, z,
+  mixed = gan_inference.make_sampler(model)(state.g_params, state.g_batch_stats, z,
                                       jnp.array([0, 1, 0, 1]))
   for label in (0, 1):
-    own = gan_lib.generate_class(model, state.g_params, state.g_batch_stats, z,
+    own = gan_inference.generate_class(model, state.g_params, state.g_batch_stats, z,
                                  label)
     np.testing.assert_allclose(mixed[label::2], own[label::2], rtol=1e-5,
                                atol=1e-6)

@@ -24,12 +24,12 @@ from helpers import REPO_ROOT, crash_image_saves_after, tiny_config
 def workdir(tmp_path_factory, covid_dir):
   """A run stopped after its GAN stage: 4 steps of a narrow ACGAN on the real
   COVID-19 folder at 28x28 (checkpoints at steps 2 and 4; the filter of
-  covid_acgan:smoke, realness >= 0.0, without class agreement), and the
+  covid_acgan:smoke, no realness threshold, without class agreement), and the
   config.json that gan_aug.main writes when a run starts."""
   config = tiny_config()
   config.data.name = 'image_folder'
   config.data.dir = covid_dir
-  # An untrained class head agrees with few requests; keep all that pass 0.0.
+  # An untrained class head agrees with few requests; keep every fake.
   config.synthesis.require_class_agreement = False
   path = str(tmp_path_factory.mktemp('run'))
   runner.run_gan_only(config, path)
@@ -66,11 +66,10 @@ def test_n_per_class_and_a_manifest_row_per_file(first):
   with open(os.path.join(out, 'manifest.json')) as f:
     assert json.load(f) == manifest
   assert manifest['checkpoint_steps'] == [4] and manifest['seed'] == 0
-  assert manifest['threshold_mode'] == 'fixed' and manifest['threshold'] == 0.0
+  assert manifest['threshold_mode'] == 'none' and manifest['threshold'] is None
   assert not manifest['require_class_agreement']  # As the run's config.json says.
   for row in rows:
     assert row['checkpoint_step'] == 4 and os.path.isdir(row['checkpoint'])
-    assert row['realness'] >= manifest['threshold']
     assert sorted(row['class_probs']) == names
     assert sum(row['class_probs'].values()) == pytest.approx(1.0, abs=1e-5)
     image = np.asarray(Image.open(os.path.join(out, row['file'])))
@@ -154,7 +153,8 @@ def test_two_checkpoints_alternate_batches_as_the_run_does(workdir, tmp_path):
 def test_a_filter_that_rejects_keeps_the_runs_own_fakes(workdir, first, tmp_path):
   # The median realness of the unfiltered fakes: about half of them fail it.
   threshold = float(np.median([r['realness'] for r in first[1]['images']]))
-  stage = _with_synthesis(workdir, tmp_path / 'run', threshold=threshold,
+  stage = _with_synthesis(workdir, tmp_path / 'run', threshold_mode='fixed',
+                          threshold=threshold,
                           target='count', target_value=6, max_attempts_multiple=20.0)
   manifest = generate.generate(stage, str(tmp_path / 'out'), 6)
   assert any(c['passed'] < c['generated'] for c in manifest['counts'].values())
@@ -168,7 +168,8 @@ def test_a_filter_that_rejects_keeps_the_runs_own_fakes(workdir, first, tmp_path
 
 
 def test_a_filter_nothing_passes_is_refused(workdir, tmp_path):
-  stage = _with_synthesis(workdir, tmp_path / 'run', threshold=1.0)
+  stage = _with_synthesis(workdir, tmp_path / 'run', threshold_mode='fixed',
+                          threshold=1.0)
   with pytest.raises(errors.SynthesisError, match='only 0 of 3 fakes passed'):
     generate.generate(stage, str(tmp_path / 'out'), 3)
   assert sorted(os.listdir(tmp_path)) == ['run']

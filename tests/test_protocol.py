@@ -183,7 +183,7 @@ def test_smoke_protocol_writes_the_documented_layout(data_dir, tmp_path):
   assert 'Per class (precision / recall / F1)' in text
   assert '| weighted_f1 |' in text and 'precision_weighted' in text
   assert 'Shortcut control (`borders_only`' in text
-  assert 'Filter (D scores un-augmented images): seed 0: threshold' in text
+  assert 'Filter (D scores un-augmented images): seed 0: no threshold' in text
   # 32 test images per class in a smoke run.
   assert saved['runs'][0]['classifiers']['custom_cnn']['majority_class_rate'] == 0.5
   assert len(saved['arms']['borders_only']['0.05']['accuracy']['values']) == 2
@@ -204,7 +204,8 @@ def test_smoke_protocol_writes_the_documented_layout(data_dir, tmp_path):
     saved_sweep = json.load(f)
   names = list(saved_sweep['settings'])
   assert set(names) == {'none', 'q05', 'fixed076'}
-  thresholds = [saved_sweep['settings'][n]['0.05']['threshold']['mean'] for n in names]
+  thresholds = [saved_sweep['settings'][n]['0.05']['threshold']['mean']
+                for n in names[1:]]
   assert names[0] == 'none' and thresholds == sorted(thresholds)  # By threshold.
   for name in names:
     with open(os.path.join(workdir, 'filter_sweep', name, 'report.json')) as f:
@@ -214,9 +215,10 @@ def test_smoke_protocol_writes_the_documented_layout(data_dir, tmp_path):
     assert row['gan_minus_real_macro_f1']['values'] == pytest.approx(
         np.subtract(setting['arms']['gan']['0.05']['macro_f1']['values'],
                     setting['arms']['real']['0.05']['macro_f1']['values']))
-    assert row['threshold']['values'] == [r['synthesis']['threshold']
-                                          for r in setting['runs']]
-  assert saved_sweep['settings']['none']['0.05']['threshold']['values'] == [0.0]
+    if name != 'none':
+      assert row['threshold']['values'] == [r['synthesis']['threshold']
+                                            for r in setting['runs']]
+  assert 'threshold' not in saved_sweep['settings']['none']['0.05']  # It has none.
   assert saved_sweep['settings']['none']['0.05']['acceptance_rate']['values'] == [1.0]
   assert saved_sweep['settings']['fixed076']['0.05']['threshold']['values'] == [0.76]
   with open(os.path.join(workdir, 'filter_sweep.md')) as f:

@@ -14,8 +14,7 @@ from helpers import run_arms, tiny_config
 def _accept_all_config():
   """A 4-step GAN whose every fake is accepted, to exercise the gan arm."""
   config = tiny_config()
-  config.synthesis.threshold_mode = 'fixed'
-  config.synthesis.threshold = 0.0
+  config.synthesis.threshold_mode = 'none'
   config.synthesis.require_class_agreement = False
   config.synthesis.batch_size = 16
   config.classifier.max_epochs = 3

@@ -88,7 +88,7 @@ def test_accepted_images_pass_the_filter_and_reach_their_targets(trained, tmp_pa
   # A 4-step GAN's realness scores sit in a narrow band: take their median as the
   # threshold, so that the filter accepts some fakes and rejects others.
   _synthesize(trained, tmp_path / 'all', target='count', target_value=16,
-              threshold=0.0, require_class_agreement=False)
+              threshold_mode='none', require_class_agreement=False)
   _, _, everything = accepted_set.load_set(str(tmp_path / 'all'))
   threshold = float(np.median([r['realness'] for r in everything['images']]))
   summary = _synthesize(trained, tmp_path, target='count', target_value=5,
@@ -108,7 +108,7 @@ def test_accepted_images_pass_the_filter_and_reach_their_targets(trained, tmp_pa
 
 def test_manifest_latents_regenerate_the_saved_images(trained, tmp_path):
   config, dataset, checkpoints = trained
-  _synthesize(trained, tmp_path, target='count', target_value=3, threshold=0.0,
+  _synthesize(trained, tmp_path, target='count', target_value=3, threshold_mode='none',
               require_class_agreement=False)
   images, _, manifest = accepted_set.load_set(str(tmp_path))
   mesh = sharding.make_mesh()
@@ -130,7 +130,7 @@ def test_manifest_latents_regenerate_the_saved_images(trained, tmp_path):
 
 def test_crash_while_writing_a_new_set_leaves_the_previous_one(trained, tmp_path,
                                                                monkeypatch):
-  _synthesize(trained, tmp_path, target='count', target_value=4, threshold=0.0,
+  _synthesize(trained, tmp_path, target='count', target_value=4, threshold_mode='none',
               require_class_agreement=False)
   manifest_path = os.path.join(str(tmp_path), 'synthetic', 'manifest.json')
   with open(manifest_path, 'rb') as f:
@@ -139,7 +139,7 @@ def test_crash_while_writing_a_new_set_leaves_the_previous_one(trained, tmp_path
 
   restore_save = crash_image_saves_after(monkeypatch, 3)
   with pytest.raises(OSError, match='simulated crash'):
-    _synthesize(trained, tmp_path, target='count', target_value=6, threshold=0.0,
+    _synthesize(trained, tmp_path, target='count', target_value=6, threshold_mode='none',
                 require_class_agreement=False)
   restore_save()
 
@@ -150,7 +150,7 @@ def test_crash_while_writing_a_new_set_leaves_the_previous_one(trained, tmp_path
   # The failed write removed what it had written of the new set.
   assert len(manifest['images']) == 12 and len(os.listdir(tmp_path / 'sets')) == 1
 
-  _synthesize(trained, tmp_path, target='count', target_value=6, threshold=0.0,
+  _synthesize(trained, tmp_path, target='count', target_value=6, threshold_mode='none',
               require_class_agreement=False)
   images, _, manifest = accepted_set.load_set(str(tmp_path))
   assert len(images) == 18 and len(json.load(open(manifest_path))['images']) == 18

@@ -78,6 +78,13 @@ def gan(**values) -> ml_collections.ConfigDict:
       'compute_dtype': 'float32',
       'num_epochs': 1,
       'num_steps': 0,           # > 0 overrides num_epochs
+      # D's and G's losses (gan_aug.gan.objectives): 'bce' (the papers'),
+      # 'hinge' or 'lsgan' (targets +1/-1).
+      'objective': 'bce',
+      # R1 penalty (gamma/2) E||grad_x D(x)||^2 on real images; 0 = off. Taken
+      # every r1_every steps and scaled by r1_every (lazy regularisation).
+      'r1_gamma': 0.0,
+      'r1_every': 16,
       'instance_noise_std': 0.0,  # Gaussian noise on D's inputs, annealed to 0
       'instance_noise_anneal_steps': 0,  # 0 = over the whole run
       # DiffAugment policy for everything D sees in training, e.g.
@@ -99,8 +106,10 @@ def gan(**values) -> ml_collections.ConfigDict:
 def synthesis(**values) -> ml_collections.ConfigDict:
   """config.synthesis: how many fakes to keep per class and which pass the filter."""
   cfg = ml_collections.ConfigDict({
-      # fixed: realness >= threshold | errd_fake: -log(1 - realness) >= threshold
-      # (papers 000/002's printed code) | real_quantile (gan_aug.synthesis.filter)
+      # none: no realness threshold | fixed: realness >= threshold | errd_fake:
+      # -log(1 - realness) >= threshold (papers 000/002's printed code) |
+      # real_quantile (gan_aug.synthesis.filter). A D trained under the hinge
+      # or lsgan objective gives no probability: real_quantile or none only.
       'threshold_mode': 'fixed',
       'threshold': 0.76,          # Papers 000/002's text: keep D(G(z)) >= 0.76.
       'real_quantile': 0.05,      # real_quantile mode

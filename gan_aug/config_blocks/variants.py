@@ -78,8 +78,7 @@ def make_smoke(cfg: ml_collections.ConfigDict) -> None:
   cfg.gan.sample_every = 3
   cfg.gan.checkpoint_every = 3
   cfg.gan.samples_per_class = 4
-  cfg.synthesis.threshold_mode = 'fixed'
-  cfg.synthesis.threshold = 0.0  # Keep whatever a 6-step GAN makes.
+  cfg.synthesis.threshold_mode = 'none'  # Keep whatever a 6-step GAN makes.
   cfg.synthesis.target = 'count'
   cfg.synthesis.target_value = 8
   cfg.synthesis.max_attempts_multiple = 8.0

@@ -9,6 +9,7 @@ import ml_collections
 from gan_aug.core import checks
 from gan_aug.core.errors import ConfigError
 from gan_aug.gan import diffaug
+from gan_aug.gan import objectives
 from gan_aug.gan.networks import COMPUTE_DTYPES, GANS, GANModel, build_gan
 
 
@@ -17,6 +18,11 @@ def validate(config: ml_collections.ConfigDict) -> GANModel:
   returns the GAN it builds (for two classes), whose facts later checks need."""
   gan, p = config.gan, 'gan'
   GANS.get(gan.name, 'config.gan.name')
+  objectives.get(gan.get('objective', 'bce'))
+  if 'r1_gamma' in gan:
+    checks.number_in(gan, p, 'r1_gamma', 0.0, 1e6, closed_low=True)
+  if 'r1_every' in gan:
+    checks.int_at_least(gan, p, 'r1_every', 1)
   checks.check(gan.get('compute_dtype', 'float32') in COMPUTE_DTYPES,
                'gan.compute_dtype', gan.get('compute_dtype'),
                f'one of {tuple(COMPUTE_DTYPES)}')

@@ -17,7 +17,9 @@ import ml_collections
 import optax
 
 from gan_aug.gan import config_checks
+from gan_aug.gan import inference as gan_inference
 from gan_aug.gan import networks
+from gan_aug.gan import objectives
 from gan_aug.gan import step as gan_lib
 from gan_aug.generator import family as family_lib
 
@@ -27,7 +29,9 @@ METRICS = (family_lib.Metric('d_loss', 'd_loss'),
            family_lib.Metric('d_real', 'D(x)', 'score'),
            family_lib.Metric('d_fake', 'D(G(z))', 'score'),
            family_lib.Metric('aux_acc_real', 'aux acc real', 'score', '.2f'),
-           family_lib.Metric('aux_acc_fake', 'aux acc fake', 'score', '.2f'))
+           family_lib.Metric('aux_acc_fake', 'aux acc fake', 'score', '.2f'),
+           # The R1 penalty added to D's loss (gan.r1_gamma > 0), per step.
+           family_lib.Metric('r1', 'R1', 'loss', '.4f'))
 
 
 def optimizers(config: ml_collections.ConfigDict) -> Tuple[
@@ -58,7 +62,8 @@ def _make_train_step(model: networks.GANModel, config: ml_collections.ConfigDict
       noise_std=gan.get('instance_noise_std', 0.0),
       noise_anneal_steps=gan.get('instance_noise_anneal_steps', 0) or num_steps,
       num_examples=num_examples, diffaug_policy=gan.get('diffaug', ''),
-      ema_decay=gan.get('ema_decay', 0.0), streamed=streamed)
+      ema_decay=gan.get('ema_decay', 0.0), streamed=streamed,
+      r1_gamma=gan.get('r1_gamma', 0.0), r1_every=gan.get('r1_every', 16))
 
 
 def _in_form(model: networks.GANModel, inference: Callable) -> networks.GANModel:
@@ -70,41 +75,42 @@ def _make_sampler(model: networks.GANModel,
                   inference: Callable = lambda m: m) -> family_lib.Sampler:
   """G (its moving average when kept), in inference mode."""
   model = _in_form(model, inference)
-  sample_params = gan_lib.make_sampler(model)
+  sample_params = gan_inference.make_sampler(model)
 
   def sample(state: gan_lib.GANState, z, labels):
-    return sample_params(gan_lib.synthesis_params(state), state.g_batch_stats, z,
+    return sample_params(gan_inference.synthesis_params(state), state.g_batch_stats, z,
                          labels)
 
   def one_class(state: gan_lib.GANState, z, label):
-    return gan_lib.generate_class(model, gan_lib.synthesis_params(state),
+    return gan_inference.generate_class(model, gan_inference.synthesis_params(state),
                                   state.g_batch_stats, z, label)
 
   return family_lib.Sampler(sample, one_class)
 
 
-def _probabilities(logit, class_logits):
-  return (jax.nn.sigmoid(logit),
-          None if class_logits is None else jax.nn.softmax(class_logits))
-
-
 def _make_scorer(model: networks.GANModel,
                  inference: Callable = lambda m: m) -> family_lib.Scorer:
-  """D's realness sigmoid(D(x)) in inference mode, and its class head's
-  probabilities (None without one); a per-class family scores each image with
-  its own class's D."""
+  """D's realness in inference mode as its objective reads it (sigmoid(D(x)) for
+  bce, D(x) itself for hinge and lsgan), and its class head's probabilities
+  (None without one); a per-class family scores each image with its own class's
+  D."""
+  objective = objectives.get(model.objective)
   model = _in_form(model, inference)
 
+  def scores(logit, class_logits):
+    return (objective.score(logit),
+            None if class_logits is None else jax.nn.softmax(class_logits))
+
   def labelled(state: gan_lib.GANState, x, labels):
-    return _probabilities(*gan_lib.discriminate(model, state.d_params,
-                                                state.d_batch_stats, x, labels))
+    return scores(*gan_inference.discriminate(model, state.d_params,
+                                        state.d_batch_stats, x, labels))
 
   def one_class(state: gan_lib.GANState, x, label):
-    return _probabilities(*gan_lib.discriminate_class(
+    return scores(*gan_inference.discriminate_class(
         model, state.d_params, state.d_batch_stats, x, label))
 
-  return family_lib.Scorer(labelled, one_class,
-                           "D's realness sigmoid(D(x)), in inference mode")
+  return family_lib.Scorer(labelled, one_class, objective.score_description,
+                           probability=objective.probability)
 
 
 def _family(description: str) -> family_lib.Family:

@@ -33,6 +33,9 @@ class GANModel:
   one_per_class: bool = False
   # D has a class head, so synthesis can require it to agree with the label.
   has_class_head: bool = False
+  # The objective D is trained under (`gan_aug.gan.objectives`): what its
+  # realness output means, to the train step and to the filter.
+  objective: str = 'bce'
 
 
 GANS: registry.Registry[Callable[..., GANModel]] = registry.Registry('GAN')
@@ -93,6 +96,8 @@ def _cgan(config: ml_collections.ConfigDict, num_classes: int) -> GANModel:
 
 
 def build_gan(config: ml_collections.ConfigDict, num_classes: int) -> GANModel:
-  """Returns the `GANModel` for `config.gan.name`; ValueError on an impossible shape."""
-  return GANS.get(config.gan.name, 'config.gan.name')(config, num_classes)
+  """Returns the `GANModel` for `config.gan.name` trained under
+  `config.gan.objective`; ValueError on an impossible shape."""
+  model = GANS.get(config.gan.name, 'config.gan.name')(config, num_classes)
+  return dataclasses.replace(model, objective=config.gan.get('objective', 'bce'))
 

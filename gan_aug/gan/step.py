@@ -11,10 +11,12 @@ share the batch.
 One step follows the classic DCGAN/ACGAN loop, for every family:
   1. G makes a fake batch (training mode: batch statistics);
   2. D is updated once on the real batch and the (stopped-gradient) fake batch:
-     BCE(real->1, fake->0), plus, for a D with a class head (ACGAN), the
-     cross-entropy of the class head on both;
+     the objective's D loss (`gan_aug.gan.objectives`; the papers' BCE by
+     default), plus, for a D with a class head (ACGAN), the cross-entropy of the
+     class head on both, plus the R1 penalty when it is on;
   3. G is updated through the updated D (training mode, its batch-stat updates
-     discarded): BCE(fake->1) (+ the class head's cross-entropy on G's labels).
+     discarded): the objective's G loss (+ the class head's cross-entropy on G's
+     labels).
 G's forward pass is shared by both updates (its VJP is kept from step 1). A
 per-class model (one DCGAN per class) runs this for every class in one step,
 vmapped over the class axis of its stacked parameters.
@@ -24,8 +26,20 @@ Two small-data options (Zhao et al. 2020; Karras et al. 2020): DiffAugment
 fake batch of D's update and the fake batch of G's update, each with its own
 random draws under the same policy - through differentiable augmentations; and
 an exponential moving average of G's weights (`g_ema_params`, for synthesis).
+
+The R1 penalty (Mescheder et al. 2018), (gamma/2) E||grad_x D(x)||^2 on D's
+realness logit (not its class head) of the real batch, is added to D's loss
+every `r1_every` steps (the steps where `state.step % r1_every == 0`), scaled by
+`r1_every` (lazy regularisation, Karras et al. 2020). As in StyleGAN2-ADA the
+gradient is taken with respect to the real images before DiffAugment and
+instance noise, through them. It is taken on the same forward pass as D's real
+loss, so in training mode: dropout on, with that pass's mask, and batch norm
+with the real batch's statistics - the gradient of sum_i D(x_i) then includes
+the (O(1/batch)) path through those statistics. A per-class model takes it per
+class, on each class's own D and real batch.
 """
 
+import functools
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import flax
@@ -37,6 +51,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from gan_aug.data import batch_order
 from gan_aug.gan import diffaug
 from gan_aug.gan import ema
+from gan_aug.gan import objectives
 from gan_aug.gan.networks import GANModel
 from gan_aug.generator import images as images_lib
 from gan_aug.runtime import sharding
@@ -99,10 +114,6 @@ def init_state(model: GANModel, g_tx: optax.GradientTransformation,
                   g_ema_params=ema.init(g_params) if with_ema else None)
 
 
-def _bce(logits: jax.Array, target: float) -> jax.Array:
-  return optax.sigmoid_binary_cross_entropy(logits, jnp.full_like(logits, target)).mean()
-
-
 def _ce(logits: jax.Array, labels: jax.Array) -> jax.Array:
   return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
@@ -118,10 +129,25 @@ def instance_noise_std(step: jax.Array, initial_std: float,
   return initial_std * (1.0 - progress)
 
 
+def r1_norms(realness_sum: Callable[[jax.Array], Tuple[jax.Array, Any]],
+             real: jax.Array) -> Tuple[jax.Array, Any]:
+  """(E_i ||grad_x_i sum_j D(x_j)||^2, aux) for `realness_sum(x) -> (sum of D's
+  realness logits, aux)` on the real batch `x` [B, ...]."""
+  grads, aux = jax.grad(realness_sum, has_aux=True)(real)
+  grads = grads.astype(jnp.float32)
+  return jnp.sum(jnp.square(grads), axis=tuple(range(1, grads.ndim))).mean(), aux
+
+
 def _make_update(model: GANModel, g_tx: optax.GradientTransformation,
                  d_tx: optax.GradientTransformation, aux_loss_on_fake: bool,
-                 noisy: bool, diffaug_policy: Tuple[str, ...] = ()) -> Callable:
-  """One D update and one G update of one GAN on given real and latent batches."""
+                 noisy: bool, diffaug_policy: Tuple[str, ...] = (),
+                 objective: objectives.Objective = objectives.get('bce'),
+                 r1_weight: float = 0.0) -> Callable:
+  """One D update and one G update of one GAN on given real and latent batches.
+
+  `r1_weight > 0` adds `r1_weight` x E||grad_x D(x)||^2 of the real batch to D's
+  loss (the lazy R1 step's (gamma / 2) x r1_every) and returns it as `r1`.
+  """
   fake_aux_weight = 1.0 if aux_loss_on_fake else 0.0
   generator, discriminator = model.generator, model.discriminator
 
@@ -158,22 +184,32 @@ def _make_update(model: GANModel, g_tx: optax.GradientTransformation,
     fake, generator_vjp, new_g_stats = jax.vjp(generate, g_params, has_aux=True)
 
     def d_loss_fn(params):
-      real_logit, real_cls, stats = discriminate(
-          params, d_stats, seen_by_d(real, 0), real_labels, drop_real)
+      def real_pass(x):
+        logit, cls, stats = discriminate(params, d_stats, seen_by_d(x, 0),
+                                         real_labels, drop_real)
+        return logit.sum(), (logit, cls, stats)
+
+      if r1_weight > 0:
+        grad_norm2, (real_logit, real_cls, stats) = r1_norms(real_pass, real)
+      else:
+        _, (real_logit, real_cls, stats) = real_pass(real)
       fake_logit, fake_cls, stats = discriminate(
           params, stats, seen_by_d(jax.lax.stop_gradient(fake), 1), fake_labels,
           drop_fake)
-      loss = _bce(real_logit, 1.0) + _bce(fake_logit, 0.0)
+      loss = objective.d_loss(real_logit, fake_logit)
       metrics = {'d_real': jax.nn.sigmoid(real_logit).mean(),
                  'd_fake': jax.nn.sigmoid(fake_logit).mean()}
+      if r1_weight > 0:
+        metrics['r1'] = r1_weight * grad_norm2
       if model.has_class_head:
         loss += (_ce(real_cls, real_labels)
                  + fake_aux_weight * _ce(fake_cls, fake_labels))
         metrics.update(aux_acc_real=_accuracy(real_cls, real_labels),
                        aux_acc_fake=_accuracy(fake_cls, fake_labels))
-      return loss, (stats, metrics)
+      total = loss + metrics['r1'] if r1_weight > 0 else loss
+      return total, (stats, loss, metrics)
 
-    (d_loss, (new_d_stats, metrics)), d_grads = jax.value_and_grad(
+    (_, (new_d_stats, d_loss, metrics)), d_grads = jax.value_and_grad(
         d_loss_fn, has_aux=True)(d_params)
     d_updates, new_d_opt = d_tx.update(d_grads, d_opt, d_params)
     new_d_params = optax.apply_updates(d_params, d_updates)
@@ -181,7 +217,7 @@ def _make_update(model: GANModel, g_tx: optax.GradientTransformation,
     def g_loss_fn(fake_images):
       logit, cls, _ = discriminate(new_d_params, new_d_stats,
                                    seen_by_d(fake_images, 2), fake_labels, drop_g)
-      loss = _bce(logit, 1.0)
+      loss = objective.g_loss(logit)
       if model.has_class_head:
         loss += _ce(cls, fake_labels)
       return loss, jax.nn.sigmoid(logit).mean()
@@ -221,7 +257,8 @@ def make_train_step(model: GANModel, g_tx: optax.GradientTransformation,
                     batch_size: int, latent_dim: int, aux_loss_on_fake: bool = True,
                     noise_std: float = 0.0, noise_anneal_steps: int = 1,
                     num_examples: Optional[int] = None, diffaug_policy: str = '',
-                    ema_decay: float = 0.0, streamed: bool = False) -> Callable:
+                    ema_decay: float = 0.0, streamed: bool = False,
+                    r1_gamma: float = 0.0, r1_every: int = 1) -> Callable:
   """Returns the un-jitted pure step `(state, images_u8, labels) -> (state, metrics)`.
 
   With `streamed=True` the step takes the step's batch itself instead of the
@@ -239,11 +276,31 @@ def make_train_step(model: GANModel, g_tx: optax.GradientTransformation,
   `sharding.put_examples`); default: the stored size. `diffaug_policy` (e.g.
   'color,translation,cutout') turns DiffAugment on; `ema_decay > 0` updates
   `g_ema_params` after every step with `ema.warmed_up_decay` (the state must
-  have them: `with_ema`).
+  have them: `with_ema`). The losses are those of `model.objective`
+  (`gan_aug.gan.objectives`); `r1_gamma > 0` adds the R1 penalty every `r1_every` steps (see the module
+  docstring) and the metric `r1`: the penalty added to D's loss in a step (0 in
+  steps without it), so its mean over a logging window is the penalty per step.
   """
-  update = _make_update(model, g_tx, d_tx, aux_loss_on_fake, noise_std > 0,
-                        diffaug.parse_policy(diffaug_policy))
+  make = functools.partial(_make_update, model, g_tx, d_tx, aux_loss_on_fake,
+                           noise_std > 0, diffaug.parse_policy(diffaug_policy),
+                           objectives.get(model.objective))
+  plain = make()
+  with_r1 = make(r1_weight=0.5 * r1_gamma * r1_every) if r1_gamma > 0 else None
   num_classes = model.num_classes
+
+  def run_update(state: GANState, call: Callable) -> Tuple[Any, Metrics]:
+    """`call(update)` with the update this step takes: with R1 or without."""
+    if with_r1 is None:
+      return call(plain)
+    if r1_every == 1:
+      return call(with_r1)
+
+    def without_r1():
+      parts, metrics = call(plain)
+      return parts, {**metrics, 'r1': jnp.zeros_like(metrics['d_loss'])}
+
+    return jax.lax.cond(state.step % r1_every == 0, lambda: call(with_r1),
+                        without_r1)
 
   def conditional_step(state: GANState, images: jax.Array,
                        labels: jax.Array) -> Tuple[GANState, Metrics]:
@@ -262,8 +319,8 @@ def make_train_step(model: GANModel, g_tx: optax.GradientTransformation,
                                 images_lib.float_dtype()))
     fake_labels = shard(jax.random.randint(label_key, (batch_size,), 0, num_classes))
     std = instance_noise_std(state.step, noise_std, noise_anneal_steps)
-    parts, metrics = update(_parts(state), real, real_labels, z, fake_labels,
-                            update_key, std)
+    parts, metrics = run_update(state, lambda update: update(
+        _parts(state), real, real_labels, z, fake_labels, update_key, std))
     return _with_parts(state, parts, ema_decay), metrics
 
   def per_class_step(state: GANState, images: jax.Array,
@@ -286,75 +343,11 @@ def make_train_step(model: GANModel, g_tx: optax.GradientTransformation,
                                 images_lib.float_dtype()))
     labels = jnp.broadcast_to(classes[:, None], (num_classes, batch_size))
     std = instance_noise_std(state.step, noise_std, noise_anneal_steps)
-    parts, metrics = jax.vmap(update, in_axes=(0, 0, 0, 0, 0, 0, None))(
-        _parts(state), real, labels, z, labels,
-        jax.random.split(update_key, num_classes), std)
+    parts, metrics = run_update(state, lambda update: jax.vmap(
+        update, in_axes=(0, 0, 0, 0, 0, 0, None))(
+            _parts(state), real, labels, z, labels,
+            jax.random.split(update_key, num_classes), std))
     metrics = {k: v.mean() for k, v in metrics.items()}  # Averaged over classes.
     return _with_parts(state, parts, ema_decay), metrics
 
   return per_class_step if model.one_per_class else conditional_step
-
-
-def synthesis_params(state: GANState) -> Any:
-  """The generator weights to sample with: the moving average when kept."""
-  return state.g_params if state.g_ema_params is None else state.g_ema_params
-
-
-def select_class(model: GANModel, tree: Any, label: jax.Array) -> Any:
-  """The parameters of `label`'s GAN for a per-class model; `tree` otherwise."""
-  if not model.one_per_class:
-    return tree
-  return jax.tree.map(lambda leaf: leaf[label], tree)
-
-
-def generate_class(model: GANModel, g_params, g_batch_stats, z: jax.Array,
-                   label: jax.Array) -> jax.Array:
-  """Images of one class (`label` a scalar) in inference mode."""
-  labels = jnp.full((z.shape[0],), label, jnp.int32)
-  return model.generator.apply(
-      {'params': select_class(model, g_params, label),
-       'batch_stats': select_class(model, g_batch_stats, label)},
-      z, labels, train=False)
-
-
-def discriminate_class(model: GANModel, d_params, d_batch_stats, x: jax.Array,
-                       label: jax.Array):
-  """D's (realness logit, class logits or None) for images of one class, inference."""
-  labels = jnp.full((x.shape[0],), label, jnp.int32)
-  return model.discriminator.apply(
-      {'params': select_class(model, d_params, label),
-       'batch_stats': select_class(model, d_batch_stats, label)},
-      x, labels, train=False)
-
-
-def _per_label(model: GANModel, fn: Callable, labels: jax.Array) -> Any:
-  """Runs `fn(label)` for every class and picks each row's own class's output."""
-  outputs = jax.vmap(fn)(jnp.arange(model.num_classes))
-  rows = jnp.arange(labels.shape[0])
-  return jax.tree.map(lambda out: out[labels, rows], outputs)
-
-
-def discriminate(model: GANModel, d_params, d_batch_stats, x: jax.Array,
-                 labels: jax.Array):
-  """D's (realness logit, class logits or None) for labelled images, inference mode.
-
-  A per-class model scores each image with its own class's discriminator.
-  """
-  if model.one_per_class:
-    return _per_label(model, lambda c: discriminate_class(
-        model, d_params, d_batch_stats, x, c), labels)
-  return model.discriminator.apply({'params': d_params, 'batch_stats': d_batch_stats},
-                                   x, labels, train=False)
-
-
-def make_sampler(model: GANModel) -> Callable:
-  """Returns pure `(g_params, g_batch_stats, z, labels) -> images` in inference mode."""
-
-  def sample(g_params, g_batch_stats, z, labels):
-    if model.one_per_class:
-      return _per_label(model, lambda c: generate_class(
-          model, g_params, g_batch_stats, z, c), labels)
-    return model.generator.apply({'params': g_params, 'batch_stats': g_batch_stats},
-                                 z, labels, train=False)
-
-  return sample

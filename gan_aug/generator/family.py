@@ -51,12 +51,16 @@ class Sampler:
 @dataclasses.dataclass(frozen=True)
 class Scorer:
   """How convincing images are, for the filter: `labelled(state, x, labels)` and
-  `one_class(state, x, label)` -> (score in [0, 1], class probabilities
-  [N, C] or None). `x` are images in [-1, 1] as the sampler makes them."""
+  `one_class(state, x, label)` -> (score, class probabilities [N, C] or None),
+  higher = more convincing. `x` are images in [-1, 1] as the sampler makes them.
+  `probability`: the score is a probability in [0, 1], so a fixed threshold
+  means something; otherwise only a quantile of the scores of real images can
+  threshold it (`gan_aug.synthesis.filter`)."""
   labelled: Callable
   one_class: Callable
   # What the score is, for the report (e.g. "D's realness, sigmoid(D(x))").
   description: str = ''
+  probability: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

@@ -68,11 +68,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
   claims.validate(config.get('claims', {}))
   # The generator first: for a resolution it cannot produce it names the ones
   # it can.
-  networks = family_lib.find(config.gan.name).validate(config)
+  family = family_lib.find(config.gan.name)
+  networks = family.validate(config)
   data.validate(config.data)
-  synthesis_filter.validate(config.synthesis,
-                            getattr(networks, 'has_class_head', False),
-                            config.gan.name)
+  synthesis_filter.validate(
+      config.synthesis, getattr(networks, 'has_class_head', False), config.gan.name,
+      family.make_scorer(networks) if family.make_scorer else None)
   classifier_checks.validate(config.classifier)
   checks.check('gan_pretrain' not in config.protocol.arms
                or config.protocol.gan_pretrain_epochs < config.classifier.max_epochs,

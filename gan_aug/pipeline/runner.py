@@ -20,6 +20,7 @@ workdir/<variant>/ and variants.json / .md compare them; with
 on the same GANs, and filter_sweep.json / .md compare them.
 """
 
+import math
 import os
 import shutil
 from typing import Dict, List, Optional, Tuple
@@ -124,8 +125,8 @@ def _synthetic_set(config: ml_collections.ConfigDict, dataset: data_lib.Dataset,
   facts = {
       'gan': {**{k: gan_summary.get(k) for k in _GAN_FIELDS},
               'family': config.gan.name,
-              'final_losses': {m.key: final.get(m.key) for m in family.metrics
-                               if m.panel == 'loss'}},
+              'final_losses': {m.key: final[m.key] for m in family.metrics
+                               if m.panel == 'loss' and m.key in final}},
       'synthesis': {**{k: synth_summary.get(k) for k in _SYNTHESIS_FIELDS},
                     'real_scores': _real_scores(synth_summary)},
       'stages': {'gan': gan_dir, 'synthesis': synth_dir},
@@ -196,7 +197,8 @@ def _run_figures(figures_dir: str, config, dataset: data_lib.Dataset, run: Dict,
     if run['synthesis'].get('filter') != synthesize.NO_FILTER:
       figures.score_histogram(path('realness_scores'),
                               os.path.join(run['stages']['synthesis'], 'scores.npz'),
-                              run['synthesis']['threshold'], phantom)
+                              run['synthesis']['threshold'], phantom,
+                              run['synthesis'].get('filter', 'realness'))
       names.append('realness_scores')
   return {name: path(name) for name in names}
 
@@ -311,9 +313,11 @@ def run_variants(config: ml_collections.ConfigDict, workdir: str,
 
 
 def _mean_threshold(result: Dict) -> float:
-  thresholds = [r['synthesis']['threshold'] for r in result['runs']
-                if r.get('synthesis')]
-  return float(np.mean(thresholds)) if thresholds else 0.0
+  """The mean threshold over runs; no threshold ('none') counts as -inf."""
+  thresholds = [-math.inf if r['synthesis']['threshold'] is None
+                else r['synthesis']['threshold']
+                for r in result['runs'] if r.get('synthesis')]
+  return float(np.mean(thresholds)) if thresholds else -math.inf
 
 
 def run_filter_sweep(config: ml_collections.ConfigDict, workdir: str) -> Dict:

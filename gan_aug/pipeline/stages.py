@@ -53,6 +53,9 @@ _NON_SEMANTIC_DATA_FIELDS = ('dir', 'path', 'prepared_dir', 'in_memory_max_bytes
 # fingerprint anyway).
 _ADDED_DATA_FIELDS = {'include_classes': [], 'label_conflict_policy': 'exclude',
                       'split_strings': {'train': '', 'val': '', 'test': ''}}
+# GAN fields added after workdirs existed, left out of the key at these values
+# (which reproduce the earlier steps exactly) so that earlier stages keep their keys.
+_ADDED_GAN_FIELDS = {'objective': 'bce', 'r1_gamma': 0.0, 'r1_every': 16}
 # The protocol's axes choose which stages run; they do not change one stage.
 _PROTOCOL_AXES = ('arms', 'seeds', 'fractions', 'gan_variants', 'filter_sweep')
 
@@ -84,13 +87,21 @@ def _compilation(config: ml_collections.ConfigDict) -> Dict:
   return {'fast_compile': True} if config.get('fast_compile', False) else {}
 
 
+def _at_added_default(added: Dict, name: str, value) -> bool:
+  """Whether `name` is a field added later, at the value it was added with."""
+  return name in added and json.loads(json.dumps(value)) == added[name]
+
+
 def gan_stage_key(config: ml_collections.ConfigDict, data_fp: str) -> Dict:
   """The inputs that determine a trained GAN."""
   gan = {k: v for k, v in config.gan.to_dict().items()
-         if k not in _NON_SEMANTIC_GAN_FIELDS}
+         if k not in _NON_SEMANTIC_GAN_FIELDS
+         and not _at_added_default(_ADDED_GAN_FIELDS, k, v)}
+  if 'r1_gamma' not in gan:  # No penalty: its period changes nothing.
+    gan.pop('r1_every', None)
   data = {k: v for k, v in config.data.to_dict().items()
           if k not in _NON_SEMANTIC_DATA_FIELDS
-          and json.loads(json.dumps(v)) != _ADDED_DATA_FIELDS.get(k, object())}
+          and not _at_added_default(_ADDED_DATA_FIELDS, k, v)}
   return {'stage': 'gan', 'seed': config.seed, 'gan': gan, 'data': data,
           'data_fingerprint': data_fp, **_compilation(config)}
 
@@ -99,6 +110,10 @@ def synthesis_stage_key(config: ml_collections.ConfigDict, gan_fp: str) -> Dict:
   """The inputs that determine an accepted synthetic set."""
   syn = {k: v for k, v in config.synthesis.to_dict().items()
          if k not in _NON_SEMANTIC_SYNTHESIS_FIELDS}
+  if syn.get('threshold_mode') == 'none':
+    # Spelled 'fixed' with threshold 0 before 'none' existed; it keeps the same
+    # fakes, so it keeps that key and earlier synthesis stages stay found.
+    syn.update(threshold_mode='fixed', threshold=0.0)
   return {'stage': 'synthesis', 'gan_stage': gan_fp, 'seed': config.seed,
           'synthesis': syn, **_compilation(config)}
 

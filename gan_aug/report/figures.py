@@ -3,7 +3,7 @@ protocol's arms (mean and 95 % interval over seeds) against each other and the
 training fraction."""
 
 import os
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import matplotlib
 
@@ -104,21 +104,29 @@ def confusion_matrices(path: str, matrices: Dict[str, List[List[int]]],
   _save_figure(fig, path, 'confusion matrices', is_phantom)
 
 
-def score_histogram(path: str, scores_path: str, threshold: float,
-                    is_phantom: bool) -> None:
-  """D's realness on all generated fakes vs real held-out images, with the threshold."""
+def score_histogram(path: str, scores_path: str, threshold: Optional[float],
+                    is_phantom: bool, score_name: str = 'realness sigmoid(D(x)), '
+                    'inference mode') -> None:
+  """D's realness on all generated fakes vs real held-out images, with the
+  threshold (none: no line); `score_name` labels the axis."""
   with np.load(scores_path) as scores:
     series = {'generated (all)': scores['generated']}
     for split in ('train', 'val', 'test'):
       if f'real_{split}' in scores.files:
         series[f'real {split}'] = scores[f'real_{split}']
   fig, ax = plt.subplots(figsize=(6.5, 3.5))
-  bins = np.linspace(0, 1, 41)
+  everything = np.concatenate(list(series.values()) + [np.zeros((0,))])
+  everything = everything[np.isfinite(everything)]
+  low, high = 0.0, 1.0  # A probability's range, widened for an unbounded score.
+  if len(everything):
+    low, high = min(low, float(everything.min())), max(high, float(everything.max()))
+  bins = np.linspace(low, high, 41)
   for name, values in series.items():
     if len(values):
       ax.hist(values, bins=bins, density=True, histtype='step', label=name)
-  ax.axvline(threshold, color='k', linestyle=':', label=f'threshold {threshold:.3f}')
-  ax.set_xlabel('realness sigmoid(D(x)), inference mode')
+  if threshold is not None:
+    ax.axvline(threshold, color='k', linestyle=':', label=f'threshold {threshold:.3f}')
+  ax.set_xlabel(score_name)
   ax.set_ylabel('density')
   ax.legend(fontsize=8)
   _save_figure(fig, path, 'discriminator scores', is_phantom)

@@ -186,11 +186,7 @@ def _fraction_section(result: Dict, fkey: str, metrics: List[str]) -> List[str]:
               if (r.get('synthesis') or {}).get('real_scores', {}).get('test')]
   if filtered:
     lines += ['', 'Filter (D scores un-augmented images): ' + '; '.join(
-        f'seed {seed}: threshold {s["threshold"]:.3f}, real test images scored '
-        f'median {t["median"]:.3f} (5-95 %: {t["q05"]:.3f}-{t["q95"]:.3f}, '
-        f'{t["fraction_at_least_threshold"]:.0%} at or above it); '
-        f'{s["passed"]} of {s["generated"]} fakes passed'
-        for seed, s in filtered for t in [s['real_scores']['test']]) + '.']
+        _filter_line(seed, s) for seed, s in filtered) + '.']
   quality = result.get('synthetic_quality', {}).get(fkey)
   if quality:
     lines += ['', 'Accepted fakes against the real test images, in the feature space '
@@ -217,6 +213,18 @@ def _fraction_section(result: Dict, fkey: str, metrics: List[str]) -> List[str]:
 _REALNESS = "D's realness"
 
 
+def _filter_line(seed: int, syn: Dict) -> str:
+  """One seed's threshold, D's scores of real test images and the pass count."""
+  t = syn['real_scores']['test']
+  spread = (f'median {t["median"]:.3f} (5-95 %: {t["q05"]:.3f}-{t["q95"]:.3f}'
+            + (')' if syn['threshold'] is None
+               else f', {t["fraction_at_least_threshold"]:.0%} at or above it)'))
+  threshold = ('no threshold' if syn['threshold'] is None
+               else f'threshold {syn["threshold"]:.3f}')
+  return (f'seed {seed}: {threshold}, real test images scored {spread}; '
+          f'{syn["passed"]} of {syn["generated"]} fakes passed')
+
+
 def _synthesis_section(syn: Dict) -> List[str]:
   if not syn.get('real_score_distribution'):  # A generator without a scorer.
     return ['### Synthesis and filter', '',
@@ -225,7 +233,9 @@ def _synthesis_section(syn: Dict) -> List[str]:
             'requested samples kept.', '']
   lines = ['### Synthesis and filter', '',
            f'Filter: {syn.get("filter", _REALNESS)}. '
-           f'Keep a fake when D\'s realness >= {syn["threshold"]:.4f}'
+           + ('Keep a fake whatever D\'s realness (no threshold)'
+              if syn['threshold'] is None
+              else f'Keep a fake when D\'s realness >= {syn["threshold"]:.4f}')
            + (f' (the {syn["threshold_setting"]} quantile of D\'s scores of real '
               'validation images)' if syn.get('threshold_mode') == 'real_quantile'
               else f' (errD_fake = -log(1 - realness) >= {syn["threshold_setting"]}, '

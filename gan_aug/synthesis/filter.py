@@ -10,7 +10,9 @@ import numpy as np
 from gan_aug.core import checks
 
 TARGET_MODES = ('count', 'multiple', 'balance')
-THRESHOLD_MODES = ('fixed', 'errd_fake', 'real_quantile')
+THRESHOLD_MODES = ('none', 'fixed', 'errd_fake', 'real_quantile')
+# Modes whose threshold is a probability: they need a score that is one.
+_PROBABILITY_MODES = ('fixed', 'errd_fake')
 
 
 def class_targets(mode: str, value: float, real_counts: Sequence[int]) -> List[int]:
@@ -49,8 +51,8 @@ def accept_mask(realness: np.ndarray, predicted_class: np.ndarray, requested: in
 
 def filter_threshold(cfg: ml_collections.ConfigDict,
                      real_val: Tuple[np.ndarray, np.ndarray]) -> float:
-  """The realness a fake needs: fixed, the papers' printed errD_fake rule, or a
-  quantile of real validation scores.
+  """The realness a fake needs: none (-inf: every score passes), fixed, the
+  papers' printed errD_fake rule, or a quantile of real validation scores.
 
   `errd_fake` is the rule papers 000/002 print in their code, `if errD_fake >=
   0.76` with errD_fake = BCE(D(G(z)), fake label) = -log(1 - D(G(z))) of one
@@ -62,6 +64,8 @@ def filter_threshold(cfg: ml_collections.ConfigDict,
   `real_quantile` fraction of real held-out images it scores lowest: a threshold
   in D's own scale, for a D whose scores of real images never reach a fixed value.
   """
+  if cfg.threshold_mode == 'none':
+    return -math.inf
   if cfg.threshold_mode == 'fixed':
     return float(cfg.threshold)
   if cfg.threshold_mode == 'errd_fake':
@@ -73,16 +77,25 @@ def filter_threshold(cfg: ml_collections.ConfigDict,
 
 
 def validate(syn: ml_collections.ConfigDict, has_class_head: bool,
-                    gan_name: str) -> None:
-  """Raises ConfigError for a bad config.synthesis (for a GAN whose D has a class
-  head or not)."""
+             gan_name: str, scorer=None) -> None:
+  """Raises ConfigError for a bad config.synthesis, for a generator whose D has a
+  class head or not and whose scorer (`gan_aug.generator.family.Scorer`, None
+  without one) gives a probability or not."""
   p = 'synthesis'
   checks.one_of(syn, p, 'threshold_mode', THRESHOLD_MODES)
+  if scorer is not None and not scorer.probability:
+    checks.check(syn.threshold_mode not in _PROBABILITY_MODES,
+                 'synthesis.threshold_mode', syn.threshold_mode,
+                 f"'real_quantile' or 'none', since {gan_name!r} scores fakes "
+                 f'with {scorer.description}: a probability threshold means '
+                 'nothing on that scale')
   if syn.threshold_mode == 'errd_fake':  # a loss, -log(1 - D(G(z)))
     checks.number_in(syn, p, 'threshold', 0.0, 50.0, closed_low=True)
-  else:
-    checks.number_in(syn, p, 'threshold', 0.0, 1.0, closed_low=True,
-                     closed_high=True)
+  elif syn.threshold_mode == 'fixed':
+    checks.check(syn.threshold != 0, 'synthesis.threshold', syn.threshold,
+                 "above 0 with threshold_mode='fixed' (0 keeps every fake: that "
+                 "is threshold_mode='none')")
+    checks.number_in(syn, p, 'threshold', 0.0, 1.0, closed_high=True)
   checks.number_in(syn, p, 'real_quantile', 0.0, 1.0, closed_low=True,
                    closed_high=True)
   checks.boolean(syn, p, 'require_class_agreement')
@@ -99,6 +112,6 @@ def validate(syn: ml_collections.ConfigDict, has_class_head: bool,
                  syn.target_value, 'a whole number of images per class in count mode')
   # Each checkpoint's D has its own score scale; a quantile of one D's scores
   # is no threshold for another's.
-  checks.check(syn.threshold_mode == 'fixed' or syn.num_checkpoints == 1,
+  checks.check(syn.threshold_mode != 'real_quantile' or syn.num_checkpoints == 1,
                'synthesis.num_checkpoints', syn.num_checkpoints,
                '1 when synthesis.threshold_mode is real_quantile')

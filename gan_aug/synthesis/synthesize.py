@@ -2,9 +2,10 @@
 
 For each class, latents are drawn in large jitted batches; D scores every fake in
 inference mode (running batch-norm statistics, no dropout) exactly as it will be
-stored (quantised to uint8), and a fake is kept when its realness
-sigmoid(D) >= `threshold` and, if required (ACGAN), D's class head predicts the
-requested class. Per-class GANs score each fake with its own class's D; a
+stored (quantised to uint8), and a fake is kept when the family's score (for a GAN,
+its objective's: sigmoid(D) under bce, D itself under hinge and lsgan) >=
+`threshold` (-inf in 'none' mode) and, if required (ACGAN), D's class head
+predicts the requested class. Per-class GANs score each fake with its own class's D; a
 conditional D (CGAN) scores it given the requested class. A class stops when it
 has its target or when its attempt cap is spent.
 
@@ -18,6 +19,7 @@ the next class (latents are indexed, so the result is the same).
 """
 
 import dataclasses
+import math
 import os
 import shutil
 import time
@@ -217,9 +219,11 @@ def _partial_draw(progress_dir: str, label: int) -> Optional[ClassDraw]:
                    realness, counts['next_batch'])
 
 
-def threshold_setting(cfg: ml_collections.ConfigDict) -> float:
+def threshold_setting(cfg: ml_collections.ConfigDict) -> Optional[float]:
   """The config value behind the filter's threshold: the quantile in
-  real_quantile mode, else synthesis.threshold."""
+  real_quantile mode, none in 'none' mode, else synthesis.threshold."""
+  if cfg.threshold_mode == 'none':
+    return None
   return cfg.real_quantile if cfg.threshold_mode == 'real_quantile' else cfg.threshold
 
 
@@ -347,7 +351,7 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
   total_passed = sum(c['passed'] for c in per_class.values())
   summary = {
       'filter': filter_used,
-      'threshold': threshold,
+      'threshold': threshold if math.isfinite(threshold) else None,
       'threshold_mode': cfg.threshold_mode,
       'threshold_setting': threshold_setting(cfg),
       'require_class_agreement': require_agreement,
