@@ -3,11 +3,12 @@
   python -m gan_aug.main --config=configs/gan_small_data.py:pneumonia --workdir=DIR
   python -m gan_aug.main --config=configs/gan_small_data.py:covid --workdir=DIR
 
-Each GAN variant runs the whole experiment (3 seeds; GAN, synthesis and the arms
-real, gan, gan_classical) in DIR/<variant>/, and DIR/variants.md compares the
-accepted fakes' KID (+- its std over subsets) against the real test images in the
-feature space of the real arm's classifier, the share of generated fakes the
-filter accepted, and the gan / gan_classical arms' macro-F1 with 95 % intervals.
+The three GANs are the generators of one protocol (3 seeds): each trains its own
+GAN and synthesis stages and feeds its arms `<generator>` and
+`<generator>_classical`, beside one `real` arm trained once per seed. DIR/report.md
+gives every arm's metrics, the paired differences against real and between the
+generators, and per generator the accepted fakes' GAN-test and KID/FID against
+the real test images in the feature space of the real arm's classifier.
 The filter keeps fakes D scores at least as high as the 5 % quantile of its
 scores of real validation images (a fixed 0.76 would mean something different for
 a D trained on augmented images); D scores un-augmented images.
@@ -17,8 +18,8 @@ Variants (combine with commas):
              the ACGAN and classifier of configs/pneumonia_lowdata.py at 28 px;
   covid      covid19_3way (duplicates removed), paper 003's CovidGAN shape at 56 px
              grey (G width 256) and the custom CNN at 112 px;
-  smoke      a few steps, one seed, the paper and diffaug_ema GANs (checks the
-             wiring; the numbers mean nothing).
+  smoke      a few steps, one seed, the paper and diffaug_ema generators (checks
+             the wiring; the numbers mean nothing).
 """
 
 import importlib.util
@@ -27,7 +28,7 @@ import os
 from gan_aug.config_blocks import blocks
 from gan_aug.config_blocks import variants as variant_blocks
 
-GAN_VARIANTS = {
+GENERATORS = {
     'paper': {},
     'diffaug': {'diffaug': 'color,translation,cutout'},
     'diffaug_ema': {'diffaug': 'color,translation,cutout', 'ema_decay': 0.999},
@@ -61,6 +62,12 @@ def _covid_config():
                                    steps_per_epoch=50, max_epochs=30, patience=5))
 
 
+def _arms(generators):
+  """real, then each generator's plain and _classical arms."""
+  return ('real',) + tuple(arm for name in generators
+                           for arm in (name, f'{name}_classical'))
+
+
 def get_config(arg: str = None):
   """Returns the study's config; `arg` is a comma-separated list of variants."""
   variants = variant_blocks.parse_variants(
@@ -72,8 +79,7 @@ def get_config(arg: str = None):
     config = _pneumonia_lowdata_config()
     fractions = (0.1,)
   config.protocol = blocks.protocol(
-      arms=('real', 'gan', 'gan_classical'), seeds=3, fractions=fractions,
-      gan_variants=GAN_VARIANTS)
+      arms=_arms(GENERATORS), seeds=3, fractions=fractions, generators=GENERATORS)
   if 'smoke' in variants:
     variant_blocks.make_smoke(config)
     config.gan.batch_size = 16
@@ -84,9 +90,10 @@ def get_config(arg: str = None):
     config.synthesis.target_value = 16
     config.classifier.resolution = 28
     config.protocol.seeds = 1
-    # Two of the variants: diffaug_ema runs DiffAugment's code path and EMA's.
-    config.protocol.gan_variants = {name: GAN_VARIANTS[name]
-                                    for name in ('paper', 'diffaug_ema')}
+    # Two of the generators: diffaug_ema runs DiffAugment's code path and EMA's.
+    two = {name: GENERATORS[name] for name in ('paper', 'diffaug_ema')}
+    config.protocol.generators = two
+    config.protocol.arms = _arms(two)
     if 'covid' not in variants:
       config.protocol.fractions = (0.05,)
   return config

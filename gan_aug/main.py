@@ -1,8 +1,8 @@
 """Command line entry point: `python -m gan_aug.main --config=configs/X.py[:variant] --workdir=DIR`.
 
 Runs the config's protocol (`gan_aug.pipeline.runner`). Config fields can be overridden
-with `--config.section.field=value`; `--gan_variants=a,b` runs only those of
-config.protocol.gan_variants. Problems a person can fix (missing data, bad
+with `--config.section.field=value`; `--generators=a,b` runs only those of
+config.protocol.generators (and the arms without synthetic images). Problems a person can fix (missing data, bad
 config values, unknown component names, a diverged GAN, a workdir another run
 holds) end the run with a message and a non-zero exit status instead of a
 traceback. A run holds its workdir's lock (`gan_aug.runtime.workdir_lock`) throughout;
@@ -30,16 +30,16 @@ _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Path to a config file, optionally with :variant.',
     lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Folder for all outputs of the run.')
-_GAN_VARIANTS = flags.DEFINE_list(
-    'gan_variants', None,
-    'Run only these of config.protocol.gan_variants (default: all).')
+_GENERATORS = flags.DEFINE_list(
+    'generators', None,
+    'Run only these of config.protocol.generators and their arms (default: all).')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
-def _run_holding_the_workdir(config, workdir, variants):
+def _run_holding_the_workdir(config, workdir, generators):
   """runner.run while holding workdir's lock: a second run on it stops at once."""
   with workdir_lock.hold(workdir):
-    return runner.run(config, workdir, variants)
+    return runner.run(config, workdir, generators)
 
 
 def main(argv):
@@ -50,10 +50,8 @@ def main(argv):
   preemption.install()
   watchdog.start(_CONFIG.value.get('run', {}).get('watchdog_seconds', 0))
   result = cli.run_or_exit(_run_holding_the_workdir, _CONFIG.value, _WORKDIR.value,
-                           _GAN_VARIANTS.value)
-  if 'variants' in result:
-    print(sweeps.variants_markdown(result))
-  elif 'settings' in result:
+                           _GENERATORS.value)
+  if 'settings' in result:
     print(sweeps.filter_sweep_markdown(result))
   else:
     print(report.summary_line(result))

@@ -232,11 +232,16 @@ def test_protocol_reports_the_synthetic_set_in_inception_space(state, tmp_path):
   assert set(quality['per_class']) == {'a', 'b'}
   scores = {'precision': 0.5, 'recall': 0.5, 'f1': 0.5}
   test = {'accuracy': 0.5, 'per_class': {'a': scores, 'b': scores}}
+  from gan_aug.protocol import arms as arms_lib  # pylint: disable=g-import-not-at-top
+  measured = {'gan_test_accuracy': None, 'synthetic_quality_inception': quality}
   summary = summary_lib.summarise(
-      [{'fraction': 1.0, 'seed': s, 'classifiers': {'custom_cnn': {
-          'gan_test_accuracy': None, 'synthetic_quality_inception': quality,
-          'arms': {'real': {'test': test, 'test_correct': [1]}}}}} for s in (0, 1)],
-      ('real',), [1.0], ['custom_cnn'])
+      [{'fraction': 1.0, 'seed': s,
+        'classifiers': {'custom_cnn': {'arms': {
+            'real': {'test': test, 'test_correct': [1]},
+            'gan': {'test': test, 'test_correct': [1]}}}},
+        'generators': {'gan': {'classifiers': {'custom_cnn': measured}}}}
+       for s in (0, 1)],
+      arms_lib.bindings(('real', 'gan'), ['gan']), [1.0], ['custom_cnn'])
   assert summary['synthetic_quality_inception']['1.0']['kid']['values'] == [
       quality['overall']['kid']] * 2
 

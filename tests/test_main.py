@@ -33,8 +33,10 @@ def test_smoke_run_on_real_covid_folder_then_rerun(covid_dir, tmp_path):
   with open(os.path.join(workdir, 'dataset.json')) as f:
     assert len(json.load(f)['duplicates_removed']) == 6
   stages = sorted(os.listdir(os.path.join(workdir, 'stages')))
-  assert [s.split('-')[0] for s in stages] == ['classifiers', 'gan', 'synthesis']
-  stage_dir = os.path.join(workdir, 'stages', stages[1])
+  # The real arm's stage and the gan arm's.
+  assert [s.split('-')[0] for s in stages] == ['classifiers', 'classifiers', 'gan',
+                                               'synthesis']
+  stage_dir = os.path.join(workdir, 'stages', stages[2])
   assert '6' in os.listdir(os.path.join(stage_dir, 'checkpoints'))
   assert 'step_0000006.png' in os.listdir(os.path.join(stage_dir, 'samples'))
   assert "atomicity.py" not in log  # Library INFO chatter is filtered out.

@@ -1,5 +1,6 @@
 """Protocols: intervals, McNemar, the arms, config validation, and a multi-seed smoke run."""
 
+import glob
 import json
 import os
 import sys
@@ -87,21 +88,34 @@ def test_blank_centre_keeps_only_the_frame():
     (gan_small_data, 'pneumonia'), (gan_small_data, 'covid'),
     (gan_small_data, 'covid,smoke'), (covid_experiment, 'paper'),
     (covid_experiment, 'smoke')])
-def test_protocol_configs_and_their_gan_variants_validate(module, variant):
+def test_protocol_configs_and_their_generators_validate(module, variant):
   config = module.get_config(variant)
   config_validation.validate(config)
-  for name in config.protocol.gan_variants:
-    variant_config = protocol.with_overrides(config, 'gan_variants', name)
-    config_validation.validate(variant_config)
-    for field, value in config.protocol.gan_variants[name].items():
-      assert variant_config.gan[field] == value
+  for name in config.protocol.generators:
+    generator_config = protocol.generator_config(config, name)
+    config_validation.validate(generator_config)
+    for field, value in config.protocol.generators[name].items():
+      assert generator_config.gan[field] == value
 
 
-def test_gan_variant_with_an_unknown_field_is_refused():
+def test_generator_with_an_unknown_field_or_a_bad_name_is_refused():
   config = gan_small_data.get_config('pneumonia')
-  config.protocol.gan_variants = {'typo': {'diffaugment': 'color'}}
-  with pytest.raises(ValueError, match=r"gan_variants.typo sets \['diffaugment'\]"):
-    protocol.with_overrides(config, 'gan_variants', 'typo')
+  config.protocol.generators = {'paper': {}, 'typo': {'diffaugment': 'color'}}
+  config.protocol.arms = ('real', 'paper', 'typo')
+  with pytest.raises(ValueError, match=r"generators.typo sets \['diffaugment'\]"):
+    config_validation.validate(config)
+  config.protocol.generators = {'paper': {}, 'a-b': {}}
+  with pytest.raises(errors.ConfigError, match="generator named 'a-b'"):
+    config_validation.validate(config)
+  config.protocol.generators = {'paper': {}, 'paper_only': {}}
+  config.protocol.arms = ('real', 'paper_only')
+  with pytest.raises(errors.ConfigError, match="could mean gan of generator "
+                     "'paper_only' or gan_only of generator 'paper'"):
+    config_validation.validate(config)
+  config.protocol.arms = ('real', 'gan')  # No generator is called gan here.
+  with pytest.raises(errors.UnknownComponentError,
+                     match="Unknown arm 'gan'.*Valid names:.*paper_classical"):
+    config_validation.validate(config)
 
 
 def test_bad_protocol_block_is_refused():
@@ -228,15 +242,53 @@ def test_smoke_protocol_writes_the_documented_layout(data_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_gan_small_data_smoke_compares_its_variants(data_dir, tmp_path):
-  workdir = run_command('gan_small_data', 'smoke', tmp_path, **{
-      'data.path': os.path.join(data_dir, 'pneumoniamnist.npz')})
-  with open(os.path.join(workdir, 'variants.json')) as f:
-    variants = json.load(f)
-  assert list(variants['variants']) == ['paper', 'diffaug_ema']
-  for name in variants['variants']:
-    with open(os.path.join(workdir, name, 'report.json')) as f:
-      check_schema(json.load(f), 64)
+def _classifier_stages(workdir):
+  """{stage folder: the registered arms it trained}."""
+  out = {}
+  for path in glob.glob(os.path.join(workdir, 'stages', 'classifiers-*', 'stage.json')):
+    with open(path) as f:
+      out[os.path.dirname(path)] = json.load(f)['arms']
+  return out
+
+
+def test_gan_small_data_smoke_runs_its_generators_as_one_protocol(data_dir, tmp_path):
+  npz = {'data.path': os.path.join(data_dir, 'pneumoniamnist.npz')}
+  # One generator first (as one machine of several would), then both: the real
+  # arm and the first generator's stages are reused.
+  workdir = run_command('gan_small_data', 'smoke', tmp_path,
+                        flags=['--generators=paper'], **npz)
+  with open(os.path.join(workdir, 'report.json')) as f:
+    assert list(run_arms(json.load(f))) == ['real', 'paper', 'paper_classical']
+  before = _classifier_stages(workdir)
+  (controls,) = [d for d, arms in before.items() if arms == ['real']]
+  trained_at = os.path.getmtime(os.path.join(controls, 'done.json'))
+  run_command('gan_small_data', 'smoke', tmp_path, **npz)
+  with open(os.path.join(workdir, 'report.json')) as f:
+    report = json.load(f)
+  check_schema(report, 64)
+  after = _classifier_stages(workdir)
+  # One classifier stage without synthetic images, one per generator; real
+  # trained once, in the first run.
+  assert sorted(after.values()) == [['gan', 'gan_classical']] * 2 + [['real']]
+  assert set(before) < set(after)
+  assert os.path.getmtime(os.path.join(controls, 'done.json')) == trained_at
+  assert list(run_arms(report)) == ['real', 'paper', 'paper_classical',
+                                    'diffaug_ema', 'diffaug_ema_classical']
+  assert list(report['generators']) == ['paper', 'diffaug_ema']
+  assert report['generators']['diffaug_ema']['overrides']['ema_decay'] == 0.999
+  paired = set(report['paired'])
+  assert {'paper_minus_real', 'diffaug_ema_minus_real',
+          'diffaug_ema_minus_paper',
+          'diffaug_ema_classical_minus_paper_classical'} <= paired
+  assert set(report['by_generator']) == {'paper', 'diffaug_ema'}
+  run = report['runs'][0]
+  assert run['generators']['diffaug_ema']['gan']['family'] == 'acgan'
+  with open(os.path.join(workdir, 'report.md')) as f:
+    text = f.read()
+  assert '## Generators' in text and 'diffaug_ema − paper' in text
+  with open(os.path.join(workdir, 'test_predictions.csv')) as f:
+    header = f.readline()
+  assert 'real_predicted' in header and 'diffaug_ema_classical_predicted' in header
 
 
 def test_fraction_curves_are_drawn_for_several_fractions(tmp_path):
@@ -251,16 +303,16 @@ def test_fraction_curves_are_drawn_for_several_fractions(tmp_path):
   assert os.path.getsize(paths['fractions']) > 1000
 
 
-def test_filter_sweep_and_gan_variants_together_are_refused():
+def test_filter_sweep_and_several_generators_together_are_refused():
   config = pneumonia_lowdata.get_config('filter_sweep')
   config_validation.validate(config)
   assert {'none', 'q05', 'fixed076'} <= set(config.protocol.filter_sweep)
   for name in config.protocol.filter_sweep:
     config_validation.validate(protocol.with_overrides(config, 'filter_sweep', name))
-  config.protocol.gan_variants = {'paper': {}}
-  with pytest.raises(ValueError, match='both set'):
+  config.protocol.generators = {'gan': {}, 'other': {'ema_decay': 0.99}}
+  with pytest.raises(ValueError, match='several generators'):
     config_validation.validate(config)
-  config.protocol.gan_variants = {}
+  config.protocol.generators = {}
   config.protocol.filter_sweep = {'typo': {'treshold': 0.5}}
   with pytest.raises(ValueError, match=r"filter_sweep.typo sets \['treshold'\]"):
     protocol.with_overrides(config, 'filter_sweep', 'typo')

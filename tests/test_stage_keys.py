@@ -6,6 +6,12 @@ every workdir's finished stages of that kind. The values below were recorded by
 running the configs on the shared data (the stage folders those runs made carry
 the same fingerprints). A change that must re-key a stage changes this test and
 says why.
+
+Re-keyed once, the classifier stages: each (fraction, seed, classifier) now has
+a controls stage (the arms without synthetic images, trained once whatever the
+generators) and one stage per generator, and every arm stops on its own
+patience (`arm_stopping: own` in the key), which changes results an earlier
+stage recorded. The GAN and synthesis keys are as they were.
 """
 
 import pytest
@@ -14,6 +20,7 @@ from gan_aug import data as data_lib
 from gan_aug.core.fingerprints import fingerprint
 from gan_aug.pipeline import runner
 from gan_aug.pipeline import stages
+from gan_aug.protocol import arms
 from gan_aug.protocol import axes as protocol_lib
 from helpers import covid_acgan
 import covid_cgan  # pylint: disable=g-bad-import-order
@@ -23,13 +30,16 @@ import covid_dcgan  # pylint: disable=g-bad-import-order
 PINNED = {
     'covid_acgan.py:phantom': {
         'gan': 'f121d7d836edbcbc', 'synthesis': '9a78a40220ab7ef2',
-        'classifiers': {'custom_cnn': '919e39a524a126ac'}},
+        'classifiers': {'custom_cnn': {'controls': 'd1aa3322d6a67de3',
+                                       'gan': '0fcc910b294db1a6'}}},
     'covid_dcgan.py:smoke': {
         'gan': '3dae93592c44ffec', 'synthesis': '0dab40a53bdf9795',
-        'classifiers': {'gmd_cnn': '7ae6e866f44c3b76'}},
+        'classifiers': {'gmd_cnn': {'controls': '387d02a0bb8c2343',
+                                    'gan': '354c18d107df744f'}}},
     'covid_cgan.py:smoke': {
         'gan': '399004ed852057fb', 'synthesis': '527c763eaaddf23e',
-        'classifiers': {'custom_cnn': 'c70e1fe347e1cb1c'}},
+        'classifiers': {'custom_cnn': {'controls': 'd5be9e91f07281b3',
+                                       'gan': 'e3e78f1738fb6eee'}}},
 }
 _MODULES = {'covid_acgan.py': covid_acgan, 'covid_dcgan.py': covid_dcgan,
             'covid_cgan.py': covid_cgan}
@@ -45,12 +55,18 @@ def stage_fingerprints(config) -> dict:
   data_fp = stages.data_fingerprint(dataset)
   gan_fp = fingerprint(stages.gan_stage_key(seed_config, data_fp))
   synthesis_fp = fingerprint(stages.synthesis_stage_key(seed_config, gan_fp))
-  return {'gan': gan_fp, 'synthesis': synthesis_fp,
-          'classifiers': {
-              name: fingerprint(stages.classifier_stage_key(
-                  seed_config, data_fp, synthesis_fp, name,
-                  list(config.protocol.arms)))
-              for name in runner.classifier_names(config)}}
+  bound = arms.bindings(config.protocol.arms, ['gan'])
+  controls = [b.kind for b in bound if b.generator is None]
+  generated = [b.kind for b in bound if b.generator]
+  out = {'gan': gan_fp, 'synthesis': synthesis_fp, 'classifiers': {}}
+  for name in runner.classifier_names(config):
+    controls_fp = fingerprint(stages.classifier_stage_key(
+        seed_config, data_fp, None, name, controls))
+    out['classifiers'][name] = {
+        'controls': controls_fp,
+        'gan': fingerprint(stages.classifier_stage_key(
+            seed_config, data_fp, synthesis_fp, name, generated, controls_fp))}
+  return out
 
 
 @pytest.mark.parametrize('name', sorted(PINNED))

@@ -1,15 +1,15 @@
-"""Classifier training as pure jitted steps, with arms trained in lockstep.
+"""Classifier training as pure jitted steps, several arms side by side.
 
 Arms (e.g. `real` and `gan`) share the model, the seed (same initial
-weights, dropout keys), the batch size and the validation split, and they run the
-same number of optimizer steps: training advances all arms together, one
-"epoch" (the real training split's steps per epoch) at a time, and evaluates each
-on the validation split after every epoch. Early stopping on validation loss with
-patience P keeps each arm's best weights; training stops once every arm has gone
-P evaluations without improving (or at `max_epochs`), so an arm that stops
-improving early is never given fewer steps than the other. Prediction,
-features and the validation loss: `gan_aug.classifier.inference`.
-"""
+weights, dropout keys), the batch size and the validation split, and the same
+budget rule: one "epoch" is the real training split's steps per epoch, each arm
+is evaluated on the validation split after each of its epochs, and early
+stopping on validation loss with patience P keeps each arm's best weights and
+stops that arm once it has gone P evaluations without improving (or at
+`max_epochs`). An arm's batches, keys and stopping depend on its own data and
+state only, so its result is the same whichever arms train beside it, in this
+call or in another stage. Prediction, features and the validation loss:
+`gan_aug.classifier.inference"""
 
 import functools
 import shutil
@@ -141,7 +141,7 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
                pretrain_epochs: int = 0,
                data_cfg: Optional[ml_collections.ConfigDict] = None
                ) -> Dict[str, Dict]:
-  """Trains every arm in lockstep with early stopping; returns per-arm results.
+  """Trains every arm, each with its own early stopping; returns per-arm results.
 
   `variables` are the initial weights (default: the model's init for `seed`);
   `trainable` freezes the params marked False. Each result holds `params` /
@@ -253,9 +253,9 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
       checkpointer.close()
   if checkpoint_dir:
     shutil.rmtree(classifier_progress.preempted_dir(checkpoint_dir), ignore_errors=True)
-  epochs = len(next(iter(runs.values()))['history'])
   results = {}
   for name, run in runs.items():
+    epochs = len(run['history'])
     params, batch_stats = run['best']
     results[name] = {
         'params': params, 'batch_stats': batch_stats, 'history': run['history'],
@@ -323,6 +323,8 @@ def _train_epochs(cfg, runs: Dict[str, Dict], val: Arrays, steps_per_epoch: int,
     return
   for epoch in range(done_epochs + 1, max_epochs + 1):
     for arm, (name, run) in enumerate(runs.items()):
+      if run['since_best'] >= cfg.patience:
+        continue  # This arm stopped early; the others train on without it.
       first_step, totals = 0, None
       if position and epoch == position['epoch']:
         if arm < position['arm']:
@@ -382,7 +384,8 @@ def _train_epochs(cfg, runs: Dict[str, Dict], val: Arrays, steps_per_epoch: int,
                      f'{n}: val loss {r["history"][-1]["val_loss"]:.4f} acc '
                      f'{r["history"][-1]["val_accuracy"]:.3f}'
                      f'{" *" if r["since_best"] == 0 and r["best_step"] else ""}'
-                     for n, r in runs.items()), time.perf_counter() - start)
+                     for n, r in runs.items() if r['history'][-1]['epoch'] == epoch),
+                 time.perf_counter() - start)
     # Saving big models every epoch would cost more than a kill loses; any epoch
     # is a valid resume point, so when to save does not change the result.
     if checkpointer and time.perf_counter() - last_save >= save_every:
@@ -391,6 +394,6 @@ def _train_epochs(cfg, runs: Dict[str, Dict], val: Arrays, steps_per_epoch: int,
                                 for name, run in runs.items()},
                         classifier_progress.progress_meta(runs, epoch))
     if _all_out_of_patience(cfg, runs):
-      logging.info('Early stopping after epoch %d: no arm improved its validation '
-                   'loss for %d epochs.', epoch, cfg.patience)
+      logging.info('Early stopping after epoch %d: every arm has gone %d epochs '
+                   'without improving its validation loss.', epoch, cfg.patience)
       break

@@ -176,9 +176,10 @@ def protocol(**values) -> ml_collections.ConfigDict:
       # borders_only arm: the share of each side kept as a frame around the
       # blanked centre (0.15: the central 70 % x 70 % is zeroed).
       'borders_only_frame': 0.15,
-      # name -> overrides of config.gan: the whole protocol runs once per variant
-      # (workdir/<name>/) and variants.md compares them. Empty: one run.
-      'gan_variants': {},
+      # name -> overrides of config.gan: the generators of one protocol, each
+      # with its own stages; arms name theirs (<name>, <name>_classical, ...,
+      # real_oversampled_<name>). Empty: the config's own generator, `gan`.
+      'generators': {},
       # name -> overrides of config.synthesis (the filter): the protocol runs
       # once per setting on the same GANs (workdir/filter_sweep/<name>/) and
       # filter_sweep.md gives downstream metrics against the filter. Empty: none.

@@ -1,8 +1,8 @@
 """One classifier's arms on one training subset: trained, then tested on real images.
 
-Every arm of `config.protocol.arms` (see `gan_aug.protocol.arms`) trains the same model
-from the same initial weights for the same number of optimizer steps, with early
-stopping on the real validation split, and is tested on every real test image
+The arms of one stage (see `gan_aug.protocol.arms`) train the same model from the
+same initial weights under the same budget rule, each with its own early stopping
+on the real validation split, and are tested on every real test image
 (synthetic images never enter validation or test). Real and synthetic images
 pass through the same resize to the classifier's resolution. GAN-test is the
 `real` arm's accuracy on the accepted fakes' requested classes (Shmelkov et al.
@@ -13,8 +13,9 @@ pass through the same resize to the classifier's resolution. GAN-test is the
 import csv
 import os
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
+import flax
 import jax
 import ml_collections
 import numpy as np
@@ -72,18 +73,39 @@ def _lockstep_groups(arm_names: List[str]) -> List[Tuple[Optional[str], List[str
   return groups + [(a, [a]) for a in arm_names if a not in plain]
 
 
+REAL_ARM_FILE = 'real_arm.msgpack'
+
+
+def save_real_arm(stage_dir: str, run: Dict) -> None:
+  """The `real` arm's best weights, for stages that measure fakes with it."""
+  path = os.path.join(stage_dir, REAL_ARM_FILE)
+  with atomic_files.replacing(path, 'wb') as f:
+    f.write(flax.serialization.msgpack_serialize(jax.device_get(
+        {'params': run['params'], 'batch_stats': run['batch_stats']})))
+
+
+def load_real_arm(stage_dir: str) -> Dict:
+  """{'params', 'batch_stats'} that `save_real_arm` wrote in `stage_dir`."""
+  with open(os.path.join(stage_dir, REAL_ARM_FILE), 'rb') as f:
+    return flax.serialization.msgpack_restore(f.read())
+
+
 def train_and_test_arms(config: ml_collections.ConfigDict, dataset: Dataset,
                         synthetic: Tuple[np.ndarray, np.ndarray], stage_dir: str,
-                        model_name: str, measure_quality: bool) -> Dict:
-  """Trains and tests every arm of config.protocol.arms with classifier
-  `model_name`; writes test_predictions.csv in `stage_dir`; returns the results."""
+                        model_name: str, measure_quality: bool,
+                        arms: Sequence[str], real_arm: Optional[Dict] = None) -> Dict:
+  """Trains and tests the registered arms `arms` with classifier `model_name`;
+  writes test_predictions.csv in `stage_dir` (and the `real` arm's weights when
+  it trains here); returns the results. GAN-test and the quality of the
+  synthetic set use the `real` arm trained here or `real_arm` (trained in
+  another stage: {'params', 'batch_stats'})."""
   cfg, protocol = config.classifier, config.protocol
   mesh = sharding.make_mesh()
   resolution = cfg.resolution
   train, val, test = (dataset.splits[s] for s in ('train', 'val', 'test'))
   real = (prepare(train.images, resolution), np.asarray(train.labels, np.int32))
   synth = (prepare(synthetic[0], resolution), np.asarray(synthetic[1], np.int32))
-  arm_names = list(protocol.arms)
+  arm_names = list(arms)
   if arms_lib.needs_synthesis(arm_names) and not len(synth[0]):
     logging.warning('No synthetic image was accepted: the arms that add synthetic '
                     'images train on the real images alone, and those that train '
@@ -161,9 +183,12 @@ def train_and_test_arms(config: ml_collections.ConfigDict, dataset: Dataset,
             'predictions_file': predictions_path, 'gan_test_accuracy': None,
             'majority_class_rate': float(np.bincount(test.labels).max() / len(test)),
             'real_images': int(len(real[0])), 'synthetic_images': int(len(synth[0]))}
-  if len(synth[0]) and 'real' in trained:
+  if 'real' in trained:
+    save_real_arm(stage_dir, trained['real'])
+  real_run = trained.get('real', real_arm)
+  if len(synth[0]) and real_run is not None:
     fake_probs = classifier_inference.predict_probs(
-        predict, trained['real']['params'], trained['real']['batch_stats'], synth[0],
+        predict, real_run['params'], real_run['batch_stats'], synth[0],
         cfg.eval_batch_size)
     result['gan_test_accuracy'] = float(np.mean(np.argmax(fake_probs, -1) == synth[1]))
     logging.info('GAN-test: the real arm\'s %s assigns %.3f of the %d accepted fakes '
@@ -171,7 +196,7 @@ def train_and_test_arms(config: ml_collections.ConfigDict, dataset: Dataset,
                  len(synth[1]))
     if measure_quality:
       result['synthetic_quality'] = quality.in_classifier_space(
-          model, mesh, trained['real'], cfg.eval_batch_size, real, (test_x, test.labels),
+          model, mesh, real_run, cfg.eval_batch_size, real, (test_x, test.labels),
           synth, dataset.class_names, stage_dir, config.seed)
       if protocol.inception_weights:
         result['synthetic_quality_inception'] = quality.in_inception_space(

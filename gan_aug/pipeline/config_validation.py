@@ -26,13 +26,16 @@ GLOBAL_BATCH_FIELDS = ('gan.batch_size', 'classifier.batch_size',
 # Fields of earlier versions -> where the idea lives now.
 _RENAMED = {'experiment': 'config.protocol (arms, seeds, fractions, ...)',
             'trials': 'config.protocol.seeds',
-            'data.train_fraction': 'config.protocol.fractions'}
+            'data.train_fraction': 'config.protocol.fractions',
+            'protocol.gan_variants': 'config.protocol.generators (name -> config.gan '
+                                     'overrides; arms name their generator: '
+                                     'docs/protocols.md)'}
 
 
 def _refuse_renamed_fields(config: ml_collections.ConfigDict) -> None:
   for old, new in _RENAMED.items():
     section, _, name = old.rpartition('.')
-    if name in (config[section] if section else config):
+    if name in (config.get(section, {}) if section else config):
       raise ConfigError(f'config.{old} is no longer read: use {new}.')
   if 'protocol' not in config:
     raise ConfigError('config.protocol is missing: start from '
@@ -81,3 +84,5 @@ def validate(config: ml_collections.ConfigDict) -> None:
                f'below classifier.max_epochs ({config.classifier.max_epochs}), so the '
                'gan_pretrain arm has epochs on the real images')
   _check_batches_split_over_devices(config)
+  for name in config.protocol.generators:
+    validate(protocol.generator_config(config, name))  # Its overrides applied.

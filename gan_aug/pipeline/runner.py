@@ -14,15 +14,15 @@ workdir/
   stages/<kind>-<fp>/                          see gan_aug.pipeline.stages
   report.json, report.md                       the protocol's results
   figures/*.png, test_predictions.csv          of the first (fraction, seed)
-With `protocol.gan_variants` the protocol runs once per variant in
-workdir/<variant>/ and variants.json / .md compare them; with
-`protocol.filter_sweep` once per filter setting in workdir/filter_sweep/<name>/,
-on the same GANs, and filter_sweep.json / .md compare them.
+With several `protocol.generators` each has its own GAN and synthesis stages and
+arms, beside one controls stage (`gan_aug.pipeline.subset_run`); with
+`protocol.filter_sweep` the protocol runs once per filter setting in
+workdir/filter_sweep/<name>/, on the same GANs, and filter_sweep.json / .md
+compare them.
 """
 
 import math
 import os
-import shutil
 from typing import Dict, List, Optional, Tuple
 
 import ml_collections
@@ -33,10 +33,9 @@ from gan_aug import data as data_lib
 from gan_aug.core import atomic_files
 from gan_aug.core import errors
 from gan_aug.core import provenance
-from gan_aug.pipeline import classifier_stage
 from gan_aug.pipeline import config_validation
-from gan_aug.generator import family as family_lib
 from gan_aug.pipeline import stages
+from gan_aug.pipeline import subset_run
 from gan_aug.protocol import arms as arms_lib
 from gan_aug.protocol import axes as protocol_lib
 from gan_aug.report import claims as claims_lib
@@ -44,28 +43,8 @@ from gan_aug.report import figures
 from gan_aug.report import markdown as report
 from gan_aug.report import summary as summary_lib
 from gan_aug.report import sweeps
-from gan_aug.synthesis import accepted_set
-from gan_aug.synthesis import synthesize
 
-_SYNTHESIS_FIELDS = ('filter', 'threshold', 'threshold_mode', 'threshold_setting',
-                     'require_class_agreement', 'target', 'requested', 'generated',
-                     'passed', 'accepted', 'acceptance_rate', 'per_class',
-                     'checkpoint_steps', 'real_score_distribution', 'images_per_sec',
-                     'set_dir')
-_GAN_FIELDS = ('steps', 'batch_size', 'resumed_from_step', 'continued_from_diverged',
-               'final_metrics', 'images_per_sec', 'train_seconds', 'devices',
-               'checkpoint_steps')
-# Per-arm entries kept in the stage's done.json but not in report.json.
-_STAGE_ONLY_ARM_FIELDS = ('history', 'test_correct')
-
-
-def classifier_names(config: ml_collections.ConfigDict) -> List[str]:
-  """The primary classifier first, then `classifier.other_models`."""
-  names = [config.classifier.name]
-  for name in config.classifier.get('other_models', ()):
-    if name not in names:
-      names.append(name)
-  return names
+classifier_names = subset_run.classifier_names
 
 
 def _log_dataset(summary: Dict) -> None:
@@ -86,132 +65,6 @@ def _log_dataset(summary: Dict) -> None:
                     ', '.join(conflict['images']))
   for item in summary['skipped_files']:
     logging.warning('Skipped unreadable file %s', item['error'])
-
-
-def _real_scores(synth_summary: Dict) -> Dict:
-  """D's scores of real validation and test images, beside the filter's threshold."""
-  out = {}
-  for split, dist in synth_summary.get('real_score_distribution', {}).items():
-    if split in ('val', 'test'):
-      q = dist['realness_quantiles']
-      out[split] = {'median': q['0.5'], 'q05': q['0.05'], 'q95': q['0.95'],
-                    'fraction_at_least_threshold':
-                        dist['fraction_realness_at_least_threshold']}
-  return out
-
-
-def _subset(config: ml_collections.ConfigDict, full: data_lib.Dataset,
-            fraction: float) -> data_lib.Dataset:
-  dataset = data_lib.keep_training_fraction(full, fraction, config.seed)
-  logging.info('Fraction %s, seed %d: %d of %d training images.', fraction,
-               config.seed, len(dataset.splits['train']), len(full.splits['train']))
-  stages.check_batch_sizes(config, dataset)
-  return dataset
-
-
-def _synthetic_set(config: ml_collections.ConfigDict, dataset: data_lib.Dataset,
-                   data_fp: str, workdir: str) -> Tuple[Dict, Dict]:
-  """GAN and synthesis stages; (facts for the report, the accepted set)."""
-  gan_key, gan_summary, gan_dir = stages.gan_stage(config, dataset, data_fp, workdir)
-  synth_key = stages.synthesis_stage_key(config, stages.fingerprint(gan_key))
-  synth_summary, synth_dir = stages.run_stage(
-      workdir, 'synthesis', synth_key,
-      lambda stage_dir: synthesize.synthesize(config, dataset,
-                                              os.path.join(gan_dir, 'checkpoints'),
-                                              stage_dir))
-  images, labels, _ = accepted_set.load_set(synth_dir)
-  final = gan_summary.get('final_metrics', {})
-  family = family_lib.find(config.gan.name)
-  facts = {
-      'gan': {**{k: gan_summary.get(k) for k in _GAN_FIELDS},
-              'family': config.gan.name,
-              'final_losses': {m.key: final[m.key] for m in family.metrics
-                               if m.panel == 'loss' and m.key in final}},
-      'synthesis': {**{k: synth_summary.get(k) for k in _SYNTHESIS_FIELDS},
-                    'real_scores': _real_scores(synth_summary)},
-      'stages': {'gan': gan_dir, 'synthesis': synth_dir},
-      'synthesis_fingerprint': stages.fingerprint(synth_key),
-  }
-  return facts, {'images': images, 'labels': labels}
-
-
-def _run_one(config: ml_collections.ConfigDict, full: data_lib.Dataset,
-             fraction: float, seed_index: int, workdir: str,
-             figures_dir: Optional[str]) -> Dict:
-  """Every stage of one (fraction, seed); its entry of report.json's `runs`."""
-  seed_config = protocol_lib.seed_config(config, seed_index)
-  dataset = _subset(seed_config, full, fraction)
-  data_fp = stages.data_fingerprint(dataset)
-  arm_names = list(config.protocol.arms)
-  facts, synthetic = {'stages': {}}, None
-  if arms_lib.needs_synthesis(arm_names):
-    facts, synthetic = _synthetic_set(seed_config, dataset, data_fp, workdir)
-  train = dataset.splits['train']
-  synthetic_xy = ((synthetic['images'], synthetic['labels']) if synthetic else
-                  (train.images[:0], train.labels[:0]))
-  synthesis_fp = facts.pop('synthesis_fingerprint', None)
-  results, stage_dirs = {}, {}
-  primary = config.classifier.name
-  for name in classifier_names(config):
-    key = stages.classifier_stage_key(seed_config, data_fp, synthesis_fp, name,
-                                      arm_names)
-    results[name], stage_dirs[name] = stages.run_stage(
-        workdir, 'classifiers', key,
-        lambda stage_dir, name=name: classifier_stage.train_and_test_arms(
-            seed_config, dataset, synthetic_xy, stage_dir, name,
-            measure_quality=name == primary))
-  run = {'seed': seed_config.seed, 'fraction': fraction,
-         'train_images': len(train), 'data_fingerprint': data_fp, **facts,
-         'classifiers': results}
-  run['stages']['classifiers'] = stage_dirs
-  if figures_dir:
-    run['figures'] = _run_figures(figures_dir, seed_config, dataset, run, synthetic)
-  return run
-
-
-def _run_figures(figures_dir: str, config, dataset: data_lib.Dataset, run: Dict,
-                 synthetic: Optional[Dict]) -> Dict[str, str]:
-  """The first run's PNGs under `figures_dir`; {name: path}."""
-  os.makedirs(figures_dir, exist_ok=True)
-  path = lambda name: os.path.join(figures_dir, f'{name}.png')
-  phantom, primary = dataset.is_phantom, run['classifiers'][config.classifier.name]
-  arms = primary['arms']
-  figures.classifier_curves(path('classifier_curves'),
-                            {a: r['history'] for a, r in arms.items()}, phantom)
-  figures.confusion_matrices(
-      path('confusion_matrices'),
-      {a: r['test']['confusion_matrix'] for a, r in arms.items()},
-      dataset.class_names, phantom)
-  names = ['classifier_curves', 'confusion_matrices']
-  if synthetic is not None:
-    train = dataset.splits['train']
-    figures.real_vs_synthetic_grid(
-        path('real_vs_synthetic'), train.images, train.labels, synthetic['images'],
-        synthetic['labels'], dataset.class_names, config.synthesis.grid_per_class,
-        phantom)
-    figures.generator_curves(
-        path('gan_curves'), os.path.join(run['stages']['gan'], 'metrics.jsonl'),
-        [(m.key, m.panel) for m in family_lib.find(config.gan.name).metrics],
-        phantom)
-    names += ['real_vs_synthetic', 'gan_curves']
-    if run['synthesis'].get('filter') != synthesize.NO_FILTER:
-      figures.score_histogram(path('realness_scores'),
-                              os.path.join(run['stages']['synthesis'], 'scores.npz'),
-                              run['synthesis']['threshold'], phantom,
-                              run['synthesis'].get('filter', 'realness'))
-      names.append('realness_scores')
-  return {name: path(name) for name in names}
-
-
-def _for_report(run: Dict) -> Dict:
-  """A run as report.json keeps it: without per-epoch histories and per-image flags."""
-  out = dict(run)
-  out['classifiers'] = {
-      name: {**result, 'arms': {arm: {k: v for k, v in entry.items()
-                                      if k not in _STAGE_ONLY_ARM_FIELDS}
-                                for arm, entry in result['arms'].items()}}
-      for name, result in run['classifiers'].items()}
-  return out
 
 
 def run_protocol(config: ml_collections.ConfigDict, workdir: str,
@@ -237,15 +90,16 @@ def run_protocol(config: ml_collections.ConfigDict, workdir: str,
   for fraction in fractions:
     for seed_index in range(proto.seeds):
       first = not runs
-      runs.append(_run_one(config, full, fraction, seed_index, stages_workdir,
-                           os.path.join(workdir, 'figures') if first else None))
+      runs.append(subset_run.run_subset(
+          config, full, fraction, seed_index, stages_workdir,
+          os.path.join(workdir, 'figures') if first else None))
       logging.info('Finished fraction %s seed %d (%d of %d runs).', fraction,
                    runs[-1]['seed'], len(runs), len(fractions) * proto.seeds)
   dataset_summary['subsets'] = [{k: r[k] for k in ('fraction', 'seed', 'train_images',
                                                     'data_fingerprint')} for r in runs]
   atomic_files.write_json(os.path.join(workdir, 'dataset.json'), dataset_summary)
   models = classifier_names(config)
-  primary = runs[0]['classifiers'][models[0]]
+  bound = arms_lib.bindings(proto.arms, protocol_lib.generator_names(proto))
   result = {
       'dataset': dataset_summary,
       'protocol': {'arms': list(proto.arms),
@@ -255,16 +109,18 @@ def run_protocol(config: ml_collections.ConfigDict, workdir: str,
                      'models': models,
                      'weights': {m: runs[0]['classifiers'][m]['weights']
                                  for m in models}},
-      **summary_lib.summarise(runs, proto.arms, fractions, models),
-      'runs': [_for_report(r) for r in runs],
+      'generators': {g: {'overrides': facts['overrides'], 'arms': facts['arms'],
+                         'family': facts['gan']['family']}
+                     for g, facts in runs[0]['generators'].items()},
+      **summary_lib.summarise(runs, bound, fractions, models),
+      'runs': [subset_run.for_report(r) for r in runs],
       'provenance': run_provenance,
   }
   result['claims'] = claims_lib.compare(config.get('claims', {}), result)
   result['figures'] = {**runs[0].get('figures', {}), **figures.protocol_figures(
       os.path.join(workdir, 'figures'), result)}
   predictions = os.path.join(workdir, 'test_predictions.csv')
-  shutil.copyfile(primary['predictions_file'], predictions + '.tmp')
-  os.replace(predictions + '.tmp', predictions)
+  subset_run.predictions(runs[0], models[0], predictions)
   result['predictions_file'] = predictions
   atomic_files.write_json(os.path.join(workdir, 'report.json'), result)
   atomic_files.write_text(os.path.join(workdir, 'report.md'), report.markdown(result))
@@ -278,38 +134,6 @@ def _write_comparison(workdir: str, name: str, content: Dict, text: str) -> None
   atomic_files.write_json(os.path.join(workdir, f'{name}.json'), content)
   atomic_files.write_text(os.path.join(workdir, f'{name}.md'), text)
   logging.info('Compared: %s (and %s.md).', os.path.join(workdir, f'{name}.json'), name)
-
-
-def run_variants(config: ml_collections.ConfigDict, workdir: str,
-                 only: Optional[List[str]] = None) -> Dict:
-  """The whole protocol once per GAN variant (workdir/<variant>/), then
-  `variants.json` / `variants.md` side by side.
-
-  `only` restricts the run to those variants (e.g. one per machine); a later run
-  of all of them reuses every finished stage.
-  """
-  variants = config.protocol.gan_variants
-  # The paper's recipe first, the others in the config's order.
-  names = sorted(variants, key=lambda n: n != 'paper')
-  if only:
-    unknown = sorted(set(only) - set(names))
-    if unknown:
-      raise errors.ConfigError(
-          f'--gan_variants={",".join(only)}: {unknown} not in '
-          f'config.protocol.gan_variants ({", ".join(names)}).')
-    names = [n for n in names if n in only]
-  configs = {n: protocol_lib.with_overrides(config, 'gan_variants', n) for n in names}
-  for variant in configs.values():
-    config_validation.validate(variant)
-  results = {}
-  for name in names:
-    logging.info('GAN variant %s: config.gan overrides %s', name, dict(variants[name]))
-    results[name] = run_protocol(configs[name], os.path.join(workdir, name))
-  comparison = sweeps.variant_comparison(
-      results, {n: dict(variants[n]) for n in names})
-  _write_comparison(workdir, 'variants', comparison,
-                    sweeps.variants_markdown(comparison))
-  return comparison
 
 
 def _mean_threshold(result: Dict) -> float:
@@ -353,13 +177,33 @@ def run_filter_sweep(config: ml_collections.ConfigDict, workdir: str) -> Dict:
   return summary
 
 
+def only_generators(config: ml_collections.ConfigDict,
+                    names: List[str]) -> ml_collections.ConfigDict:
+  """`config` with only the generators `names` and their arms (and every arm
+  without synthetic images), e.g. to train one generator per machine; a later
+  run of all of them reuses every finished stage."""
+  known = protocol_lib.generator_names(config.protocol)
+  unknown = sorted(set(names) - set(known))
+  if unknown or not config.protocol.generators:
+    raise errors.ConfigError(
+        f'--generators={",".join(names)}: {unknown or names} not among '
+        f'config.protocol.generators ({", ".join(config.protocol.generators)}).')
+  out = ml_collections.ConfigDict(config.to_dict())
+  out.protocol.generators = {n: dict(config.protocol.generators[n])
+                             for n in known if n in names}
+  bound = arms_lib.bindings(config.protocol.arms, known)
+  out.protocol.arms = tuple(b.name for b in bound
+                            if b.generator is None or b.generator in names)
+  return out
+
+
 def run(config: ml_collections.ConfigDict, workdir: str,
-        only_variants: Optional[List[str]] = None) -> Dict:
-  """run_variants with protocol.gan_variants, run_filter_sweep with
-  protocol.filter_sweep, else run_protocol."""
+        generators: Optional[List[str]] = None) -> Dict:
+  """run_filter_sweep with protocol.filter_sweep, else run_protocol; `generators`
+  restricts the run to those of config.protocol.generators (`only_generators`)."""
   config_validation.validate(config)
-  if config.protocol.gan_variants:
-    return run_variants(config, workdir, only_variants)
+  if generators:
+    config = only_generators(config, generators)
   if config.protocol.filter_sweep:
     return run_filter_sweep(config, workdir)
   return run_protocol(config, workdir)
@@ -375,8 +219,9 @@ def run_gan_only(config: ml_collections.ConfigDict, workdir: str) -> Tuple[Dict,
   config_validation.validate(config)
   os.makedirs(workdir, exist_ok=True)
   full = data_lib.load_dataset(config.data, config.seed)
-  first = protocol_lib.seed_config(config, 0)
-  dataset = _subset(first, full, float(config.protocol.fractions[0]))
+  first = protocol_lib.generator_config(protocol_lib.seed_config(config, 0),
+                                       protocol_lib.generator_names(config.protocol)[0])
+  dataset = subset_run.subset(first, full, float(config.protocol.fractions[0]))
   _, summary, stage_dir = stages.gan_stage(first, dataset,
                                            stages.data_fingerprint(dataset), workdir)
   return summary, stage_dir

@@ -57,7 +57,7 @@ _ADDED_DATA_FIELDS = {'include_classes': [], 'label_conflict_policy': 'exclude',
 # (which reproduce the earlier steps exactly) so that earlier stages keep their keys.
 _ADDED_GAN_FIELDS = {'objective': 'bce', 'r1_gamma': 0.0, 'r1_every': 16}
 # The protocol's axes choose which stages run; they do not change one stage.
-_PROTOCOL_AXES = ('arms', 'seeds', 'fractions', 'gan_variants', 'filter_sweep')
+_PROTOCOL_AXES = ('arms', 'seeds', 'fractions', 'generators', 'filter_sweep')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,8 +120,15 @@ def synthesis_stage_key(config: ml_collections.ConfigDict, gan_fp: str) -> Dict:
 
 def classifier_stage_key(config: ml_collections.ConfigDict, data_fp: str,
                          synthesis_fp: Optional[str], model_name: str,
-                         arm_names: Sequence[str]) -> Dict:
-  """The inputs that determine one classifier's trained and tested arms."""
+                         arm_names: Sequence[str],
+                         controls_fp: Optional[str] = None) -> Dict:
+  """The inputs that determine one classifier's trained and tested arms (the
+  registered arms `arm_names`); `controls_fp` is the controls stage whose `real`
+  arm measures the fakes.
+
+  `arm_stopping: own` marks stages whose arms stop on their own patience; an
+  earlier stage trained its arms until all had stopped, so its results are not
+  these and it is not reused."""
   clf = {k: v for k, v in config.classifier.to_dict().items()
          if k not in _NON_SEMANTIC_CLASSIFIER_FIELDS}
   clf['name'] = model_name
@@ -130,6 +137,8 @@ def classifier_stage_key(config: ml_collections.ConfigDict, data_fp: str,
   return {'stage': 'classifiers', 'data_fingerprint': data_fp,
           'synthesis_stage': synthesis_fp, 'seed': config.seed,
           'arms': list(arm_names), 'protocol': protocol, 'classifier': clf,
+          'arm_stopping': 'own',
+          **({'controls_stage': controls_fp} if controls_fp else {}),
           **_compilation(config)}
 
 

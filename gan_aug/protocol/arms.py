@@ -5,22 +5,23 @@ accepted synthetic ones, whether it needs a GAN and synthesis at all, which
 on-device augmentation its train step applies, and how it transforms images
 before training, validation and test (`borders_only` blanks the centre). Every
 arm is validated on the real validation split and tested on the real test split;
-arms without an image transform train in lockstep from the same initial weights
-for the same number of steps, an arm with one trains beside them from the same
-weights. An arm with a `pretraining_set` trains its first
+every arm trains from the same initial weights under the same budget rule (its own
+early stopping within `classifier.max_epochs`). An arm with a `pretraining_set` trains its first
 `protocol.gan_pretrain_epochs` epochs on that set, without early stopping, and
 the rest on its training set, within the same step budget as the others.
 Adding an arm is one `ARMS.register` entry.
 """
 
 import dataclasses
-from typing import Callable, Optional, Tuple
+import difflib
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import ml_collections
 import numpy as np
 
 from gan_aug.classifier import augment
 from gan_aug.core import registry
+from gan_aug.core.errors import UnknownComponentError
 
 Arrays = Tuple[np.ndarray, np.ndarray]
 
@@ -120,6 +121,60 @@ ARMS.register('borders_only')(Arm(
         images, protocol.borders_only_frame)))
 
 
+# The generator a protocol has when it names none (`config.protocol.generators`
+# empty): the config's own, whose arms are the registered names (`gan`, ...).
+DEFAULT_GENERATOR = 'gan'
+# Registered synthetic arms named after this prefix are named after their
+# generator: `gan_classical` is `<generator>_classical` for every generator.
+_GENERATOR_PREFIX = 'gan'
+
+
+@dataclasses.dataclass(frozen=True)
+class Binding:
+  """An arm of a protocol: its name, the registered arm it is (`kind`), and the
+  generator whose accepted set it uses (None for an arm without synthetic
+  images)."""
+  name: str
+  kind: str
+  generator: Optional[str] = None
+
+
+def _names_for(kind: str, generators: Sequence[str]) -> Dict[str, str]:
+  """Arm name -> generator for a registered synthetic arm `kind`."""
+  if kind.startswith(_GENERATOR_PREFIX):
+    return {g + kind[len(_GENERATOR_PREFIX):]: g for g in generators}
+  # Others (real_oversampled) follow the first generator, or name one.
+  return {kind: generators[0], **{f'{kind}_{g}': g for g in generators}}
+
+
+def bindings(arm_names: Sequence[str], generators: Sequence[str]) -> List[Binding]:
+  """Every arm of `arm_names` bound to its registered arm and generator, for a
+  protocol whose generators are `generators` (the first is the default one of
+  arms such as `real_oversampled`). UnknownComponentError for a name no arm
+  has; ValueError for a name two generators could claim."""
+  names: Dict[str, List[Binding]] = {}
+  for kind in ARMS.names():
+    if ARMS.get(kind).needs_synthesis:
+      for name, generator in _names_for(kind, generators).items():
+        names.setdefault(name, []).append(Binding(name, kind, generator))
+    else:
+      names.setdefault(kind, []).append(Binding(kind, kind))
+  out = []
+  for name in arm_names:
+    if name not in names:
+      close = difflib.get_close_matches(str(name), list(names), n=1)
+      raise UnknownComponentError(
+          f'Unknown arm {name!r} (config field config.protocol.arms) for generators '
+          f'{list(generators)}. Valid names: {", ".join(sorted(names))}.'
+          + (f' Did you mean {close[0]!r}?' if close else ''))
+    if len(names[name]) > 1:
+      raise ValueError(f'Arm {name!r} could mean ' + ' or '.join(
+          f'{b.kind} of generator {b.generator!r}' if b.generator else b.kind
+          for b in names[name]) + ': rename a generator.')
+    out.append(names[name][0])
+  return out
+
+
 def needs_synthesis(arm_names) -> bool:
-  """Whether any of `arm_names` trains on synthetic images."""
+  """Whether any of the registered arms `arm_names` trains on synthetic images."""
   return any(ARMS.get(name).needs_synthesis for name in arm_names)

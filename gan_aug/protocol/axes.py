@@ -8,12 +8,16 @@ the same seed); the GAN is trained on that subset, its filtered fakes generated,
 and every arm's classifier trained and tested on the real test images. Seed i is
 `config.seed + i`. The one-seed `real` vs `gan` run is the smallest protocol.
 
-Two more axes run the whole protocol several times: `gan_variants` (name ->
-overrides of config.gan, one run per GAN recipe) and `filter_sweep` (name ->
-overrides of config.synthesis, one run per filter setting on the same GANs).
+`generators` (name -> overrides of config.gan; empty: the config's own, named
+`gan`) puts several generators in one protocol: each trains its own stages per
+(fraction, seed), and arms name the generator they use (`gan_aug.protocol.arms`:
+`<generator>`, `<generator>_classical`, ..., `real_oversampled_<generator>`).
+`filter_sweep` (name -> overrides of config.synthesis) runs the whole protocol
+once per filter setting on the same GANs.
 """
 
 import os
+from typing import List
 
 import ml_collections
 
@@ -23,14 +27,20 @@ from gan_aug.protocol import arms as arms_lib
 from gan_aug.synthesis import inception_features
 
 # Sweeps over these config blocks: protocol field -> block it overrides.
-SWEEPS = {'gan_variants': 'gan', 'filter_sweep': 'synthesis'}
+SWEEPS = {'generators': 'gan', 'filter_sweep': 'synthesis'}
 
 
 def validate(cfg: ml_collections.ConfigDict) -> None:
   """Raises ConfigError (or UnknownComponentError) for a bad config.protocol."""
   arms = tuple(cfg.arms)
-  for name in arms:
-    arms_lib.ARMS.get(name, 'config.protocol.arms')
+  for name in cfg.generators:
+    if not isinstance(name, str) or not name.isidentifier():
+      raise ConfigError(f'config.protocol.generators has a generator named {name!r}: '
+                        'use a Python identifier (it names arms and folders).')
+  try:
+    arms_lib.bindings(arms, generator_names(cfg))
+  except ValueError as e:
+    raise ConfigError(f'config.protocol.arms: {e}') from e
   if not arms or len(set(arms)) != len(arms) or 'real' not in arms:
     raise ConfigError(
         f'config.protocol.arms={arms!r} is not allowed: distinct arm names, real '
@@ -69,10 +79,11 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
     raise ConfigError(
         f'config.protocol.inception_image_size={size!r} is not allowed: an integer '
         f'>= {low} (299 for FID as published).')
-  if cfg.gan_variants and cfg.filter_sweep:
+  if len(cfg.generators) > 1 and cfg.filter_sweep:
     raise ConfigError(
-        'config.protocol.gan_variants and config.protocol.filter_sweep are both '
-        'set: sweep the filter for one GAN recipe at a time (set one of them to {}).')
+        'config.protocol.generators names several generators and '
+        'config.protocol.filter_sweep is set: sweep the filter for one generator at '
+        'a time.')
 
 
 def fraction_key(fraction: float) -> str:
@@ -86,6 +97,32 @@ def seed_config(config: ml_collections.ConfigDict,
   result = ml_collections.ConfigDict(config.to_dict())
   result.seed = config.seed + seed_index
   return result
+
+
+def generator_names(protocol: ml_collections.ConfigDict) -> List[str]:
+  """The protocol's generators in order: those of `generators` in the order the
+  arms first name them (a ConfigDict keeps its keys sorted), then any no arm
+  names; or the config's own, `gan`. The first is the one arms such as
+  `real_oversampled` follow when they name none."""
+  names = sorted(protocol.generators)
+  if not names:
+    return [arms_lib.DEFAULT_GENERATOR]
+  named = [b.generator for b in arms_lib.bindings(protocol.arms, names)
+           if b.generator and b.name != b.kind]
+  return list(dict.fromkeys(named + names))
+
+
+def generator_config(config: ml_collections.ConfigDict,
+                     name: str) -> ml_collections.ConfigDict:
+  """The config of generator `name` alone: config.gan with its overrides, and
+  the protocol's arms without synthetic images plus this generator's, by their
+  registered names (as a one-generator protocol names them)."""
+  if not config.protocol.generators:
+    return ml_collections.ConfigDict(config.to_dict())
+  bound = arms_lib.bindings(config.protocol.arms, generator_names(config.protocol))
+  out = with_overrides(config, 'generators', name)
+  out.protocol.arms = tuple(b.kind for b in bound if b.generator in (None, name))
+  return out
 
 
 def with_overrides(config: ml_collections.ConfigDict, sweep: str,

@@ -170,11 +170,13 @@ def _fraction_section(result: Dict, fkey: str, metrics: List[str]) -> List[str]:
     lines += ['', f'Shortcut control (`borders_only`: centre blanked, only a frame '
               f'seen in training and test): accuracy {cell(accuracy)} against a '
               f'majority-class rate of {majority:.3f} - {verdict}.']
-  tests = result.get('mcnemar', {}).get('gan_vs_real', {}).get(fkey)
-  if tests:
-    lines += ['', 'McNemar (gan vs real, test images right by one arm only): ' +
-              '; '.join(f'seed {t["seed"]}: gan {t["a_only"]} / real {t["b_only"]}, '
-                        f'p = {t["p_value"]:.3g}' for t in tests) + '.']
+  for pair, by_fraction in result.get('mcnemar', {}).items():
+    tests, arm = by_fraction.get(fkey), pair[:-len('_vs_real')]
+    if tests:
+      lines += ['', f'McNemar ({arm} vs real, test images right by one arm only): ' +
+                '; '.join(f'seed {t["seed"]}: {arm} {t["a_only"]} / real '
+                          f'{t["b_only"]}, p = {t["p_value"]:.3g}' for t in tests)
+                + '.']
   if fkey in result.get('gan_test', {}):
     lines += ['', 'GAN-test (the real arm\'s classifier on the accepted fakes\' '
               f'requested classes): {cell(result["gan_test"][fkey])}.']
@@ -264,6 +266,33 @@ def _synthesis_section(syn: Dict) -> List[str]:
   return lines + ['']
 
 
+def _generators_section(result: Dict) -> List[str]:
+  """Which generator feeds which arm, and each one's fakes measured, for a
+  protocol of several generators."""
+  generators = result.get('generators', {})
+  if len(generators) < 2:
+    return []
+  lines = ['## Generators', '',
+           'Each generator is config.gan with its overrides, trained per (fraction, '
+           'seed); the arms without synthetic images are trained once and shared. '
+           'GAN-test and KID (accepted fakes against the real test images, in the '
+           'real arm\'s feature space): mean ± 95 % interval over seeds.', '',
+           '| generator | family | overrides | arms | fraction | GAN-test | KID | '
+           'FID |', '|---|---|---|---|---|---|---|---|']
+  for name, g in generators.items():
+    measured = result.get('by_generator', {}).get(name, {})
+    for fkey in result['protocol']['fractions']:
+      quality = measured.get('synthetic_quality', {}).get(fkey, {})
+      gan_test = measured.get('gan_test', {}).get(fkey)
+      lines.append(
+          f'| {name} | {g["family"]} | {g["overrides"] or "(none)"} | '
+          f'{", ".join(g["arms"])} | {fkey} | '
+          f'{cell(gan_test) if gan_test else "n/a"} | '
+          + ' | '.join(cell(quality[m]) if m in quality else 'n/a'
+                       for m in ('kid', 'fid')) + ' |')
+  return lines + ['']
+
+
 def markdown(result: Dict) -> str:
   """The whole report as Markdown (see the module docstring)."""
   ds, clf, proto = result['dataset'], result['classifier'], result['protocol']
@@ -292,10 +321,12 @@ def markdown(result: Dict) -> str:
   lines += [f'Arms {", ".join(proto["arms"])}; seeds {proto["seeds"]}; training '
             f'fractions {", ".join(proto["fractions"])}. Classifier `{clf["name"]}` at '
             f'{clf["resolution"]} px ({clf["weights"][clf["name"]]["note"]}); every arm '
-            'trained from the same initial weights for the same number of optimizer '
-            'steps and tested, with its weights of lowest validation loss, on all '
-            f'{ds["test_images"]} real test images. Values: mean ± half-width of the '
-            '95 % Student-t interval over seeds.', '']
+            'trained from the same initial weights under the same budget (its own '
+            'early stopping within the same maximum of epochs) and tested, with its '
+            f'weights of lowest validation loss, on all {ds["test_images"]} real test '
+            'images. Values: mean ± half-width of the 95 % Student-t interval over '
+            'seeds.', '']
+  lines += _generators_section(result)
   if len(proto['seeds']) == 1:
     lines += ['One seed: a difference of a few test images is within seed-to-seed '
               'noise; raise `protocol.seeds` before drawing conclusions.', '']

@@ -1,5 +1,5 @@
-"""Comparisons across whole protocol runs: GAN variants (variants.json / .md) and
-filter settings (filter_sweep.json / .md), from each run's report."""
+"""Comparisons across whole protocol runs: filter settings (filter_sweep.json /
+.md), from each run's report."""
 
 from typing import Dict, List
 
@@ -10,67 +10,6 @@ from gan_aug.report.markdown import signed as _signed
 
 def _runs_by_fraction(result: Dict, fkey: str) -> List[Dict]:
   return [r for r in result['runs'] if repr(float(r['fraction'])) == fkey]
-
-
-def variant_comparison(results: Dict[str, Dict], overrides: Dict[str, Dict]) -> Dict:
-  """variants.json: per GAN variant and fraction, the synthetic set's KID (mean of
-  the seeds' KIDs, and of their subset stds), the accepted fraction of generated
-  fakes, and the gan / gan_classical arms' macro-F1, each {mean, ci95, values}."""
-  out = {'variants': {}, 'overrides': overrides}
-  for name, result in results.items():
-    rows = {}
-    for fkey in result['protocol']['fractions']:
-      runs = _runs_by_fraction(result, fkey)
-      rates = [r['synthesis']['acceptance_rate'] for r in runs if r['synthesis']]
-      row = {'acceptance_rate': intervals.mean_ci95(rates)} if rates else {}
-      quality = result.get('synthetic_quality', {}).get(fkey, {})
-      for metric in ('kid', 'kid_std', 'fid', 'fraction_suspicious'):
-        if metric in quality:
-          row[metric] = quality[metric]
-      for arm in ('real', 'gan', 'gan_classical'):
-        if fkey in result['arms'].get(arm, {}):
-          row[f'{arm}_macro_f1'] = result['arms'][arm][fkey]['macro_f1']
-      for pair in ('gan_minus_real', 'gan_classical_minus_classical'):
-        if fkey in result['paired'].get(pair, {}):
-          row[f'{pair}_macro_f1'] = result['paired'][pair][fkey]['macro_f1']
-      rows[fkey] = row
-    out['variants'][name] = rows
-  return out
-
-
-def variants_markdown(comparison: Dict) -> str:
-  """The GAN variants side by side, one table per training fraction."""
-  columns = ('kid', 'kid_std', 'fid', 'acceptance_rate', 'fraction_suspicious',
-             'real_macro_f1', 'gan_macro_f1', 'gan_classical_macro_f1',
-             'gan_minus_real_macro_f1')
-  lines = ['# GAN variants', '',
-           'Each variant is the whole experiment with these config.gan overrides: ' +
-           '; '.join(f'`{n}` {o or "(none)"}' for n, o in
-                     comparison['overrides'].items()) + '.',
-           'KID/FID: accepted fakes against the real test images in the feature '
-           'space of the real arm\'s classifier. Values: mean ± 95 % interval over '
-           'seeds.', '']
-  fractions = sorted({f for rows in comparison['variants'].values() for f in rows},
-                     key=float)
-  for fkey in fractions:
-    lines += [f'## Training fraction {fkey}', '',
-              '| variant | ' + ' | '.join(columns) + ' |',
-              '|---|' + '---|' * len(columns)]
-    for name, rows in comparison['variants'].items():
-      row = rows.get(fkey, {})
-      cells = []
-      for c in columns:
-        if c not in row:
-          cells.append('')
-        elif c.startswith('kid'):
-          cells.append(f'{row[c]["mean"]:.4f} ± {row[c]["ci95"] or 0:.4f}')
-        elif 'minus' in c:
-          cells.append(_signed(row[c]))
-        else:
-          cells.append(_cell(row[c]))
-      lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
-    lines.append('')
-  return '\n'.join(lines) + '\n'
 
 
 _SWEEP_METRICS = ('macro_f1', 'accuracy')

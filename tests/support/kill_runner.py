@@ -1,12 +1,13 @@
 """Runs `gan_aug.main` and kills its own process with SIGKILL at a chosen point.
 
-    python tests/support/kill_runner.py <stage> -- <gan_aug.main flags>
+    python tests/support/kill_runner.py <stage>[:<n>] -- <gan_aug.main flags>
 
-<stage> is `gan` (while drawing the step-25 sample grid, after the step-20
-checkpoint was handed to Orbax), `synthesis` (right after the second class's
-progress was saved) or `classifier` (during epoch 3's validation pass). SIGKILL
-gives the process no chance to clean up: what survives is what a preempted job
-leaves on disk.
+<stage> is `gan` (while drawing a step-25 sample grid, after the step-20
+checkpoint was handed to Orbax), `synthesis` (right after a synthesis stage's
+second class's progress was saved) or `classifier` (in a validation pass); the
+process dies at the n-th such point it reaches (default 1; for `classifier` 5,
+epoch 3 of two arms trained together). SIGKILL gives the process no chance to
+clean up: what survives is what a preempted job leaves on disk.
 """
 
 import os
@@ -26,13 +27,21 @@ def _die():
   os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _install(stage: str) -> None:
+def _install(point: str) -> None:
+  stage, _, count = point.partition(':')
+  reached = []
+
+  def die_at_the_nth():
+    reached.append(1)
+    if len(reached) == int(count or (5 if stage == 'classifier' else 1)):
+      _die()
+
   if stage == 'gan':
     real_grid = image_grids.class_grid
 
     def grid(rows, names, title, path, footer=None):
       if 'step 25' in title:
-        _die()
+        die_at_the_nth()
       real_grid(rows, names, title, path, footer)
 
     image_grids.class_grid = grid
@@ -42,17 +51,14 @@ def _install(stage: str) -> None:
     def save(progress_dir, label, *args, **kwargs):
       real_save(progress_dir, label, *args, **kwargs)
       if label == 1:
-        _die()
+        die_at_the_nth()
 
     accepted_set.save_class_progress = save
   elif stage == 'classifier':
     real_predict = classifier_inference.predict_probs
-    calls = []
 
     def predict(*args, **kwargs):
-      calls.append(1)
-      if len(calls) == 5:  # Epoch 3, first arm (two arms evaluate per epoch).
-        _die()
+      die_at_the_nth()
       return real_predict(*args, **kwargs)
 
     classifier_inference.predict_probs = predict

@@ -15,13 +15,13 @@ from conftest import CLI_ENV
 from helpers import REPO_ROOT, run_arms
 
 
-def run_command(name, variants, tmp_path, **overrides):
+def run_command(name, variants, tmp_path, flags=(), **overrides):
   """Runs configs/<name>.py:<variants> with `--config.<field>=<value>` overrides
-  as a user does; returns the workdir."""
+  and other `flags` as a user does; returns the workdir."""
   workdir = str(tmp_path / name)
   env = dict(os.environ, **CLI_ENV)
-  args = [f'--config=configs/{name}.py:{variants}', f'--workdir={workdir}'] + [
-      f'--config.{field}={value}' for field, value in overrides.items()]
+  args = [f'--config=configs/{name}.py:{variants}', f'--workdir={workdir}',
+          *flags] + [f'--config.{field}={value}' for field, value in overrides.items()]
   done = subprocess.run([sys.executable, '-m', 'gan_aug.main', *args], cwd=REPO_ROOT,
                         env=env, capture_output=True, text=True, timeout=900)
   assert done.returncode == 0, done.stderr[-3000:]
