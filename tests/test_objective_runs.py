@@ -1,5 +1,5 @@
 """`covid_acgan.py:smoke` with the hinge and least-squares objectives and the R1
-penalty, through the command line as a user runs it."""
+penalty (the latter with ADA too), through the command line as a user runs it."""
 
 import glob
 import json
@@ -14,9 +14,10 @@ from paper_runs import check_schema, run_config
 @pytest.mark.slow
 @pytest.mark.parametrize('objective, filter_overrides', [
     ('hinge', {}),
-    # Also a quantile filter on lsgan's raw scores (the smoke run keeps every fake).
+    # Also a quantile filter on lsgan's raw scores (the smoke run keeps every
+    # fake), and ADA.
     ('lsgan', {'synthesis.threshold_mode': 'real_quantile',
-               'synthesis.require_class_agreement': False}),
+               'synthesis.require_class_agreement': False, 'gan.ada': True}),
 ])
 def test_an_objective_with_r1_runs_through_the_runner(objective, filter_overrides,
                                                       covid_dir, tmp_path):
@@ -33,8 +34,12 @@ def test_an_objective_with_r1_runs_through_the_runner(objective, filter_override
   assert logged[0]['r1'] > 0 and all(row['r1'] == 0 for row in logged[1:])
   syn = run['synthesis']
   assert 'no probability' in syn['filter']
+  # The accepted fakes are measured against the validation images too.
+  assert 'kid' in run['classifiers']['custom_cnn']['synthetic_quality']['validation']
+  assert 'synthetic_quality_val' in report
   if objective == 'lsgan':
     assert syn['threshold'] == pytest.approx(run['synthesis']['real_scores']['val']
                                              ['q05'])
+    assert 0.0 <= logged[-1]['ada_p'] <= 1.0 and 'ada_sign' in logged[-1]
   else:
     assert syn['threshold'] is None

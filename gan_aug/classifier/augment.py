@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from gan_aug.data import warp
+
 
 def classical_config(**values) -> ml_collections.ConfigDict:
   """Ranges of the classical augmentation (0 switches an operation off)."""
@@ -51,17 +53,6 @@ def _inverse_affine(key: jax.Array, cfg: ml_collections.ConfigDict, height: int,
   return jnp.concatenate([linear, offset[:, None]], axis=1)
 
 
-def _warp(image: jax.Array, matrix: jax.Array) -> jax.Array:
-  """Resamples an [H, W, C] image at `matrix` @ (row, col, 1) of every output pixel."""
-  height, width = image.shape[:2]
-  rows, cols = jnp.meshgrid(jnp.arange(height, dtype=jnp.float32),
-                            jnp.arange(width, dtype=jnp.float32), indexing='ij')
-  grid = jnp.stack([rows.ravel(), cols.ravel(), jnp.ones(rows.size)])
-  source = (matrix @ grid).reshape(2, height, width)
-  return jax.vmap(lambda channel: jax.scipy.ndimage.map_coordinates(
-      channel, list(source), order=1, mode='nearest'), in_axes=-1, out_axes=-1)(image)
-
-
 def make_classical_augment(cfg: ml_collections.ConfigDict) -> Callable:
   """`(key, images [B, H, W, C] float) -> images`: one random affine map per image."""
 
@@ -69,6 +60,6 @@ def make_classical_augment(cfg: ml_collections.ConfigDict) -> Callable:
     height, width = images.shape[1:3]
     keys = jax.random.split(key, images.shape[0])
     matrices = jax.vmap(lambda k: _inverse_affine(k, cfg, height, width))(keys)
-    return jax.vmap(_warp)(images, matrices).astype(images.dtype)
+    return jax.vmap(warp.warp)(images, matrices).astype(images.dtype)
 
   return augment

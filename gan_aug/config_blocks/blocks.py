@@ -85,6 +85,15 @@ def gan(**values) -> ml_collections.ConfigDict:
       # every r1_every steps and scaled by r1_every (lazy regularisation).
       'r1_gamma': 0.0,
       'r1_every': 16,
+      # ADA (gan_aug.gan.ada): everything D sees augmented with probability p,
+      # adjusted every ada_interval steps towards E[sign(D(x_real))] =
+      # ada_target; p can move from 0 to 1 in ada_kimg thousand images. ADA's
+      # runs use 500 over 5-25 million images; these see about 0.1 million,
+      # so 10 lets p cross its range in a tenth of a run.
+      'ada': False,
+      'ada_target': 0.6,
+      'ada_interval': 4,
+      'ada_kimg': 10.0,
       'instance_noise_std': 0.0,  # Gaussian noise on D's inputs, annealed to 0
       'instance_noise_anneal_steps': 0,  # 0 = over the whole run
       # DiffAugment policy for everything D sees in training, e.g.

@@ -23,6 +23,11 @@ def validate(config: ml_collections.ConfigDict) -> GANModel:
     checks.number_in(gan, p, 'r1_gamma', 0.0, 1e6, closed_low=True)
   if 'r1_every' in gan:
     checks.int_at_least(gan, p, 'r1_every', 1)
+  if 'ada' in gan:
+    checks.boolean(gan, p, 'ada')
+    checks.number_in(gan, p, 'ada_target', 0.0, 1.0)
+    checks.int_at_least(gan, p, 'ada_interval', 1)
+    checks.number_in(gan, p, 'ada_kimg', 0.0, 1e9)
   checks.check(gan.get('compute_dtype', 'float32') in COMPUTE_DTYPES,
                'gan.compute_dtype', gan.get('compute_dtype'),
                f'one of {tuple(COMPUTE_DTYPES)}')

@@ -16,6 +16,7 @@ import jax
 import ml_collections
 import optax
 
+from gan_aug.gan import ada
 from gan_aug.gan import config_checks
 from gan_aug.gan import inference as gan_inference
 from gan_aug.gan import networks
@@ -31,7 +32,10 @@ METRICS = (family_lib.Metric('d_loss', 'd_loss'),
            family_lib.Metric('aux_acc_real', 'aux acc real', 'score', '.2f'),
            family_lib.Metric('aux_acc_fake', 'aux acc fake', 'score', '.2f'),
            # The R1 penalty added to D's loss (gan.r1_gamma > 0), per step.
-           family_lib.Metric('r1', 'R1', 'loss', '.4f'))
+           family_lib.Metric('r1', 'R1', 'loss', '.4f'),
+           # ADA (gan.ada): its augmentation probability, and E[sign(D(x_real))].
+           family_lib.Metric('ada_p', 'ADA p', 'score'),
+           family_lib.Metric('ada_sign', 'E[sign D(x)]', 'score'))
 
 
 def optimizers(config: ml_collections.ConfigDict) -> Tuple[
@@ -48,7 +52,8 @@ def _init(model: networks.GANModel, config: ml_collections.ConfigDict,
   return functools.partial(gan_lib.init_state, model, g_tx, d_tx,
                            latent_dim=config.gan.latent_dim,
                            image_shape=tuple(image_shape),
-                           with_ema=config.gan.get('ema_decay', 0.0) > 0)
+                           with_ema=config.gan.get('ema_decay', 0.0) > 0,
+                           with_ada=ada.settings(config.gan) is not None)
 
 
 def _make_train_step(model: networks.GANModel, config: ml_collections.ConfigDict, *,
@@ -63,7 +68,8 @@ def _make_train_step(model: networks.GANModel, config: ml_collections.ConfigDict
       noise_anneal_steps=gan.get('instance_noise_anneal_steps', 0) or num_steps,
       num_examples=num_examples, diffaug_policy=gan.get('diffaug', ''),
       ema_decay=gan.get('ema_decay', 0.0), streamed=streamed,
-      r1_gamma=gan.get('r1_gamma', 0.0), r1_every=gan.get('r1_every', 16))
+      r1_gamma=gan.get('r1_gamma', 0.0), r1_every=gan.get('r1_every', 16),
+      ada_settings=ada.settings(gan))
 
 
 def _in_form(model: networks.GANModel, inference: Callable) -> networks.GANModel:

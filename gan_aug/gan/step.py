@@ -26,6 +26,8 @@ Two small-data options (Zhao et al. 2020; Karras et al. 2020): DiffAugment
 fake batch of D's update and the fake batch of G's update, each with its own
 random draws under the same policy - through differentiable augmentations; and
 an exponential moving average of G's weights (`g_ema_params`, for synthesis).
+ADA (`gan_aug.gan.ada`) augments the same three batches, and R1's real images,
+with the probability p the state carries, before DiffAugment.
 
 The R1 penalty (Mescheder et al. 2018), (gamma/2) E||grad_x D(x)||^2 on D's
 realness logit (not its class head) of the real batch, is added to D's loss
@@ -49,6 +51,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from gan_aug.data import batch_order
+from gan_aug.gan import ada
 from gan_aug.gan import diffaug
 from gan_aug.gan import ema
 from gan_aug.gan import objectives
@@ -72,6 +75,11 @@ class GANState:
   d_opt_state: Any
   # The moving average of g_params when config.gan.ema_decay > 0, else None.
   g_ema_params: Any = None
+  # With ADA (config.gan.ada): the augmentation probability p and the sum of
+  # the batch means of sign(D(x_real)) in the current interval (per class for
+  # a per-class model); else None.
+  ada_p: Any = None
+  ada_signs: Any = None
 
 
 def adam(learning_rate: float, beta1: float, beta2: float) -> optax.GradientTransformation:
@@ -81,11 +89,13 @@ def adam(learning_rate: float, beta1: float, beta2: float) -> optax.GradientTran
 
 def init_state(model: GANModel, g_tx: optax.GradientTransformation,
                d_tx: optax.GradientTransformation, *, seed: int, latent_dim: int,
-               image_shape: Tuple[int, int, int], with_ema: bool = False) -> GANState:
+               image_shape: Tuple[int, int, int], with_ema: bool = False,
+               with_ada: bool = False) -> GANState:
   """Initial parameters, batch statistics and optimizer states (pure; jit it).
 
   For a per-class model every leaf but `step` and `rng` gains a leading class axis
-  (each class's GAN has its own initial weights and optimizer state). `with_ema`
+  (each class's GAN has its own initial weights and optimizer state). `with_ada`
+  starts ADA's p at 0; `with_ema`
   starts the generator's moving average at its initial weights.
   """
   g_key, d_key, run_key = jax.random.split(jax.random.PRNGKey(seed), 3)
@@ -111,7 +121,9 @@ def init_state(model: GANModel, g_tx: optax.GradientTransformation,
   return GANState(step=jnp.zeros((), jnp.int32), rng=run_key, g_params=g_params,
                   g_batch_stats=g_stats, g_opt_state=g_opt, d_params=d_params,
                   d_batch_stats=d_stats, d_opt_state=d_opt,
-                  g_ema_params=ema.init(g_params) if with_ema else None)
+                  g_ema_params=ema.init(g_params) if with_ema else None,
+                  **(ada.init(model.num_classes if model.one_per_class else None)
+                     if with_ada else {}))
 
 
 def _ce(logits: jax.Array, labels: jax.Array) -> jax.Array:
@@ -151,13 +163,14 @@ def _make_update(model: GANModel, g_tx: optax.GradientTransformation,
   fake_aux_weight = 1.0 if aux_loss_on_fake else 0.0
   generator, discriminator = model.generator, model.discriminator
 
-  def update(parts, real, real_labels, z, fake_labels, keys, noise_std):
+  def update(parts, real, real_labels, z, fake_labels, keys, noise_std, ada_p=None):
     g_params, g_stats, g_opt, d_params, d_stats, d_opt = parts
     drop_real, drop_fake, drop_g, noise_key = jax.random.split(keys, 4)
     noise_keys = jax.random.split(noise_key, 3)
-    # Folded in rather than split off, so runs without DiffAugment keep the
-    # random streams they had before it existed.
+    # Folded in rather than split off, so runs without DiffAugment (or ADA)
+    # keep the random streams they had before it existed.
     aug_keys = jax.random.split(jax.random.fold_in(keys, 0x0D1FF), 3)
+    ada_keys = jax.random.split(jax.random.fold_in(keys, 0xADA), 3)
 
     def with_noise(x, key):
       if not noisy:
@@ -165,7 +178,9 @@ def _make_update(model: GANModel, g_tx: optax.GradientTransformation,
       return x + noise_std * jax.random.normal(key, x.shape, x.dtype)
 
     def seen_by_d(x, index):
-      """What D sees in training: augmented (DiffAugment), then noised."""
+      """What D sees in training: augmented (ADA, DiffAugment), then noised."""
+      if ada_p is not None:
+        x = ada.augment(ada_keys[index], x, ada_p)
       return with_noise(diffaug.augment(x, diffaug_policy, aug_keys[index]),
                         noise_keys[index])
 
@@ -201,6 +216,8 @@ def _make_update(model: GANModel, g_tx: optax.GradientTransformation,
                  'd_fake': jax.nn.sigmoid(fake_logit).mean()}
       if r1_weight > 0:
         metrics['r1'] = r1_weight * grad_norm2
+      if ada_p is not None:  # ADA's overfitting heuristic reads it.
+        metrics['ada_sign'] = jnp.sign(real_logit.astype(jnp.float32)).mean()
       if model.has_class_head:
         loss += (_ce(real_cls, real_labels)
                  + fake_aux_weight * _ce(fake_cls, fake_labels))
@@ -258,7 +275,8 @@ def make_train_step(model: GANModel, g_tx: optax.GradientTransformation,
                     noise_std: float = 0.0, noise_anneal_steps: int = 1,
                     num_examples: Optional[int] = None, diffaug_policy: str = '',
                     ema_decay: float = 0.0, streamed: bool = False,
-                    r1_gamma: float = 0.0, r1_every: int = 1) -> Callable:
+                    r1_gamma: float = 0.0, r1_every: int = 1,
+                    ada_settings: Optional[ada.Settings] = None) -> Callable:
   """Returns the un-jitted pure step `(state, images_u8, labels) -> (state, metrics)`.
 
   With `streamed=True` the step takes the step's batch itself instead of the
@@ -277,9 +295,13 @@ def make_train_step(model: GANModel, g_tx: optax.GradientTransformation,
   'color,translation,cutout') turns DiffAugment on; `ema_decay > 0` updates
   `g_ema_params` after every step with `ema.warmed_up_decay` (the state must
   have them: `with_ema`). The losses are those of `model.objective`
-  (`gan_aug.gan.objectives`); `r1_gamma > 0` adds the R1 penalty every `r1_every` steps (see the module
-  docstring) and the metric `r1`: the penalty added to D's loss in a step (0 in
-  steps without it), so its mean over a logging window is the penalty per step.
+  (`gan_aug.gan.objectives`); `r1_gamma > 0` adds the R1 penalty every
+  `r1_every` steps (see the module docstring) and the metric `r1`: the penalty
+  added to D's loss in a step (0 in steps without it), so its mean over a
+  logging window is the penalty per step.
+  `ada_settings` turns ADA on (the state must have its p: `with_ada`); the
+  metrics then hold `ada_p` (the p of this step) and `ada_sign` (the batch mean
+  of sign(D(x_real))), averaged over classes for a per-class model.
   """
   make = functools.partial(_make_update, model, g_tx, d_tx, aux_loss_on_fake,
                            noise_std > 0, diffaug.parse_policy(diffaug_policy),
@@ -302,6 +324,15 @@ def make_train_step(model: GANModel, g_tx: optax.GradientTransformation,
     return jax.lax.cond(state.step % r1_every == 0, lambda: call(with_r1),
                         without_r1)
 
+  def _with_ada(state: GANState, metrics: Metrics, batch: int) -> GANState:
+    """ADA's p after this step (`ada.next_state`); `ada_p` into the metrics."""
+    if ada_settings is None:
+      return state
+    metrics['ada_p'] = state.ada_p
+    p, signs = ada.next_state(state.ada_p, state.ada_signs, metrics['ada_sign'],
+                              state.step, ada_settings, batch)
+    return state.replace(ada_p=p, ada_signs=signs)
+
   def conditional_step(state: GANState, images: jax.Array,
                        labels: jax.Array) -> Tuple[GANState, Metrics]:
     data_key, noise_key = jax.random.split(state.rng)
@@ -320,7 +351,9 @@ def make_train_step(model: GANModel, g_tx: optax.GradientTransformation,
     fake_labels = shard(jax.random.randint(label_key, (batch_size,), 0, num_classes))
     std = instance_noise_std(state.step, noise_std, noise_anneal_steps)
     parts, metrics = run_update(state, lambda update: update(
-        _parts(state), real, real_labels, z, fake_labels, update_key, std))
+        _parts(state), real, real_labels, z, fake_labels, update_key, std,
+        state.ada_p))
+    state = _with_ada(state, metrics, batch_size)
     return _with_parts(state, parts, ema_decay), metrics
 
   def per_class_step(state: GANState, images: jax.Array,
@@ -344,9 +377,10 @@ def make_train_step(model: GANModel, g_tx: optax.GradientTransformation,
     labels = jnp.broadcast_to(classes[:, None], (num_classes, batch_size))
     std = instance_noise_std(state.step, noise_std, noise_anneal_steps)
     parts, metrics = run_update(state, lambda update: jax.vmap(
-        update, in_axes=(0, 0, 0, 0, 0, 0, None))(
+        update, in_axes=(0, 0, 0, 0, 0, 0, None, 0))(
             _parts(state), real, labels, z, labels,
-            jax.random.split(update_key, num_classes), std))
+            jax.random.split(update_key, num_classes), std, state.ada_p))
+    state = _with_ada(state, metrics, batch_size)  # Each class its own p.
     metrics = {k: v.mean() for k, v in metrics.items()}  # Averaged over classes.
     return _with_parts(state, parts, ema_decay), metrics
 

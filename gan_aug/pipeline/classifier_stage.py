@@ -197,7 +197,8 @@ def train_and_test_arms(config: ml_collections.ConfigDict, dataset: Dataset,
     if measure_quality:
       result['synthetic_quality'] = quality.in_classifier_space(
           model, mesh, real_run, cfg.eval_batch_size, real, (test_x, test.labels),
-          synth, dataset.class_names, stage_dir, config.seed)
+          synth, dataset.class_names, stage_dir, config.seed,
+          validation=(val_x, val.labels))
       if protocol.inception_weights:
         result['synthetic_quality_inception'] = quality.in_inception_space(
             protocol, (train.images, real[1]), (test.images, test.labels),

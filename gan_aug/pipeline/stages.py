@@ -55,7 +55,9 @@ _ADDED_DATA_FIELDS = {'include_classes': [], 'label_conflict_policy': 'exclude',
                       'split_strings': {'train': '', 'val': '', 'test': ''}}
 # GAN fields added after workdirs existed, left out of the key at these values
 # (which reproduce the earlier steps exactly) so that earlier stages keep their keys.
-_ADDED_GAN_FIELDS = {'objective': 'bce', 'r1_gamma': 0.0, 'r1_every': 16}
+_ADDED_GAN_FIELDS = {'objective': 'bce', 'r1_gamma': 0.0, 'r1_every': 16,
+                     'ada': False, 'ada_target': 0.6, 'ada_interval': 4,
+                     'ada_kimg': 10.0}
 # The protocol's axes choose which stages run; they do not change one stage.
 _PROTOCOL_AXES = ('arms', 'seeds', 'fractions', 'generators', 'filter_sweep')
 
@@ -99,6 +101,9 @@ def gan_stage_key(config: ml_collections.ConfigDict, data_fp: str) -> Dict:
          and not _at_added_default(_ADDED_GAN_FIELDS, k, v)}
   if 'r1_gamma' not in gan:  # No penalty: its period changes nothing.
     gan.pop('r1_every', None)
+  if 'ada' not in gan:  # No ADA: its settings change nothing.
+    for name in ('ada_target', 'ada_interval', 'ada_kimg'):
+      gan.pop(name, None)
   data = {k: v for k, v in config.data.to_dict().items()
           if k not in _NON_SEMANTIC_DATA_FIELDS
           and not _at_added_default(_ADDED_DATA_FIELDS, k, v)}

@@ -199,6 +199,12 @@ def _fraction_section(result: Dict, fkey: str, metrics: List[str]) -> List[str]:
               f'{cell(quality["fraction_suspicious"])} of the fakes lie closer to a '
               'training image than 99 % of real test images do to theirs (closest '
               'pairs: `closest_pairs.png` in each classifiers stage).']
+  against_val = result.get('synthetic_quality_val', {}).get(fkey)
+  if against_val:
+    lines += ['', 'The same against the real validation images (for choosing '
+              'settings without the test split): ' + ', '.join(
+                  f'{name} {cell(against_val[name])}' for name in _QUALITY
+                  if name in against_val) + '.']
   inception = result.get('synthetic_quality_inception', {}).get(fkey)
   if inception:
     lines += ['', 'The same in the pool3 space of pytorch-fid\'s Inception-v3: ' +
@@ -275,21 +281,24 @@ def _generators_section(result: Dict) -> List[str]:
   lines = ['## Generators', '',
            'Each generator is config.gan with its overrides, trained per (fraction, '
            'seed); the arms without synthetic images are trained once and shared. '
-           'GAN-test and KID (accepted fakes against the real test images, in the '
-           'real arm\'s feature space): mean ± 95 % interval over seeds.', '',
+           'GAN-test and KID/FID (accepted fakes against the real test images, and '
+           'KID against the real validation images, in the real arm\'s feature '
+           'space): mean ± 95 % interval over seeds.', '',
            '| generator | family | overrides | arms | fraction | GAN-test | KID | '
-           'FID |', '|---|---|---|---|---|---|---|---|']
+           'FID | KID (val) |', '|---|---|---|---|---|---|---|---|---|']
   for name, g in generators.items():
     measured = result.get('by_generator', {}).get(name, {})
     for fkey in result['protocol']['fractions']:
       quality = measured.get('synthetic_quality', {}).get(fkey, {})
+      against_val = measured.get('synthetic_quality_val', {}).get(fkey, {})
       gan_test = measured.get('gan_test', {}).get(fkey)
       lines.append(
           f'| {name} | {g["family"]} | {g["overrides"] or "(none)"} | '
           f'{", ".join(g["arms"])} | {fkey} | '
           f'{cell(gan_test) if gan_test else "n/a"} | '
           + ' | '.join(cell(quality[m]) if m in quality else 'n/a'
-                       for m in ('kid', 'fid')) + ' |')
+                       for m in ('kid', 'fid'))
+          + f' | {cell(against_val["kid"]) if "kid" in against_val else "n/a"} |')
   return lines + ['']
 
 

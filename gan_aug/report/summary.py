@@ -7,8 +7,9 @@ the per-seed differences of two arms trained with the same seeds;
 `by_generator.<generator>.gan_test.<fraction>` the real arm's accuracy on a
 generator's accepted fakes, `by_generator.<generator>.synthetic_quality[_inception].
 <fraction>.<kid|kid_std|fid|precision|recall|density|coverage|fraction_suspicious>`
-their quality; `gan_test` and `synthetic_quality[_inception]` the first
-generator's; `mcnemar.<arm>_vs_real.<fraction>` McNemar's exact test per seed on
+their quality against the real test images, `..._val` against the real
+validation images (to choose settings without test); `gan_test` and
+`synthetic_quality[_inception|_val]` the first generator's; `mcnemar.<arm>_vs_real.<fraction>` McNemar's exact test per seed on
 the test images, for each generator's plain arm;
 `other_classifiers.<name>.<arm>.<fraction>.<metric>` the same arms for
 `classifier.other_models`.
@@ -77,6 +78,11 @@ def _generator_summary(classifier: List[Dict]) -> Dict:
              for m in QUALITY_METRICS if all(m in q['overall'] for q in qualities)},
           'fraction_suspicious': intervals.mean_ci95(
               [q['memorisation']['fraction_suspicious'] for q in qualities])}
+  against_val = [(c.get('synthetic_quality') or {}).get('validation') for c in classifier]
+  if against_val and all(against_val):
+    out['synthetic_quality_val'] = {
+        m: intervals.mean_ci95([v[m] for v in against_val])
+        for m in QUALITY_METRICS if all(m in v for v in against_val)}
   return out
 
 

@@ -21,18 +21,26 @@ from gan_aug.synthesis import inception_features
 
 def in_classifier_space(model, mesh, real_run: Dict, batch_size: int, train, heldout,
                         fakes, class_names: List[str], stage_dir: str,
-                        seed: int) -> Dict:
-  """KID/FID/precision-recall and memorisation of the accepted fakes, in the
-  feature space of the `real` arm's classifier; a grid of the closest pairs."""
+                        seed: int, validation=None) -> Dict:
+  """KID/FID/precision-recall and memorisation of the accepted fakes against the
+  real test images (`heldout`), in the feature space of the `real` arm's
+  classifier; a grid of the closest pairs. With `validation` (images, labels)
+  the overall metrics against the real validation images too (`validation`),
+  so that settings can be chosen without the test split."""
   extract = classifier_inference.make_features(model, mesh)
+  sets = (train, heldout, fakes) + ((validation,) if validation is not None else ())
   feats = [classifier_inference.features_of(extract, real_run['params'],
                                       real_run['batch_stats'], images, batch_size)
-           for images, _ in (train, heldout, fakes)]
+           for images, _ in sets]
   quality = features_lib.synthetic_set_report(
       feats[0], np.asarray(train[1]), feats[1], np.asarray(heldout[1]), feats[2],
       np.asarray(fakes[1]), class_names, seed=seed)
   quality['feature_space'] = 'penultimate layer of the real arm\'s classifier'
   quality['heldout'] = 'real test images'
+  if validation is not None:
+    quality['validation'] = features_lib.synthetic_set_report(
+        feats[0], np.asarray(train[1]), feats[3], np.asarray(validation[1]),
+        feats[2], np.asarray(fakes[1]), class_names, seed=seed).get('overall', {})
   pairs = quality.get('memorisation', {}).get('closest_pairs', [])
   if pairs:
     path = os.path.join(stage_dir, 'closest_pairs.png')
