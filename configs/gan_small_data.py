@@ -1,25 +1,33 @@
-"""The small-data GAN study: the paper GAN vs + DiffAugment vs + DiffAugment + EMA.
+"""The small-data GAN study: does ADA + R1 change the answer on a few hundred X-rays?
 
-  python -m gan_aug.main --config=configs/gan_small_data.py:pneumonia --workdir=DIR
-  python -m gan_aug.main --config=configs/gan_small_data.py:covid --workdir=DIR
+  python -m gan_aug.main --config=configs/gan_small_data.py:gamma --workdir=DIR
+  python -m gan_aug.main --config=configs/gan_small_data.py --workdir=DIR
 
-The three GANs are the generators of one protocol (3 seeds): each trains its own
-GAN and synthesis stages and feeds its arms `<generator>` and
-`<generator>_classical`, beside one `real` arm trained once per seed. DIR/report.md
-gives every arm's metrics, the paired differences against real and between the
+Two generators of one protocol, 3 seeds: `paper` (the ACGAN of
+configs/pneumonia_lowdata.py, the papers' BCE loss) and `ada_r1` (the same
+networks with ADA (`gan.ada`) and the R1 penalty, gamma = R1_GAMMA, chosen by the
+`:gamma` variant on seed 0 by KID against the real validation images). Each
+trains its own GAN and synthesis stages per seed and feeds its arms `<g>` and
+`<g>_classical`, with its count-matched control `real_oversampled[_<g>]`,
+beside `real` and `classical` trained once per seed. DIR/report.md gives every
+arm's metrics, the paired differences against the controls and between the
 generators, and per generator the accepted fakes' GAN-test and KID/FID against
-the real test images in the feature space of the real arm's classifier.
-The filter keeps fakes D scores at least as high as the 5 % quantile of its
-scores of real validation images (a fixed 0.76 would mean something different for
-a D trained on augmented images); D scores un-augmented images.
+the real test and validation images in the feature space of the real arm's
+classifier. The filter keeps fakes D scores at least as high as the 5 % quantile
+of its scores of real validation images; D scores un-augmented images. Measured:
+docs/results.md.
 
 Variants (combine with commas):
-  pneumonia  (default) PneumoniaMNIST at 10 % of the training split (471 images),
-             the ACGAN and classifier of configs/pneumonia_lowdata.py at 28 px;
+  pneumonia  (default) PneumoniaMNIST at 10 % of the training split (469 images
+             after the data set's exclusions), 28 px, 1500 GAN steps;
+  gamma      R1's gamma chosen: seed 0, arms real and each candidate's plain arm,
+             ADA + R1 at each of GAMMAS;
+  diffaug    the earlier study's generators instead: the paper GAN, + DiffAugment
+             and + DiffAugment + EMA (arms real, <g>, <g>_classical);
   covid      covid19_3way (duplicates removed), paper 003's CovidGAN shape at 56 px
-             grey (G width 256) and the custom CNN at 112 px;
-  smoke      a few steps, one seed, the paper and diffaug_ema generators (checks
-             the wiring; the numbers mean nothing).
+             grey (G width 256) and the custom CNN at 112 px, 2000 GAN steps;
+  smoke      a few steps, one seed, the paper and ada_r1 generators (checks the
+             wiring; the numbers mean nothing).
 """
 
 import importlib.util
@@ -28,7 +36,15 @@ import os
 from gan_aug.config_blocks import blocks
 from gan_aug.config_blocks import variants as variant_blocks
 
+# R1's gamma candidates (the :gamma variant) and the one chosen from them.
+GAMMAS = (0.1, 1.0, 10.0)
+R1_GAMMA = 1.0
 GENERATORS = {
+    'paper': {},
+    'ada_r1': {'ada': True, 'r1_gamma': R1_GAMMA},
+}
+# The earlier study's generators (the :diffaug variant).
+DIFFAUG_GENERATORS = {
     'paper': {},
     'diffaug': {'diffaug': 'color,translation,cutout'},
     'diffaug_ema': {'diffaug': 'color,translation,cutout', 'ema_decay': 0.999},
@@ -62,24 +78,41 @@ def _covid_config():
                                    steps_per_epoch=50, max_epochs=30, patience=5))
 
 
-def _arms(generators):
-  """real, then each generator's plain and _classical arms."""
-  return ('real',) + tuple(arm for name in generators
-                           for arm in (name, f'{name}_classical'))
+def _arms(generators, controls=('real',)):
+  """The controls, then each generator's plain and _classical arms."""
+  return tuple(controls) + tuple(arm for name in generators
+                                 for arm in (name, f'{name}_classical'))
+
+
+def _gamma_name(gamma: float) -> str:
+  return 'ada_r1_g' + f'{gamma:g}'.replace('.', 'p')
 
 
 def get_config(arg: str = None):
   """Returns the study's config; `arg` is a comma-separated list of variants."""
   variants = variant_blocks.parse_variants(
-      arg or 'pneumonia', ('pneumonia', 'covid', 'smoke'), 'gan_small_data')
+      arg or 'pneumonia', ('pneumonia', 'gamma', 'diffaug', 'covid', 'smoke'),
+      'gan_small_data')
   if 'covid' in variants:
     config = _covid_config()
     fractions = (1.0,)
   else:
     config = _pneumonia_lowdata_config()
+    config.gan.num_steps = 1500
     fractions = (0.1,)
+  # real_oversampled follows the first generator, paper.
   config.protocol = blocks.protocol(
-      arms=_arms(GENERATORS), seeds=3, fractions=fractions, generators=GENERATORS)
+      arms=_arms(GENERATORS, ('real', 'classical', 'real_oversampled',
+                              'real_oversampled_ada_r1')),
+      seeds=3, fractions=fractions, generators=GENERATORS)
+  if 'diffaug' in variants:
+    config.protocol.generators = DIFFAUG_GENERATORS
+    config.protocol.arms = _arms(DIFFAUG_GENERATORS)
+  if 'gamma' in variants:
+    candidates = {_gamma_name(g): {'ada': True, 'r1_gamma': g} for g in GAMMAS}
+    config.protocol.generators = candidates
+    config.protocol.arms = ('real',) + tuple(candidates)
+    config.protocol.seeds = 1
   if 'smoke' in variants:
     variant_blocks.make_smoke(config)
     config.gan.batch_size = 16
@@ -90,10 +123,7 @@ def get_config(arg: str = None):
     config.synthesis.target_value = 16
     config.classifier.resolution = 28
     config.protocol.seeds = 1
-    # Two of the generators: diffaug_ema runs DiffAugment's code path and EMA's.
-    two = {name: GENERATORS[name] for name in ('paper', 'diffaug_ema')}
-    config.protocol.generators = two
-    config.protocol.arms = _arms(two)
+    config.protocol.arms = _arms(GENERATORS)
     if 'covid' not in variants:
       config.protocol.fractions = (0.05,)
   return config

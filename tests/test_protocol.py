@@ -272,23 +272,23 @@ def test_gan_small_data_smoke_runs_its_generators_as_one_protocol(data_dir, tmp_
   assert sorted(after.values()) == [['gan', 'gan_classical']] * 2 + [['real']]
   assert set(before) < set(after)
   assert os.path.getmtime(os.path.join(controls, 'done.json')) == trained_at
-  assert list(run_arms(report)) == ['real', 'paper', 'paper_classical',
-                                    'diffaug_ema', 'diffaug_ema_classical']
-  assert list(report['generators']) == ['paper', 'diffaug_ema']
-  assert report['generators']['diffaug_ema']['overrides']['ema_decay'] == 0.999
+  assert list(run_arms(report)) == ['real', 'paper', 'paper_classical', 'ada_r1',
+                                    'ada_r1_classical']
+  assert list(report['generators']) == ['paper', 'ada_r1']
+  assert report['generators']['ada_r1']['overrides']['ada'] is True
   paired = set(report['paired'])
-  assert {'paper_minus_real', 'diffaug_ema_minus_real',
-          'diffaug_ema_minus_paper',
-          'diffaug_ema_classical_minus_paper_classical'} <= paired
-  assert set(report['by_generator']) == {'paper', 'diffaug_ema'}
+  assert {'paper_minus_real', 'ada_r1_minus_real', 'ada_r1_minus_paper',
+          'ada_r1_classical_minus_paper_classical'} <= paired
+  assert set(report['by_generator']) == {'paper', 'ada_r1'}
   run = report['runs'][0]
-  assert run['generators']['diffaug_ema']['gan']['family'] == 'acgan'
+  assert run['generators']['ada_r1']['gan']['family'] == 'acgan'
+  assert 'ada_p' in run['generators']['ada_r1']['gan']['final_metrics']
   with open(os.path.join(workdir, 'report.md')) as f:
     text = f.read()
-  assert '## Generators' in text and 'diffaug_ema − paper' in text
+  assert '## Generators' in text and 'ada_r1 − paper' in text
   with open(os.path.join(workdir, 'test_predictions.csv')) as f:
     header = f.readline()
-  assert 'real_predicted' in header and 'diffaug_ema_classical_predicted' in header
+  assert 'real_predicted' in header and 'ada_r1_classical_predicted' in header
 
 
 def test_fraction_curves_are_drawn_for_several_fractions(tmp_path):

@@ -22,7 +22,9 @@ from gan_aug.metrics import generative
 MIN_IMAGES_FOR_FID = 20
 
 
-def _set_metrics(real: np.ndarray, fake: np.ndarray, seed: int) -> Dict:
+def set_metrics(real: np.ndarray, fake: np.ndarray, seed: int) -> Dict:
+  """KID (+ std) of fakes against real features, and FID, precision/recall and
+  density/coverage where both sets hold >= MIN_IMAGES_FOR_FID."""
   kid = generative.kernel_inception_distance(real, fake, num_subsets=100,
                                              subset_size=1000, seed=seed)
   out = {'real_images': len(real), 'fake_images': len(fake),
@@ -50,13 +52,13 @@ def synthetic_set_report(train_features: np.ndarray, train_labels: np.ndarray,
     return {'skipped': f'{len(fake_features)} accepted synthetic image(s): too few '
                        'to compare.'}
   report = {'feature_dim': int(train_features.shape[1]),
-            'overall': _set_metrics(heldout_features, fake_features, seed),
+            'overall': set_metrics(heldout_features, fake_features, seed),
             'per_class': {}}
   for label, name in enumerate(class_names):
     real = heldout_features[heldout_labels == label]
     fake = fake_features[fake_labels == label]
     if min(len(real), len(fake)) >= 2:
-      report['per_class'][name] = _set_metrics(real, fake, seed)
+      report['per_class'][name] = set_metrics(real, fake, seed)
   fake_to_real, nearest = generative.nearest_real_distances(fake_features,
                                                             train_features)
   real_to_real = generative.real_to_real_nearest(train_features, heldout_features,

@@ -100,15 +100,15 @@ def seed_config(config: ml_collections.ConfigDict,
 
 
 def generator_names(protocol: ml_collections.ConfigDict) -> List[str]:
-  """The protocol's generators in order: those of `generators` in the order the
-  arms first name them (a ConfigDict keeps its keys sorted), then any no arm
-  names; or the config's own, `gan`. The first is the one arms such as
+  """The protocol's generators in order: those of `generators` in the order of
+  the first arm named after each (`<g>...`; a ConfigDict keeps its keys sorted),
+  then any other; or the config's own, `gan`. The first is the one arms such as
   `real_oversampled` follow when they name none."""
   names = sorted(protocol.generators)
   if not names:
     return [arms_lib.DEFAULT_GENERATOR]
   named = [b.generator for b in arms_lib.bindings(protocol.arms, names)
-           if b.generator and b.name != b.kind]
+           if b.generator and b.name.startswith(b.generator)]
   return list(dict.fromkeys(named + names))
 
 

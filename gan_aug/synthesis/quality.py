@@ -37,10 +37,8 @@ def in_classifier_space(model, mesh, real_run: Dict, batch_size: int, train, hel
       np.asarray(fakes[1]), class_names, seed=seed)
   quality['feature_space'] = 'penultimate layer of the real arm\'s classifier'
   quality['heldout'] = 'real test images'
-  if validation is not None:
-    quality['validation'] = features_lib.synthetic_set_report(
-        feats[0], np.asarray(train[1]), feats[3], np.asarray(validation[1]),
-        feats[2], np.asarray(fakes[1]), class_names, seed=seed).get('overall', {})
+  if validation is not None and 'overall' in quality:  # Not for < 2 fakes.
+    quality['validation'] = features_lib.set_metrics(feats[3], feats[2], seed)
   pairs = quality.get('memorisation', {}).get('closest_pairs', [])
   if pairs:
     path = os.path.join(stage_dir, 'closest_pairs.png')
