@@ -117,11 +117,8 @@ def test_r1_equals_a_finite_difference_gradient_norm():
   np.testing.assert_allclose(float(norm2), np.mean(by_differences), rtol=2e-3)
 
 
-def _cgan_setup(**gan):
-  """A tiny MLP CGAN (fast to compile), its state and a jitted train step."""
-  config = helpers.tiny_config(name='cgan', g_hidden_widths=(16,),
-                               d_hidden_widths=(16,), d_dropout=0.0,
-                               leaky_slope=0.2, **gan)
+def _state_and_step(config, batch_size):
+  """The initial state of config's two-class GAN at 8x8 and its jitted step."""
   config.data.resolution = 8
   model = networks.build_gan(config, num_classes=2)
   g_tx, d_tx = families.optimizers(config)
@@ -129,8 +126,16 @@ def _cgan_setup(**gan):
                                              latent_dim=100,
                                              image_shape=(8, 8, 1)))()
   step = jax.jit(gan_lib.make_train_step(
-      model, g_tx, d_tx, mesh=sharding.make_mesh(), batch_size=16, latent_dim=100,
-      r1_gamma=config.gan.r1_gamma, r1_every=config.gan.r1_every))
+      model, g_tx, d_tx, mesh=sharding.make_mesh(), batch_size=batch_size,
+      latent_dim=100, r1_gamma=config.gan.r1_gamma, r1_every=config.gan.r1_every))
+  return state, step
+
+
+def _cgan_setup(**gan):
+  """A tiny MLP CGAN (fast to compile), its state and a jitted train step."""
+  state, step = _state_and_step(helpers.tiny_config(
+      name='cgan', g_hidden_widths=(16,), d_hidden_widths=(16,), d_dropout=0.0,
+      leaky_slope=0.2, **gan), batch_size=16)
   rng = np.random.default_rng(0)
   images = rng.integers(0, 256, (40, 8, 8, 1), np.uint8)
   labels = rng.integers(0, 2, 40).astype(np.int32)
@@ -162,19 +167,11 @@ def test_lazy_r1_is_taken_every_r1_every_steps_and_only_then():
 
 
 def test_r1_penalty_is_per_class_for_the_per_class_dcgan():
-  config = helpers.tiny_config(name='dcgan_per_class', g_base_width=8,
-                               d_base_width=8, r1_gamma=1.0, r1_every=1)
-  config.data.resolution = 16
-  model = networks.build_gan(config, num_classes=2)
-  g_tx, d_tx = families.optimizers(config)
-  state = jax.jit(lambda: gan_lib.init_state(model, g_tx, d_tx, seed=0,
-                                             latent_dim=100,
-                                             image_shape=(16, 16, 1)))()
-  step = jax.jit(gan_lib.make_train_step(model, g_tx, d_tx, mesh=sharding.make_mesh(),
-                                         batch_size=8, latent_dim=100, r1_gamma=1.0,
-                                         r1_every=1))
+  state, step = _state_and_step(helpers.tiny_config(
+      name='dcgan_per_class', g_base_width=4, d_base_width=4, r1_gamma=1.0,
+      r1_every=1), batch_size=8)
   rng = np.random.default_rng(0)
-  images = rng.integers(0, 256, (2, 12, 16, 16, 1), np.uint8)
+  images = rng.integers(0, 256, (2, 12, 8, 8, 1), np.uint8)
   counts = np.array([12, 10], np.int32)
   _, metrics = step(state, images, counts)
   changed = images.copy()
