@@ -62,3 +62,20 @@ def data_dir() -> str:
 @pytest.fixture(scope='session')
 def covid_dir(data_dir) -> str:
   return os.path.join(data_dir, 'covid19_3way')
+
+
+def pytest_configure(config):
+  # pytest-xdist's `--dist loadfile` hands out test files in the order of the
+  # collection; by default it first reorders them by their number of tests,
+  # which puts the long one-test end-to-end files last, and one worker then
+  # waits minutes for the other. The collection order below is kept instead.
+  if hasattr(config.option, 'loadscopereorder'):
+    config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(config, items):
+  """Files with end-to-end (`slow`) tests first, so that the two workers of CI
+  end together on the short files (longest work first)."""
+  del config
+  slow_files = {item.path for item in items if item.get_closest_marker('slow')}
+  items.sort(key=lambda item: item.path not in slow_files)  # A stable sort.

@@ -27,13 +27,14 @@ def _images(channels, n=8, size=12):
 def test_p_0_leaves_images_bitwise_and_p_1_changes_every_image(channels):
   images = _images(channels)
   key = jax.random.PRNGKey(0)
-  unchanged = ada.augment(key, images, jnp.float32(0.0))
+  augment = jax.jit(ada.augment)
+  unchanged = augment(key, images, jnp.float32(0.0))
   np.testing.assert_array_equal(np.asarray(unchanged), np.asarray(images))
-  changed = np.asarray(ada.augment(key, images, jnp.float32(1.0)))
+  changed = np.asarray(augment(key, images, jnp.float32(1.0)))
   assert changed.shape == images.shape
   assert all(not np.allclose(a, b) for a, b in zip(changed, np.asarray(images)))
   # Each image its own draws, and another key other draws.
-  other = np.asarray(ada.augment(jax.random.PRNGKey(1), images, jnp.float32(1.0)))
+  other = np.asarray(augment(jax.random.PRNGKey(1), images, jnp.float32(1.0)))
   assert not np.allclose(changed, other)
 
 
@@ -41,7 +42,7 @@ def test_augmentations_are_differentiable_in_the_pixels():
   images = _images(3, n=2, size=8)
   key, p = jax.random.PRNGKey(3), jnp.float32(1.0)
   weights = jnp.asarray(np.random.default_rng(1).normal(size=images.shape), jnp.float32)
-  loss = lambda x: jnp.sum(weights * ada.augment(key, x, p))
+  loss = jax.jit(lambda x: jnp.sum(weights * ada.augment(key, x, p)))
   grad = np.asarray(jax.grad(loss)(images))
   assert np.abs(grad).sum() > 0
   eps, flat = 1e-2, np.asarray(images).ravel()

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_aug.gan import ema
+from gan_aug.generator import ema
 
 
 def _tree(seed):
@@ -83,7 +83,7 @@ def test_ema_init_copies_the_tree():
 
 
 def test_ema_warm_up_caps_the_decay_early_and_reaches_it_later():
-  from gan_aug.gan.ema import warmed_up_decay  # pylint: disable=import-outside-toplevel
+  from gan_aug.generator.ema import warmed_up_decay  # pylint: disable=import-outside-toplevel
   assert float(warmed_up_decay(0.999, 0)) == pytest.approx(0.1)
   assert float(warmed_up_decay(0.999, 90)) == pytest.approx(91 / 100)
   assert float(warmed_up_decay(0.999, 10 ** 6)) == pytest.approx(0.999)

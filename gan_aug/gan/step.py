@@ -53,7 +53,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from gan_aug.data import batch_order
 from gan_aug.gan import ada
 from gan_aug.gan import diffaug
-from gan_aug.gan import ema
+from gan_aug.generator import ema
 from gan_aug.gan import objectives
 from gan_aug.gan.networks import GANModel
 from gan_aug.generator import images as images_lib

@@ -16,11 +16,13 @@ from helpers import REPO_ROOT, run_arms
 
 
 def run_command(name, variants, tmp_path, flags=(), **overrides):
-  """Runs configs/<name>.py:<variants> with `--config.<field>=<value>` overrides
+  """Runs configs/<name>.py:<variants> (or, with `variants` None, the config file
+  `name` relative to the repository) with `--config.<field>=<value>` overrides
   and other `flags` as a user does; returns the workdir."""
-  workdir = str(tmp_path / name)
+  workdir = str(tmp_path / os.path.basename(name).removesuffix('.py'))
   env = dict(os.environ, **CLI_ENV)
-  args = [f'--config=configs/{name}.py:{variants}', f'--workdir={workdir}',
+  config = name if variants is None else f'configs/{name}.py:{variants}'
+  args = [f'--config={config}', f'--workdir={workdir}',
           *flags] + [f'--config.{field}={value}' for field, value in overrides.items()]
   done = subprocess.run([sys.executable, '-m', 'gan_aug.main', *args], cwd=REPO_ROOT,
                         env=env, capture_output=True, text=True, timeout=900)
