@@ -24,9 +24,14 @@ Variants (combine with commas):
              ADA + R1 at each of GAMMAS;
   diffaug    the earlier study's generators instead: the paper GAN, + DiffAugment
              and + DiffAugment + EMA (arms real, <g>, <g>_classical);
+  diffusion  the paper GAN and `edm`, the EDM diffusion family
+             (gan_aug/diffusion/, sizes in EDM; its samples are not filtered:
+             it has no discriminator); arms real, classical and each
+             generator's <g>, <g>_classical; synthesis batches of 128;
   covid      covid19_3way (duplicates removed), paper 003's CovidGAN shape at 56 px
              grey (G width 256) and the custom CNN at 112 px, 2000 GAN steps;
-  smoke      a few steps, one seed, the paper and ada_r1 generators (checks the
+  smoke      a few steps, one seed, the paper and ada_r1 generators (with
+             diffusion: paper and a tiny edm, arms real, paper, edm; checks the
              wiring; the numbers mean nothing).
 """
 
@@ -43,6 +48,21 @@ GENERATORS = {
     'paper': {},
     'ada_r1': {'ada': True, 'r1_gamma': R1_GAMMA},
 }
+# The diffusion family beside the paper GAN (the :diffusion variant): EDM's
+# U-Net at the CPU size of docs/results.md (one seed's diffusion stage, training
+# and sampling, in <= 15 minutes on 2 CPU cores).
+EDM = {
+    'name': 'edm', 'batch_size': 64, 'num_steps': 400, 'learning_rate': 1e-3,
+    'ema_decay': 0.999, 'unet_widths': (32, 64, 64), 'unet_blocks': 1,
+    'attention_resolutions': (7,), 'dropout': 0.1, 'label_dropout': 0.1,
+    'guidance': 1.0, 'sample_steps': 18, 'log_every': 50, 'sample_every': 200,
+    'checkpoint_every': 200,
+}
+EDM_GENERATORS = {'paper': {}, 'edm': EDM}
+# A few steps of a tiny U-Net (the :smoke,diffusion variant).
+EDM_SMOKE = {**EDM, 'batch_size': 16, 'num_steps': 6, 'unet_widths': (8, 16),
+             'attention_resolutions': (14,), 'sample_steps': 3, 'log_every': 2,
+             'sample_every': 3, 'checkpoint_every': 3, 'conv_impl': 'lax'}
 # The earlier study's generators (the :diffaug variant).
 DIFFAUG_GENERATORS = {
     'paper': {},
@@ -91,7 +111,8 @@ def _gamma_name(gamma: float) -> str:
 def get_config(arg: str = None):
   """Returns the study's config; `arg` is a comma-separated list of variants."""
   variants = variant_blocks.parse_variants(
-      arg or 'pneumonia', ('pneumonia', 'gamma', 'diffaug', 'covid', 'smoke'),
+      arg or 'pneumonia',
+      ('pneumonia', 'gamma', 'diffaug', 'diffusion', 'covid', 'smoke'),
       'gan_small_data')
   if 'covid' in variants:
     config = _covid_config()
@@ -108,6 +129,10 @@ def get_config(arg: str = None):
   if 'diffaug' in variants:
     config.protocol.generators = DIFFAUG_GENERATORS
     config.protocol.arms = _arms(DIFFAUG_GENERATORS)
+  if 'diffusion' in variants:
+    config.protocol.generators = EDM_GENERATORS
+    config.protocol.arms = _arms(EDM_GENERATORS, ('real', 'classical'))
+    config.synthesis.batch_size = 128
   if 'gamma' in variants:
     candidates = {_gamma_name(g): {'ada': True, 'r1_gamma': g} for g in GAMMAS}
     config.protocol.generators = candidates
@@ -124,6 +149,9 @@ def get_config(arg: str = None):
     config.classifier.resolution = 28
     config.protocol.seeds = 1
     config.protocol.arms = _arms(GENERATORS)
+    if 'diffusion' in variants:
+      config.protocol.generators = {'paper': {}, 'edm': EDM_SMOKE}
+      config.protocol.arms = ('real', 'paper', 'edm')
     if 'covid' not in variants:
       config.protocol.fractions = (0.05,)
   return config

@@ -12,9 +12,10 @@ own floor or from a floor above (tests/test_floors.py checks every import):
   models         architectures only (GANs, classifiers, torchvision ports)
   metrics        pure metric functions on predictions and feature vectors
   generator      what a generator family provides, finding one by name, and
-                 the generator stage (loop, divergence) for any family
+                 the generator stage (loop, divergence, EMA) for any family
   classifier     a classifier's training, optimizer, inference, augmentation
-  gan            the papers' GANs as families: networks, state, steps, EMA
+  gan            the papers' GANs as families: networks, state, steps, ADA
+  diffusion      the EDM diffusion family: formulas, U-Net, step, sampler
   synthesis      a trained generator's fakes, filtered, on disk, measured
   protocol       the arms and axes of config.protocol
   report         summary over seeds, claims, report.md, comparisons, figures
@@ -28,7 +29,7 @@ FLOORS = (
     ('runtime',),
     ('data', 'models', 'metrics'),
     ('generator',),
-    ('classifier', 'gan'),
+    ('classifier', 'gan', 'diffusion'),
     ('synthesis',),
     ('protocol',),
     ('report',),

@@ -12,6 +12,7 @@ import os
 import ml_collections
 
 from gan_aug.classifier import augment
+from gan_aug.diffusion import family as diffusion_family
 
 
 def data_root() -> str:
@@ -108,6 +109,16 @@ def gan(**values) -> ml_collections.ConfigDict:
       'max_checkpoints_to_keep': 3,
       'samples_per_class': 8,
   })
+  cfg.update(values)
+  return cfg
+
+
+def edm(**values) -> ml_collections.ConfigDict:
+  """config.gan for the EDM diffusion family (`gan_aug.diffusion.family`): the
+  loop's fields of `gan`, the family's own (`FIELDS`), EDM's usual moving
+  average (0.999) and a learning rate of 1e-3."""
+  cfg = gan(name='edm', learning_rate=1e-3, ema_decay=0.999)
+  cfg.update(dict(diffusion_family.FIELDS))
   cfg.update(values)
   return cfg
 

@@ -14,7 +14,7 @@ of every finished generator stage, so renaming it would orphan them.
 import dataclasses
 import importlib
 import importlib.util
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Mapping, Optional, Tuple
 
 import ml_collections
 
@@ -25,7 +25,8 @@ from gan_aug.core.errors import ConfigError
 # families sit on a floor above this one).
 BUILT_IN = {'acgan': 'gan_aug.gan.families',
             'dcgan_per_class': 'gan_aug.gan.families',
-            'cgan': 'gan_aug.gan.families'}
+            'cgan': 'gan_aug.gan.families',
+            'edm': 'gan_aug.diffusion.family'}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +83,9 @@ class Family:
   make_scorer(networks, inference) -> Scorer, or None: a family without a
     scorer has every sample kept by synthesis.
   validate(config) -> networks: the checks of config.gan, before any work.
-  optimizer_fields: config.gan fields a diverged stage may change and continue.
+  fields: the family's own config.gan fields and their defaults, beyond the
+    block every family reads (`gan_aug.config_blocks.blocks.gan`); a generator
+    of config.protocol.generators that names the family gets them.
   """
   description: str
   build: Callable[[ml_collections.ConfigDict, int], Any]
@@ -93,6 +96,7 @@ class Family:
   make_sampler: Callable[..., Sampler]
   validate: Callable[[ml_collections.ConfigDict], Any]
   make_scorer: Optional[Callable[..., Scorer]] = None
+  fields: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 # 'GAN' as config.gan names them (the block every family reads).

@@ -22,6 +22,7 @@ from typing import List
 import ml_collections
 
 from gan_aug.core.errors import ConfigError
+from gan_aug.generator import family as family_lib
 from gan_aug.models.backbones import inception_fid
 from gan_aug.protocol import arms as arms_lib
 from gan_aug.synthesis import inception_features
@@ -128,16 +129,22 @@ def generator_config(config: ml_collections.ConfigDict,
 def with_overrides(config: ml_collections.ConfigDict, sweep: str,
                    name: str) -> ml_collections.ConfigDict:
   """`config` with config.protocol.<sweep>[name]'s overrides applied to its block
-  (`SWEEPS`), and no sweep left in it."""
+  (`SWEEPS`), and no sweep left in it. A generator that names another family
+  (`name`) also gets that family's own fields at their defaults
+  (`gan_aug.generator.family.Family.fields`) where config.gan lacks them."""
   block = SWEEPS[sweep]
   overrides = config.protocol[sweep][name]
-  unknown = sorted(set(overrides) - set(config[block]))
+  added = {}
+  if block == 'gan':
+    family = family_lib.find(overrides.get('name', config.gan.name))
+    added = {k: v for k, v in family.fields.items() if k not in config.gan}
+  unknown = sorted(set(overrides) - set(config[block]) - set(added))
   if unknown:
     raise ConfigError(
         f'config.protocol.{sweep}.{name} sets {unknown}, which config.{block} '
-        'does not have.')
+        'does not have' + (' (nor its family)' if block == 'gan' else '') + '.')
   out = ml_collections.ConfigDict(config.to_dict())
-  out[block].update(dict(overrides))
+  out[block].update({**added, **dict(overrides)})
   for field in SWEEPS:
     out.protocol[field] = {}
   return out
