@@ -13,6 +13,7 @@ from scipy import stats
 
 from gan_aug.classifier import augment
 from gan_aug.core import errors
+from gan_aug.diffusion import family as edm_family
 from gan_aug.metrics import intervals
 from gan_aug.pipeline import config_validation
 from gan_aug.pipeline import runner
@@ -86,7 +87,8 @@ def test_blank_centre_keeps_only_the_frame():
 
 @pytest.mark.parametrize('module,variant', [
     (gan_small_data, 'pneumonia'), (gan_small_data, 'covid'),
-    (gan_small_data, 'covid,smoke'), (covid_experiment, 'paper'),
+    (gan_small_data, 'covid,smoke'), (gan_small_data, 'diffusion'),
+    (covid_experiment, 'paper'),
     (covid_experiment, 'smoke')])
 def test_protocol_configs_and_their_generators_validate(module, variant):
   config = module.get_config(variant)
@@ -96,6 +98,12 @@ def test_protocol_configs_and_their_generators_validate(module, variant):
     config_validation.validate(generator_config)
     for field, value in config.protocol.generators[name].items():
       assert generator_config.gan[field] == value
+  if variant == 'diffusion':
+    # The edm generator gets its family's fields; the paper GAN's class
+    # agreement stays in the shared filter, unused by a family with no scorer.
+    edm = protocol.generator_config(config, 'edm')
+    assert edm.gan.name == 'edm' and edm.synthesis.require_class_agreement
+    assert set(edm_family.FIELDS) <= set(edm.gan)
 
 
 def test_generator_with_an_unknown_field_or_a_bad_name_is_refused():

@@ -76,7 +76,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   data.validate(config.data)
   synthesis_filter.validate(
       config.synthesis, getattr(networks, 'has_class_head', False), config.gan.name,
-      family.make_scorer(networks) if family.make_scorer else None)
+      family.make_scorer(networks) if family.make_scorer else None,
+      scored=family.make_scorer is not None)
   classifier_checks.validate(config.classifier)
   checks.check('gan_pretrain' not in config.protocol.arms
                or config.protocol.gan_pretrain_epochs < config.classifier.max_epochs,

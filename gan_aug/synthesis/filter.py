@@ -77,10 +77,13 @@ def filter_threshold(cfg: ml_collections.ConfigDict,
 
 
 def validate(syn: ml_collections.ConfigDict, has_class_head: bool,
-             gan_name: str, scorer=None) -> None:
+             gan_name: str, scorer=None, scored: bool = True) -> None:
   """Raises ConfigError for a bad config.synthesis, for a generator whose D has a
   class head or not and whose scorer (`gan_aug.generator.family.Scorer`, None
-  without one) gives a probability or not."""
+  without one) gives a probability or not. `scored` False: the family has no
+  scorer, so synthesis keeps every sample and the filter's fields (mode,
+  threshold, class agreement) are not used; they are checked for their own
+  values only (a protocol's other generators may use them)."""
   p = 'synthesis'
   checks.one_of(syn, p, 'threshold_mode', THRESHOLD_MODES)
   if scorer is not None and not scorer.probability:
@@ -99,7 +102,7 @@ def validate(syn: ml_collections.ConfigDict, has_class_head: bool,
   checks.number_in(syn, p, 'real_quantile', 0.0, 1.0, closed_low=True,
                    closed_high=True)
   checks.boolean(syn, p, 'require_class_agreement')
-  checks.check(has_class_head or not syn.require_class_agreement,
+  checks.check(has_class_head or not scored or not syn.require_class_agreement,
                'synthesis.require_class_agreement', syn.require_class_agreement,
                f'False for GAN {gan_name!r}, whose discriminator has no class head')
   checks.one_of(syn, p, 'target', TARGET_MODES)
