@@ -1,17 +1,20 @@
 """EDM's formulas against literal values, its training loss falling, its Heun
-sampler on data whose denoiser is known, guidance, and the family's config
-checks and manifest reproducibility."""
+sampler on data whose denoiser is known, guidance, the family's config checks,
+a generator stage killed by SIGKILL and rerun, and manifest reproducibility."""
 
 import os
+import signal
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import orbax.checkpoint as ocp
 import pytest
 
 from gan_aug import data as data_lib
-from gan_aug.config_blocks import blocks
 from gan_aug.core import errors
 from gan_aug.diffusion import edm
 from gan_aug.diffusion import family as edm_family
@@ -22,7 +25,7 @@ from gan_aug.pipeline import config_validation
 from gan_aug.runtime import sharding
 from gan_aug.synthesis import accepted_set
 from gan_aug.synthesis import synthesize
-from helpers import tiny_config
+from helpers import REPO_ROOT, tiny_edm_config
 
 
 @pytest.mark.parametrize('num_steps', [2, 5, 18, 40])
@@ -135,19 +138,6 @@ def test_guidance_0_and_1_are_the_unconditional_and_conditional_samples():
                              rtol=1e-5, atol=1e-5)
 
 
-def _edm_config(num_steps=4):
-  config = tiny_config()
-  config.data.resolution = 8
-  config.gan = blocks.edm(batch_size=8, num_steps=num_steps, unet_widths=(8,),
-                          attention_resolutions=(), log_every=1,
-                          checkpoint_every=2, sample_every=2, samples_per_class=2,
-                          sample_steps=2, conv_impl='lax')
-  config.synthesis.threshold_mode = 'none'
-  config.synthesis.require_class_agreement = False
-  config.synthesis.batch_size = 8
-  return config
-
-
 @pytest.mark.parametrize('field, value, message', [
     ('attention_resolutions', (4,), 'sides of the U-Net levels'),
     ('guidance', 2.0, 'label_dropout > 0'),
@@ -155,7 +145,7 @@ def _edm_config(num_steps=4):
     ('unet_widths', (), 'non-empty tuple'),
 ])
 def test_bad_edm_fields_are_refused(field, value, message):
-  config = _edm_config()
+  config = tiny_edm_config()
   config.gan[field] = value
   if field == 'guidance':
     config.gan.label_dropout = 0.0
@@ -163,14 +153,34 @@ def test_bad_edm_fields_are_refused(field, value, message):
     config_validation.validate(config)
 
 
-def test_an_edm_stage_trains_and_a_manifest_row_regenerates_its_image(tmp_path):
-  # (A SIGKILL mid-training and a rerun: tests/test_diffusion_runs.py.)
-  config = _edm_config(2)
+def test_an_edm_stage_killed_and_rerun_equals_an_uninterrupted_one_and_its_manifest_reproduces(
+    tmp_path):
+  config = tiny_edm_config()
   config_validation.validate(config)
   dataset = data_lib.load_dataset(config.data, config.seed)
   straight = str(tmp_path / 'straight')
   summary = gan_loop.train_gan(config, dataset, straight)
   assert {'loss', 'loss_low', 'loss_mid', 'loss_high'} <= set(summary['final_metrics'])
+
+  # The same stage in another process, killed by SIGKILL at its step-3 sample
+  # grid (the step-2 checkpoint handed to Orbax), then run again here: the same
+  # final state, bitwise (the same devices and compiler flags as this process).
+  # Orbax writes in the background: a save in flight at the kill is discarded
+  # and the one before it used.
+  killed = str(tmp_path / 'killed')
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+      [REPO_ROOT, os.path.join(REPO_ROOT, 'tests', 'support')]))
+  done = subprocess.run([sys.executable, os.path.join(REPO_ROOT, 'tests', 'support',
+                                                      'kill_edm_stage.py'), killed],
+                        env=env, capture_output=True, text=True, timeout=600)
+  assert done.returncode == -signal.SIGKILL, done.stderr[-3000:]
+  assert not os.path.exists(os.path.join(killed, 'checkpoints', '4'))
+  assert gan_loop.train_gan(config, dataset, killed)['resumed_from_step'] in (1, 2)
+  restore = lambda d: ocp.StandardCheckpointer().restore(
+      os.path.join(d, 'checkpoints', '4', 'state'))
+  for a, b in zip(jax.tree.leaves(restore(straight)), jax.tree.leaves(restore(killed))):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
   # Synthesis keeps every sample (no scorer), and a manifest row's latent
   # index regenerates its image.
   config.synthesis.target = 'count'

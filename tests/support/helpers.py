@@ -52,6 +52,22 @@ def tiny_config(**gan_overrides):
   return config
 
 
+def tiny_edm_config(num_steps=4):
+  """tiny_config's phantom at 8x8 with a one-level EDM U-Net of width 8 (no
+  attention), batch 8, a sample grid and a checkpoint every step, a 2-step Heun
+  sampler, and synthesis keeping every sample."""
+  config = tiny_config()
+  config.data.resolution = 8
+  config.gan = blocks.edm(batch_size=8, num_steps=num_steps, unet_widths=(8,),
+                          attention_resolutions=(), log_every=1,
+                          checkpoint_every=1, sample_every=1, samples_per_class=2,
+                          sample_steps=2, conv_impl='lax')
+  config.synthesis.threshold_mode = 'none'
+  config.synthesis.require_class_agreement = False
+  config.synthesis.batch_size = 8
+  return config
+
+
 def run_arms(report, run=0, model=None):
   """report.json's per-arm results of run `run` (default the first (fraction,
   seed)) for classifier `model` (default the primary one)."""

@@ -1,9 +1,9 @@
 """Runs `gan_aug.main` and kills its own process with SIGKILL at a chosen point.
 
-    python tests/support/kill_runner.py <stage>[@<step>][:<n>] -- <gan_aug.main flags>
+    python tests/support/kill_runner.py <stage>[:<n>] -- <gan_aug.main flags>
 
 <stage> is `gan` (while drawing a step-25 sample grid, after the step-20
-checkpoint was handed to Orbax; `gan@<step>`: the step-<step> grid), `synthesis` (right after a synthesis stage's
+checkpoint was handed to Orbax), `synthesis` (right after a synthesis stage's
 second class's progress was saved) or `classifier` (in a validation pass); the
 process dies at the n-th such point it reaches (default 1; for `classifier` 5,
 epoch 3 of two arms trained together). SIGKILL gives the process no chance to
@@ -11,7 +11,6 @@ clean up: what survives is what a preempted job leaves on disk.
 """
 
 import os
-import re
 import signal
 import sys
 
@@ -30,7 +29,6 @@ def _die():
 
 def _install(point: str) -> None:
   stage, _, count = point.partition(':')
-  stage, _, grid_step = stage.partition('@')
   reached = []
 
   def die_at_the_nth():
@@ -42,7 +40,7 @@ def _install(point: str) -> None:
     real_grid = image_grids.class_grid
 
     def grid(rows, names, title, path, footer=None):
-      if re.search(rf'step {grid_step or 25}\b', title):
+      if 'step 25' in title:
         die_at_the_nth()
       real_grid(rows, names, title, path, footer)
 
