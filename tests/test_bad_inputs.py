@@ -329,7 +329,7 @@ def test_file_that_is_not_an_npz_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize('field,value,valid', [
-    ('gan.name', 'acgna', "Valid names: acgan, cgan, dcgan_per_class. "
+    ('gan.name', 'acgna', "Valid names: acgan, cgan, dcgan_per_class, edm. "
                           "Did you mean 'acgan'?"),
     ('classifier.name', 'resnet', 'Valid names: '),
     ('data.name', 'imagefolder', "Did you mean 'image_folder'?"),
