@@ -63,10 +63,6 @@ class Networks:
   one_per_class: bool = False
 
 
-def _get(config, name):
-  return config.gan.get(name, FIELDS[name])
-
-
 def level_sides(resolution: int, levels: int):
   """The side of each U-Net level (each after the first halves it, rounding down)."""
   sides = [resolution]
@@ -79,15 +75,15 @@ def build(config: ml_collections.ConfigDict, num_classes: int) -> Networks:
   """The U-Net of config.gan for `num_classes` classes (+ the null class)."""
   image_shape = (config.data.resolution, config.data.resolution, config.data.channels)
   unet = UNet(num_classes=num_classes, out_channels=config.data.channels,
-              widths=tuple(_get(config, 'unet_widths')),
-              blocks=int(_get(config, 'unet_blocks')),
-              attention_resolutions=tuple(_get(config, 'attention_resolutions')),
-              dropout=float(_get(config, 'dropout')),
+              widths=tuple(config.gan.unet_widths),
+              blocks=int(config.gan.unet_blocks),
+              attention_resolutions=tuple(config.gan.attention_resolutions),
+              dropout=float(config.gan.dropout),
               conv_impl=conv_layers.resolve_conv_impl(config.gan.get('conv_impl',
                                                                      'auto')))
   return Networks(unet, num_classes, image_shape,
-                  guidance=float(_get(config, 'guidance')),
-                  sample_steps=int(_get(config, 'sample_steps')))
+                  guidance=float(config.gan.guidance),
+                  sample_steps=int(config.gan.sample_steps))
 
 
 def optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
@@ -106,7 +102,7 @@ def _make_train_step(networks: Networks, config: ml_collections.ConfigDict, *, m
   del num_steps
   return edm_step.make_train_step(
       networks.unet, optimizer(config), mesh=mesh, batch_size=batch_size,
-      num_examples=num_examples, label_dropout=float(_get(config, 'label_dropout')),
+      num_examples=num_examples, label_dropout=float(config.gan.label_dropout),
       ema_decay=float(config.gan.get('ema_decay', 0.0)), streamed=streamed)
 
 
