@@ -31,8 +31,8 @@ Variants (combine with commas):
   covid      covid19_3way (duplicates removed), paper 003's CovidGAN shape at 56 px
              grey (G width 256) and the custom CNN at 112 px, 2000 GAN steps;
   smoke      a few steps, one seed, the paper and ada_r1 generators (with
-             diffusion: paper and a tiny edm, arms real, paper, edm; checks the
-             wiring; the numbers mean nothing).
+             diffusion: paper and a tiny edm, arms real and each generator's
+             <g>, <g>_classical; checks the wiring; the numbers mean nothing).
 """
 
 import importlib.util
@@ -151,7 +151,7 @@ def get_config(arg: str = None):
     config.protocol.arms = _arms(GENERATORS)
     if 'diffusion' in variants:
       config.protocol.generators = {'paper': {}, 'edm': EDM_SMOKE}
-      config.protocol.arms = ('real', 'paper', 'edm')
+      config.protocol.arms = _arms(EDM_GENERATORS)
     if 'covid' not in variants:
       config.protocol.fractions = (0.05,)
   return config

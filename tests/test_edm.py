@@ -25,6 +25,7 @@ from gan_aug.pipeline import config_validation
 from gan_aug.runtime import sharding
 from gan_aug.synthesis import accepted_set
 from gan_aug.synthesis import synthesize
+from conftest import CLI_ENV
 from helpers import REPO_ROOT, tiny_edm_config
 
 
@@ -49,8 +50,8 @@ def test_the_18_step_schedule_and_the_preconditioning_have_edms_values():
 
 
 def _tiny_unet(num_classes=2, channels=1):
-  """One level, no attention: quick to compile (the `:smoke` protocol in
-  tests/test_diffusion_runs.py runs two levels with attention)."""
+  """One level, no attention: quick to compile (the `:smoke,diffusion` protocol
+  in tests/test_protocol.py runs two levels with attention)."""
   return UNet(num_classes=num_classes, out_channels=channels, widths=(8,),
               blocks=1, attention_resolutions=(), dropout=0.0)
 
@@ -166,9 +167,11 @@ def test_an_edm_stage_killed_and_rerun_equals_an_uninterrupted_one_and_its_manif
   # grid (the step-2 checkpoint handed to Orbax), then run again here: the same
   # final state, bitwise (the same devices and compiler flags as this process).
   # Orbax writes in the background: a save in flight at the kill is discarded
-  # and the one before it used.
+  # and the one before it used. It reads this session's compilation cache (its
+  # flags are this process's), so it compiles nothing the straight run did.
   killed = str(tmp_path / 'killed')
-  env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+  cache = {k: v for k, v in CLI_ENV.items() if k != 'XLA_FLAGS'}
+  env = dict(os.environ, **cache, PYTHONPATH=os.pathsep.join(
       [REPO_ROOT, os.path.join(REPO_ROOT, 'tests', 'support')]))
   done = subprocess.run([sys.executable, os.path.join(REPO_ROOT, 'tests', 'support',
                                                       'kill_edm_stage.py'), killed],

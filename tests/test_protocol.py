@@ -20,6 +20,7 @@ from gan_aug.pipeline import runner
 from gan_aug.protocol import arms
 from gan_aug.protocol import axes as protocol
 from gan_aug.report import figures
+from gan_aug.synthesis import synthesize
 from helpers import REPO_ROOT, run_arms
 from paper_runs import check_schema, run_command
 
@@ -249,7 +250,6 @@ def test_smoke_protocol_writes_the_documented_layout(data_dir, tmp_path):
   assert os.path.exists(saved_sweep['figure'])
 
 
-@pytest.mark.slow
 def _classifier_stages(workdir):
   """{stage folder: the registered arms it trained}."""
   out = {}
@@ -259,10 +259,13 @@ def _classifier_stages(workdir):
   return out
 
 
+@pytest.mark.slow
 def test_gan_small_data_smoke_runs_its_generators_as_one_protocol(data_dir, tmp_path):
   npz = {'data.path': os.path.join(data_dir, 'pneumoniamnist.npz')}
   # One generator first (as one machine of several would), then both: the real
-  # arm and the first generator's stages are reused.
+  # arm and the first generator's stages are reused. Then the paper GAN beside
+  # the EDM diffusion family (:smoke,diffusion) in the same workdir: only edm's
+  # stages are new.
   workdir = run_command('gan_small_data', 'smoke', tmp_path,
                         flags=['--generators=paper'], **npz)
   with open(os.path.join(workdir, 'report.json')) as f:
@@ -297,6 +300,28 @@ def test_gan_small_data_smoke_runs_its_generators_as_one_protocol(data_dir, tmp_
   with open(os.path.join(workdir, 'test_predictions.csv')) as f:
     header = f.readline()
   assert 'real_predicted' in header and 'ada_r1_classical_predicted' in header
+
+  run_command('gan_small_data', 'smoke,diffusion', tmp_path, **npz)
+  with open(os.path.join(workdir, 'report.json')) as f:
+    report = json.load(f)
+  check_schema(report, 64)
+  assert len(_classifier_stages(workdir)) == len(after) + 1
+  assert os.path.getmtime(os.path.join(controls, 'done.json')) == trained_at
+  assert list(report['generators']) == ['paper', 'edm']
+  assert list(run_arms(report)) == ['real', 'paper', 'paper_classical', 'edm',
+                                    'edm_classical']
+  edm = report['runs'][0]['generators']['edm']
+  assert edm['gan']['family'] == 'edm'
+  assert edm['arms'] == {'edm': 'gan', 'edm_classical': 'gan_classical'}
+  assert set(edm['gan']['final_losses']) == {'loss', 'loss_low', 'loss_mid',
+                                             'loss_high'}
+  assert edm['synthesis']['filter'] == synthesize.NO_FILTER
+  assert edm['synthesis']['accepted'] == 32  # 16 per class, every sample kept.
+  assert os.path.exists(os.path.join(edm['stages']['gan'], 'samples',
+                                     'step_0000006.png'))
+  with open(os.path.join(workdir, 'report.md')) as f:
+    text = f.read()
+  assert '## Generators' in text and 'edm − paper' in text
 
 
 def test_fraction_curves_are_drawn_for_several_fractions(tmp_path):
