@@ -42,6 +42,7 @@ from gan_aug.runtime import cli
 from gan_aug.runtime import sharding
 from gan_aug.synthesis import accepted_set
 from gan_aug.synthesis import filter as synthesis_filter
+from gan_aug.synthesis import real_scores
 from gan_aug.synthesis import synthesize
 
 
@@ -198,6 +199,12 @@ def generate(stage: GANStage, out_dir: str, per_class: int,
   returns the manifest. `seed` defaults to the stage's own."""
   check_request(out_dir, per_class)
   config, cfg = stage.config, stage.config.synthesis
+  if cfg.get('classifier_filter', False):
+    raise ConfigError(
+        'The run filters its fakes by classifier agreement too '
+        '(config.synthesis.classifier_filter), which this command does not apply: '
+        'its fakes would not be the run\'s. The run\'s own accepted set is in its '
+        'synthesis stage (stages/synthesis-<fp>/synthetic/).')
   seed = config.seed if seed is None else seed
   mesh = mesh if mesh is not None else sharding.make_mesh()
   try:
@@ -210,7 +217,7 @@ def generate(stage: GANStage, out_dir: str, per_class: int,
                                                    cfg.batch_size,
                                                    family.latent_dim(config))
   val_only = dataclasses.replace(dataset, splits={'val': dataset.splits['val']})
-  real_val = synthesize.score_real_splits(
+  real_val = real_scores.score_real_splits(
       synthesize.make_scorer(family, networks, mesh), states[-1][1], val_only,
       cfg.batch_size)['val']
   threshold = synthesis_filter.filter_threshold(cfg, real_val)

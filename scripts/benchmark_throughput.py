@@ -10,7 +10,11 @@ paper 004's MLP CGAN, 224x224x1) and any classifier by name (`custom_cnn`,
 `gmd_cnn`, `resnet18`, ...; at --classifier_resolution). A GAN gets a `train`
 record (one D and one G update per step, as the pipeline trains it) and a
 `synthesis` record (generate, round to uint8, score with D in inference mode:
-the synthesis-and-filter stage); a classifier gets a `train` record. Each step
+the synthesis-and-filter stage); an EDM diffusion model (`edm28`, `edm64`:
+gan_small_data.py:diffusion's U-Net at 28 and 64 px) a `train` record and a
+`sampleN` record for each N of --sample_steps (8, 18, 40: N Heun steps, 2N - 1
+network evaluations, the synthesis stage's program; float32 only: the family has
+no mixed-precision mode); a classifier gets a `train` record. Each step
 runs data-parallel over all local devices (batch split over a 1-D mesh). For each
 record: compile time (separately), warm-up steps, then the median of timed
 windows, images/s and the FLOP/s achieved by XLA's own FLOP count of the step.
@@ -29,18 +33,12 @@ in mixed precision (config.gan.compute_dtype: bf16 compute, float32 parameters,
 optimizer state and losses).
 """
 
-import collections
-import glob
 import itertools
 import json
 import os
 import platform
-import re
-import statistics
 import sys
-import tempfile
-import time
-from typing import Callable, Dict, List
+from typing import Dict, List
 
 from absl import app, flags
 import jax
@@ -49,7 +47,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=wrong-import-position
+import throughput_timing as timing
 from gan_aug.classifier import optimizer as classifier_optimizer
+from gan_aug.classifier import step_batches
 from gan_aug.classifier import training as classifier_lib
 from gan_aug.config_blocks import blocks
 from gan_aug.gan import networks
@@ -61,22 +61,22 @@ from gan_aug.synthesis import synthesize
 # pylint: enable=wrong-import-position
 
 _MODELS = flags.DEFINE_list('models', ['dcgan64'], 'GAN families (dcgan64, '
-                            'covidgan112, covidgan56, cgan224) and classifier names.')
+                            'covidgan112, covidgan56, cgan224), EDM models (edm28, '
+                            'edm64) and classifier names.')
 _BATCH = flags.DEFINE_integer('batch', 64, 'Global batch per step.')
 _CLASSIFIER_RESOLUTION = flags.DEFINE_integer('classifier_resolution', 224,
                                               'Input side of the classifiers.')
-_WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed steps after compiling.')
-_WINDOWS = flags.DEFINE_integer('windows', 5, 'Timed windows (the median is kept).')
-_STEPS = flags.DEFINE_integer('steps_per_window', 3, 'Steps per timed window.')
 _JSON = flags.DEFINE_string('json', None, 'Write the records here as JSON.')
 _TORCH_REF = flags.DEFINE_bool('torch-ref', False, 'Also time the PyTorch DCGAN loop.')
 _STAGES = flags.DEFINE_list('stages', ['train', 'synthesis'],
-                            'What to time for the GANs: train, synthesis.')
+                            'What to time for the GANs and EDM models: train, '
+                            'synthesis (EDM: sampling).')
 _DTYPES = flags.DEFINE_list('dtypes', ['float32'],
                            'GAN compute dtypes to time (config.gan.compute_dtype): '
                            'float32, bfloat16 (mixed precision; classifiers: float32).')
-_PROFILE = flags.DEFINE_bool('profile', False, 'Trace train steps and report XLA '
-                              'op time by kind of op.')
+_SAMPLE_STEPS = flags.DEFINE_list('sample_steps', ['8', '18', '40'],
+                                   'EDM models: the Heun steps N whose sampling is '
+                                   'timed (2N - 1 network evaluations each).')
 _CONV_IMPL = flags.DEFINE_list('conv_impl', ['auto'],
                                'How the GANs\' and the custom_cnn / gmd_cnn '
                                'convolutions are computed: auto, lax, matmul; '
@@ -100,92 +100,14 @@ GAN_MODELS = {
                                      d_dropout=0.4)),
 }
 _NUM_CLASSES = 3  # The COVID-19 data sets' three classes (dcgan64: one class).
-
-
-def _time_steps(run_step: Callable[[], object],
-                sync: Callable[[object], object] = jax.block_until_ready
-                ) -> Dict[str, float]:
-  """Warm-up, then the median seconds per step over the timed windows.
-
-  `sync(out)` waits for the device to finish the work that produced `out`.
-  """
-  for _ in range(_WARMUP.value):
-    sync(run_step())
-  windows = []
-  for _ in range(_WINDOWS.value):
-    start = time.perf_counter()
-    for _ in range(_STEPS.value):
-      out = run_step()
-    sync(out)
-    windows.append((time.perf_counter() - start) / _STEPS.value)
-  return {'seconds_per_step': statistics.median(windows),
-          'window_min_s': min(windows), 'window_max_s': max(windows)}
-
-
-def _op_time_by_kind(run_step: Callable[[], object], steps: int = 3,
-                     top: int = 12) -> List[Dict]:
-  """Op time per step by kind of XLA op over `steps` traced steps: [{kind, ms, share}].
-
-  Events of the XLA executor's own bookkeeping are left out; names that differ only
-  in their instance number (`add_fusion.3`, `add_fusion.7`) count as one kind.
-  """
-  with tempfile.TemporaryDirectory(prefix='gan_aug_profile_') as trace_dir:
-    with jax.profiler.trace(trace_dir):
-      for _ in range(steps):
-        out = run_step()
-      jax.block_until_ready(out)
-    paths = glob.glob(os.path.join(trace_dir, '**', '*.xplane.pb'), recursive=True)
-    profile = jax.profiler.ProfileData.from_file(paths[0])
-  kinds = collections.Counter()
-  for plane in profile.planes:
-    for line in plane.lines:
-      if not line.name.startswith('tf_XLAEigen') and 'Stream' not in line.name:
-        continue  # Host-side Python and client threads, not XLA ops.
-      for event in line.events:
-        if not event.name.startswith(('ThunkExecutor', 'end: ')):
-          kinds[re.sub(r'\.\d+$', '', event.name)] += event.duration_ns
-  total = sum(kinds.values()) or 1
-  return [{'kind': kind, 'ms': ns / steps / 1e6, 'share': ns / total}
-          for kind, ns in kinds.most_common(top)]
-
-
-def _compile(jitted, *args):
-  """(compiled, seconds to compile, XLA's FLOP count of one call)."""
-  start = time.perf_counter()
-  compiled = jitted.lower(*args).compile()
-  seconds = time.perf_counter() - start
-  cost = compiled.cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  return compiled, seconds, float((cost or {}).get('flops', 0.0))
-
-
-def _time_train_step(step, state, images, labels, mesh):
-  """Jits `step` (state donated, everything replicated over `mesh`), compiles it,
-  times it; returns (compile seconds, FLOPs per step, timing, the final state)."""
-  replicated = sharding.replicated(mesh)
-  jitted = jax.jit(step, in_shardings=(replicated,) * 3,
-                   out_shardings=(replicated,) * 2, donate_argnums=(0,))
-  compiled, compile_s, flops = _compile(jitted, state, images, labels)
-  holder = {'state': state}
-
-  def run_step():
-    holder['state'], metrics = compiled(holder['state'], images, labels)
-    return metrics
-
-  timing = _time_steps(run_step)
-  if _PROFILE.value:
-    timing['op_time_by_kind'] = _op_time_by_kind(run_step)
-  return compile_s, flops, timing, holder['state']
-
-
-def _record(model: str, stage: str, images_per_step: int, compile_s: float,
-            flops: float, timing: Dict[str, float], dtype: str = 'float32') -> Dict:
-  seconds = timing['seconds_per_step']
-  return {'model': model, 'stage': stage, 'batch': _BATCH.value, 'dtype': dtype,
-          'devices': jax.local_device_count(), 'compile_s': round(compile_s, 2),
-          'seconds_per_step': seconds, 'images_per_sec': images_per_step / seconds,
-          'gflop_per_step': flops / 1e9, 'achieved_gflops': flops / seconds / 1e9,
-          **{k: v for k, v in timing.items() if k != 'seconds_per_step'}}
+# name -> (resolution, channels, config.gan fields): the EDM diffusion family
+# (gan_aug/diffusion) at gan_small_data.py:diffusion's U-Net (widths 32, 64, 64,
+# one block per level, attention at the lowest side), 28 px as PneumoniaMNIST
+# and 64 px (attention at 16 px), grayscale.
+EDM_MODELS = {
+    'edm28': (28, 1, dict(unet_widths=(32, 64, 64), attention_resolutions=(7,))),
+    'edm64': (64, 1, dict(unet_widths=(32, 64, 64), attention_resolutions=(16,))),
+}
 
 
 def _gan_config(name: str, dtype: str, conv_impl: str):
@@ -224,19 +146,70 @@ def benchmark_gan(name: str, dtype: str, conv_impl: str) -> List[Dict]:
                                  batch_size=per_class_batch, latent_dim=latent)
   records = []
   if 'train' in _STAGES.value:
-    compile_s, flops, timing, state = _time_train_step(step, state, images, labels,
-                                                       mesh)
-    records.append(_record(name, 'train', per_class_batch * num_classes, compile_s,
-                           flops, timing, dtype))
+    compile_s, flops, step_timing, state = timing.time_train_step(
+        step, state, images, labels, mesh)
+    records.append(timing.record(name, 'train', _BATCH.value,
+                                per_class_batch * num_classes, compile_s, flops,
+                                step_timing, dtype))
   if 'synthesis' not in _STAGES.value:
     return records
   generate = synthesize.make_generate_and_score(
       family_lib.find(config.gan.name), model, mesh, batch, latent)
   key = synthesize.latent_class_key(0, 0, 0)
   start, label = jnp.int32(0), jnp.int32(0)
-  compiled_gen, compile_s, flops = _compile(generate, state, key, start, label)
-  records.append(_record(name, 'synthesis', batch, compile_s, flops, _time_steps(
-      lambda: compiled_gen(state, key, start, label)), dtype))
+  compiled_gen, compile_s, flops = timing.compile_program(generate, state, key, start,
+                                                         label)
+  records.append(timing.record(name, 'synthesis', batch, batch, compile_s, flops,
+                               timing.time_steps(
+                                   lambda: compiled_gen(state, key, start, label)),
+                               dtype))
+  return records
+
+
+def benchmark_edm(name: str, conv_impl: str) -> List[Dict]:
+  """The train record of an EDM model (one Adam step on a batch of noised real
+  images, the EMA update included) and a `sampleN` record per --sample_steps:
+  the synthesis stage's program (N Heun steps from latents to uint8 images,
+  guidance 1: one network call per evaluation), images/s = batch / its time."""
+  resolution, channels, fields = EDM_MODELS[name]
+  config = blocks.config(
+      data=blocks.data(resolution=resolution, channels=channels),
+      gan=blocks.edm(batch_size=_BATCH.value, conv_impl=conv_impl, **fields))
+  family = family_lib.find('edm')
+  model = family.build(config, _NUM_CLASSES)
+  mesh = sharding.make_mesh(jax.local_devices())
+  replicated = sharding.replicated(mesh)
+  shape = (resolution, resolution, channels)
+  state = jax.jit(family.init(model, config, shape), out_shardings=replicated)(seed=0)
+  rng = np.random.default_rng(0)
+  images = jax.device_put(rng.integers(0, 256, (4 * _BATCH.value,) + shape, np.uint8),
+                          replicated)
+  labels = jax.device_put(rng.integers(0, _NUM_CLASSES, (4 * _BATCH.value,))
+                          .astype(np.int32), replicated)
+  step = family.make_train_step(model, config, mesh=mesh, batch_size=_BATCH.value,
+                                num_examples=4 * _BATCH.value, num_steps=1,
+                                streamed=False)
+  records = []
+  if 'train' in _STAGES.value:
+    compile_s, flops, step_timing, state = timing.time_train_step(
+        step, state, images, labels, mesh)
+    records.append(timing.record(name, 'train', _BATCH.value, _BATCH.value, compile_s,
+                                 flops, step_timing))
+  if 'synthesis' not in _STAGES.value:
+    return records
+  key = synthesize.latent_class_key(0, 0, 0)
+  start, label = jnp.int32(0), jnp.int32(0)
+  for steps in map(int, _SAMPLE_STEPS.value):
+    config.gan.sample_steps = steps
+    generate = synthesize.make_generate_and_score(
+        family, family.build(config, _NUM_CLASSES), mesh, _BATCH.value,
+        family.latent_dim(config))
+    compiled, compile_s, flops = timing.compile_program(generate, state, key, start,
+                                                        label)
+    records.append(dict(timing.record(
+        name, f'sample{steps}', _BATCH.value, _BATCH.value, compile_s, flops,
+        timing.time_steps(lambda: compiled(state, key, start, label))),
+                        network_evaluations=2 * steps - 1))
   return records
 
 
@@ -259,10 +232,12 @@ def benchmark_classifier(name: str, conv_impl: str) -> List[Dict]:
   train_step = classifier_lib.make_train_step(model, tx, mesh)
   # The batch index as train_arms draws it, in the same program.
   step = lambda state, images, labels: train_step(
-      state, images, labels, classifier_lib.batch_indices(
+      state, images, labels, step_batches.batch_indices(
           state.rng, state.step, images.shape[0], _BATCH.value))
-  compile_s, flops, timing, _ = _time_train_step(step, state, images, labels, mesh)
-  record = _record(name, 'train', _BATCH.value, compile_s, flops, timing)
+  compile_s, flops, step_timing, _ = timing.time_train_step(step, state, images, labels,
+                                                            mesh)
+  record = timing.record(name, 'train', _BATCH.value, _BATCH.value, compile_s, flops,
+                         step_timing)
   record['resolution'] = cfg.resolution
   return [record]
 
@@ -315,8 +290,7 @@ def torch_dcgan_images_per_sec() -> float:
     opt_g.step()
 
   sync = (lambda _: torch.cuda.synchronize()) if on_gpu else (lambda _: None)
-  timing = _time_steps(step, sync)
-  return batch / timing['seconds_per_step']
+  return batch / timing.time_steps(step, sync)['seconds_per_step']
 
 
 def _environment() -> Dict:
@@ -359,11 +333,10 @@ def _print_table(records: List[Dict], env: Dict) -> None:
 
 def main(argv):
   del argv
-  unknown = [m for m in _MODELS.value
-             if m not in GAN_MODELS and m not in classifiers.CLASSIFIERS.names()]
+  known = list(GAN_MODELS) + list(EDM_MODELS) + list(classifiers.CLASSIFIERS.names())
+  unknown = [m for m in _MODELS.value if m not in known]
   if unknown:
-    raise app.UsageError(f'Unknown model(s) {unknown}; valid: '
-                         f'{sorted(GAN_MODELS) + sorted(classifiers.CLASSIFIERS.names())}')
+    raise app.UsageError(f'Unknown model(s) {unknown}; valid: {sorted(known)}')
   if _BATCH.value % jax.local_device_count():
     raise app.UsageError(f'--batch={_BATCH.value} does not split over '
                          f'{jax.local_device_count()} devices.')
@@ -381,6 +354,11 @@ def main(argv):
       print('--torch-ref: PyTorch is not importable; no reference timed.')
   records = []
   for name, conv_impl in itertools.product(_MODELS.value, _CONV_IMPL.value):
+    if name in EDM_MODELS:
+      # The diffusion family has no mixed-precision mode: float32 only.
+      print(f'Benchmarking {name} (float32, conv_impl {conv_impl}) ...', flush=True)
+      records += [dict(r, conv_impl=conv_impl) for r in benchmark_edm(name, conv_impl)]
+      continue
     if name not in GAN_MODELS:
       print(f'Benchmarking {name} (float32, conv_impl {conv_impl}) ...', flush=True)
       records += [dict(r, conv_impl=conv_impl)

@@ -8,6 +8,7 @@ import pytest
 from gan_aug import data as data_lib
 from gan_aug.classifier import inference as classifier_inference
 from gan_aug.classifier import optimizer as classifier_optimizer
+from gan_aug.classifier import step_batches
 from gan_aug.classifier import training as classifier_lib
 from gan_aug.core import errors
 from gan_aug.models import classifiers
@@ -266,7 +267,7 @@ def test_weighted_train_step_loss_is_the_weighted_cross_entropy():
       logits, labels))
   weights = classifier_optimizer.class_weights(labels, 2, 'balanced')
   step = jax.jit(classifier_lib.make_train_step(model, tx, sharding.make_mesh()))
-  index = classifier_lib.batch_indices(state.rng, state.step, 8, 8)
+  index = step_batches.batch_indices(state.rng, state.step, 8, 8)
   for w, expected in ((None, per_image.mean()),
                       (weights, np.mean(per_image * weights[labels]))):
     _, metrics = step(state, jnp.asarray(images), jnp.asarray(labels), index, w)

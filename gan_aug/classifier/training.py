@@ -27,9 +27,9 @@ from jax.sharding import Mesh
 
 from gan_aug.classifier import inference as classifier_inference
 from gan_aug.classifier import progress as classifier_progress
+from gan_aug.classifier import step_batches
 from gan_aug.classifier.optimizer import class_weights, make_optimizer
 from gan_aug.core import scalars as scalars_lib
-from gan_aug.data import batch_order
 from gan_aug.data import streaming
 from gan_aug.runtime import preemption
 from gan_aug.runtime import sharding
@@ -76,20 +76,12 @@ def init_state(model, tx: optax.GradientTransformation, seed: int,
                          opt_state=tx.init(variables['params']))
 
 
-def batch_indices(rng: jax.Array, step: jax.Array, num_examples: int,
-                batch_size: int) -> jax.Array:
-  """The training examples of the batch at `step` for a state's `rng` (pure; jit it
-  per training-set size): per-epoch permutations of the first `num_examples`."""
-  data_key, _ = jax.random.split(rng)
-  return batch_order.batch_indices(data_key, step, num_examples, batch_size)
-
-
 def make_train_step(model, tx: optax.GradientTransformation, mesh: Mesh,
                     augment: Optional[Callable] = None) -> Callable:
   """Pure `(state, images_u8, labels, index, weights) -> (state, metrics)`, metrics
   {'loss', 'accuracy'}.
 
-  `index` (`batch_indices`) picks the batch out of `images`: the images may be
+  `index` (`step_batches.batch_indices`) picks the batch out of `images`: the images may be
   padded past the arm's examples, so arms of different sizes share one compile.
   `augment(key, images)` (e.g. `gan_aug.classifier.augment.make_classical_augment`) transforms
   each batch on device before the forward pass, with a key of its own per step.
@@ -130,7 +122,7 @@ def make_train_step(model, tx: optax.GradientTransformation, mesh: Mesh,
 
 
 def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
-               val: Arrays, steps_per_epoch: int, seed: int, mesh: Mesh,
+               val: Optional[Arrays], steps_per_epoch: int, seed: int, mesh: Mesh,
                variables: Optional[Dict] = None,
                trainable: Optional[Any] = None,
                checkpoint_dir: Optional[str] = None,
@@ -161,11 +153,14 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
   an arm's images larger than `data_cfg.in_memory_max_bytes` stay in host memory
   and each step's batch is streamed to the devices (`gan_aug.data.streaming`;
   the same batches as on the devices).
+  `val` None: no validation and no early stopping; every arm trains
+  `cfg.max_epochs` epochs and its result holds the last epoch's weights (a
+  fixed-length run, for a classifier that must not see the validation split).
   """
   tx = make_optimizer(cfg, trainable, total_steps=steps_per_epoch * cfg.max_epochs)
   batch_size = cfg.batch_size
   replicated = sharding.replicated(mesh)
-  image_shape = val[0].shape[1:]
+  image_shape = np.asarray(next(iter(arms.values()))[0]).shape[1:]
   # Given variables and the seed are arguments, not constants baked into the
   # compiled init: every seed shares one program.
   init_fn = jax.jit(lambda v, s: init_state(model, tx, s, image_shape, v),
@@ -186,7 +181,7 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
   def index_fn(num_examples):
     if num_examples not in index_fns:
       index_fns[num_examples] = jax.jit(functools.partial(
-          batch_indices, num_examples=num_examples, batch_size=batch_size),
+          step_batches.batch_indices, num_examples=num_examples, batch_size=batch_size),
                                         out_shardings=replicated)
     return index_fns[num_examples]
 
@@ -247,7 +242,7 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
     with scalars_lib.ScalarWriter(scalars_dir) as scalars, preemption.stop_points():
       _train_epochs(cfg, runs, val, steps_per_epoch, predict, eval_batch, epoch,
                     checkpointer, scalars, pretrain_epochs, position,
-                    _StepData(batch_size, mesh, data_cfg))
+                    step_batches.StepData(batch_size, mesh, data_cfg))
   finally:
     if checkpointer:
       checkpointer.close()
@@ -261,7 +256,7 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
         'params': params, 'batch_stats': batch_stats, 'history': run['history'],
         'best_step': run['best_step'], 'best_val_loss': run['best_loss'],
         'steps': epochs * steps_per_epoch, 'epochs': epochs,
-        'num_train_images': run['num_train'], 'num_val_images': int(len(val[1])),
+        'num_train_images': run['num_train'], 'num_val_images': 0 if val is None else int(len(val[1])),
         # Early stopping's verdict: the best validation loss lies `patience`
         # evaluations back or more (else more steps might still have helped).
         'epochs_since_best': run['since_best'],
@@ -279,40 +274,20 @@ def _all_out_of_patience(cfg: ml_collections.ConfigDict,
   return all(r['since_best'] >= cfg.patience for r in runs.values())
 
 
-class _StepData:
-  """The (images, labels, index) of an arm's steps: its device data with the
-  index of each step's batch, or the streamed batches themselves."""
-
-  def __init__(self, batch_size: int, mesh: Mesh,
-               data_cfg: Optional[ml_collections.ConfigDict]):
-    self.batch_size, self.data_cfg = batch_size, data_cfg
-    self.replicated = sharding.replicated(mesh)
-    self.whole_batch = jax.device_put(np.arange(batch_size, dtype=np.int32),
-                                      self.replicated)
-
-  def steps(self, data: Dict, state: ClassifierState, count: int):
-    """An iterator of the arguments of the arm's next `count` steps."""
-    if data['stream'] is None:
-      for _ in range(count):
-        yield (data['images'], data['labels'],
-               data['index_fn'](state().rng, state().step))
-      return
-    images, labels = data['stream']
-    first = int(state().step)
-    data_key, _ = jax.random.split(jax.device_get(state().rng))
-    rows = streaming.epoch_rows(data_key, first, first + count, len(images),
-                                self.batch_size)
-    for batch, batch_labels in streaming.batches(streaming.ArraySource(images),
-                                                 labels, rows, first, self.data_cfg):
-      yield (streaming.put_batch(batch, self.replicated),
-             streaming.put_batch(batch_labels, self.replicated), self.whole_batch)
+def _epoch_line(entry: Dict) -> str:
+  """An epoch's log entry: validation loss and accuracy, or (without validation)
+  the training ones."""
+  if entry['val_loss'] is None:
+    return (f'train loss {entry["train_loss"]:.4f} acc '
+            f'{entry["train_accuracy"]:.3f}')
+  return f'val loss {entry["val_loss"]:.4f} acc {entry["val_accuracy"]:.3f}'
 
 
 def _train_epochs(cfg, runs: Dict[str, Dict], val: Arrays, steps_per_epoch: int,
                   predict, eval_batch: int, done_epochs: int,
                   checkpointer: Optional[Checkpointer],
                   scalars: scalars_lib.ScalarWriter, pretrain_epochs: int,
-                  position: Optional[Dict], step_data: _StepData) -> None:
+                  position: Optional[Dict], step_data: step_batches.StepData) -> None:
   """Epochs `done_epochs + 1 ...` of every arm, until early stopping or max_epochs;
   an arm with a pretraining phase trains on it up to epoch `pretrain_epochs`.
   `position` (a stop-time checkpoint's) continues within epoch done_epochs + 1."""
@@ -352,13 +327,17 @@ def _train_epochs(cfg, runs: Dict[str, Dict], val: Arrays, steps_per_epoch: int,
       train_metrics = {k: float(v) / steps_per_epoch
                        for k, v in jax.device_get(totals).items()}
       state = run['state']
-      probs = classifier_inference.predict_probs(predict, state.params,
-                                                 state.batch_stats, val[0],
-                                                 eval_batch)
-      val_loss = classifier_inference.cross_entropy(probs, val[1],
-                                                    run['class_weights'])
-      val_acc = float(np.mean(np.argmax(probs, -1) == val[1]))
-      if not np.isfinite(val_loss) or not np.isfinite(train_metrics['loss']):
+      if val is None:
+        val_loss = val_acc = None
+      else:
+        probs = classifier_inference.predict_probs(predict, state.params,
+                                                   state.batch_stats, val[0],
+                                                   eval_batch)
+        val_loss = classifier_inference.cross_entropy(probs, val[1],
+                                                      run['class_weights'])
+        val_acc = float(np.mean(np.argmax(probs, -1) == val[1]))
+      if not np.isfinite(val_loss if val is not None else 0.0) or not np.isfinite(
+          train_metrics['loss']):
         raise FloatingPointError(
             f'Classifier arm {name!r} diverged at epoch {epoch} (train loss '
             f'{train_metrics["loss"]}, val loss {val_loss}); lower '
@@ -370,20 +349,22 @@ def _train_epochs(cfg, runs: Dict[str, Dict], val: Arrays, steps_per_epoch: int,
                              'val_loss': val_loss, 'val_accuracy': val_acc,
                              **({'phase': 'pretrain'} if pretraining else {})})
       scalars.write(step, {k: v for k, v in run['history'][-1].items()
-                           if k not in ('epoch', 'step', 'phase')},
+                           if k not in ('epoch', 'step', 'phase') and v is not None},
                     f'classifier/{name}')
       if pretraining:
         continue  # No early stopping in the pretraining phase.
-      if val_loss < run['best_loss']:
+      if val is None:  # A fixed-length run: its weights are the last epoch's.
+        run.update(best_step=step,
+                   best=jax.tree.map(jnp.copy, (state.params, state.batch_stats)))
+      elif val_loss < run['best_loss']:
         run.update(best_loss=val_loss, best_step=step, since_best=0,
                    best=jax.tree.map(jnp.copy, (state.params, state.batch_stats)))
       else:
         run['since_best'] += 1
     logging.info('classifier epoch %d/%d (step %d)  %s  %.1f s', epoch, max_epochs,
                  epoch * steps_per_epoch, '  '.join(
-                     f'{n}: val loss {r["history"][-1]["val_loss"]:.4f} acc '
-                     f'{r["history"][-1]["val_accuracy"]:.3f}'
-                     f'{" *" if r["since_best"] == 0 and r["best_step"] else ""}'
+                     f'{n}: {_epoch_line(r["history"][-1])}'
+                     f'{" *" if val is not None and r["since_best"] == 0 and r["best_step"] else ""}'
                      for n, r in runs.items() if r['history'][-1]['epoch'] == epoch),
                  time.perf_counter() - start)
     # Saving big models every epoch would cost more than a kill loses; any epoch

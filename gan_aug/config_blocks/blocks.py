@@ -140,6 +140,13 @@ def synthesis(**values) -> ml_collections.ConfigDict:
       'num_checkpoints': 1,       # draw from the newest N GAN checkpoints
       'batch_size': 256,
       'grid_per_class': 8,
+      # Classifier agreement, for any generator (gan_aug.synthesis.agreement):
+      # also keep a fake only when config.classifier's model, trained on the
+      # real training split alone for classifier_filter_epochs epochs, assigns
+      # it the requested class (with at least classifier_filter_confidence).
+      'classifier_filter': False,
+      'classifier_filter_epochs': 10,
+      'classifier_filter_confidence': 0.0,
   })
   cfg.update(values)
   return cfg

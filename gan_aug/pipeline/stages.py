@@ -6,6 +6,9 @@ complete, done.json (its summary). `STAGES` names each kind and what it computes
                metrics.jsonl and TensorBoard events
   synthesis    its accepted fakes: sets/<id>/ (PNGs per class, images.npz,
                manifest.json), scores.npz
+  filter_classifier  the classifier-agreement filter's classifier of one
+               (fraction, seed), trained on the training split alone:
+               filter_classifier.msgpack, checkpoints/
   classifiers  every arm of one classifier on one (fraction, seed):
                test_predictions.csv, checkpoints*/, closest_pairs.png
 
@@ -42,6 +45,11 @@ from gan_aug.runtime import watchdog
 _NON_SEMANTIC_GAN_FIELDS = ('log_every', 'sample_every', 'checkpoint_every',
                             'max_checkpoints_to_keep', 'samples_per_class')
 _NON_SEMANTIC_SYNTHESIS_FIELDS = ('grid_per_class',)
+# Synthesis fields added after workdirs existed, left out of the key at these
+# values (the filter off) so that earlier synthesis stages keep their keys.
+_ADDED_SYNTHESIS_FIELDS = {'classifier_filter': False,
+                           'classifier_filter_epochs': 10,
+                           'classifier_filter_confidence': 0.0}
 # other_models get stages of their own; checkpoint timing does not change results.
 _NON_SEMANTIC_CLASSIFIER_FIELDS = ('other_models', 'checkpoint_every_seconds')
 # Where the data is read from does not matter, only what was read (content hash);
@@ -111,16 +119,37 @@ def gan_stage_key(config: ml_collections.ConfigDict, data_fp: str) -> Dict:
           'data_fingerprint': data_fp, **_compilation(config)}
 
 
-def synthesis_stage_key(config: ml_collections.ConfigDict, gan_fp: str) -> Dict:
-  """The inputs that determine an accepted synthetic set."""
+def synthesis_stage_key(config: ml_collections.ConfigDict, gan_fp: str,
+                        filter_classifier_fp: Optional[str] = None) -> Dict:
+  """The inputs that determine an accepted synthetic set; with the classifier
+  filter on, the fingerprint of its classifier's stage."""
   syn = {k: v for k, v in config.synthesis.to_dict().items()
          if k not in _NON_SEMANTIC_SYNTHESIS_FIELDS}
+  if not syn.get('classifier_filter', False):
+    for name in _ADDED_SYNTHESIS_FIELDS:
+      syn.pop(name, None)
   if syn.get('threshold_mode') == 'none':
     # Spelled 'fixed' with threshold 0 before 'none' existed; it keeps the same
     # fakes, so it keeps that key and earlier synthesis stages stay found.
     syn.update(threshold_mode='fixed', threshold=0.0)
   return {'stage': 'synthesis', 'gan_stage': gan_fp, 'seed': config.seed,
-          'synthesis': syn, **_compilation(config)}
+          'synthesis': syn, **_compilation(config),
+          **({'filter_classifier_stage': filter_classifier_fp}
+             if filter_classifier_fp else {})}
+
+
+def filter_classifier_stage_key(config: ml_collections.ConfigDict,
+                                train_fp: str) -> Dict:
+  """The inputs that determine the classifier-agreement filter's classifier:
+  the training split's fingerprint (no other split's), the classifier's
+  fields, the epochs and the seed."""
+  clf = {k: v for k, v in config.classifier.to_dict().items()
+         if k not in _NON_SEMANTIC_CLASSIFIER_FIELDS
+         and k not in ('max_epochs', 'patience')}
+  return {'stage': 'filter_classifier', 'seed': config.seed,
+          'train_fingerprint': train_fp, 'classifier': clf,
+          'epochs': int(config.synthesis.classifier_filter_epochs),
+          **_compilation(config)}
 
 
 def classifier_stage_key(config: ml_collections.ConfigDict, data_fp: str,
@@ -151,6 +180,9 @@ STAGES.register('gan')(Stage('the GAN trained on one training subset',
                              gan_stage_key))
 STAGES.register('synthesis')(Stage('the filtered fakes of one GAN',
                                    synthesis_stage_key))
+STAGES.register('filter_classifier')(Stage(
+    'the classifier-agreement filter\'s classifier, trained on the training '
+    'split alone', filter_classifier_stage_key))
 STAGES.register('classifiers')(Stage(
     'every arm of one classifier, trained and tested', classifier_stage_key))
 

@@ -28,13 +28,14 @@ from gan_aug.protocol import arms as arms_lib
 from gan_aug.protocol import axes as protocol_lib
 from gan_aug.report import figures
 from gan_aug.synthesis import accepted_set
+from gan_aug.synthesis import agreement
 from gan_aug.synthesis import synthesize
 
 _SYNTHESIS_FIELDS = ('filter', 'threshold', 'threshold_mode', 'threshold_setting',
                      'require_class_agreement', 'target', 'requested', 'generated',
                      'passed', 'accepted', 'acceptance_rate', 'per_class',
                      'checkpoint_steps', 'real_score_distribution', 'images_per_sec',
-                     'set_dir')
+                     'set_dir', 'classifier_filter')
 _GAN_FIELDS = ('steps', 'batch_size', 'resumed_from_step', 'continued_from_diverged',
                'final_metrics', 'images_per_sec', 'train_seconds', 'devices',
                'checkpoint_steps')
@@ -76,16 +77,37 @@ def subset(config: ml_collections.ConfigDict, full: data_lib.Dataset,
 
 
 
+def _filter_classifier(config: ml_collections.ConfigDict, dataset: data_lib.Dataset,
+                       workdir: str) -> Tuple[synthesize.Agreement, str]:
+  """The classifier-agreement filter's stage (trained on the training split
+  alone; one per fraction and seed, whatever the generator): (the filter, the
+  stage's fingerprint)."""
+  train = dataset.splits['train']
+  key = stages.filter_classifier_stage_key(config, agreement.train_fingerprint(train))
+  summary, stage_dir = stages.run_stage(
+      workdir, 'filter_classifier', key,
+      lambda stage_dir: agreement.train_stage(config, train, dataset.num_classes,
+                                              stage_dir))
+  verdict = agreement.make_agreement(config, dataset.num_classes,
+                                     agreement.load_weights(stage_dir))
+  return (synthesize.Agreement(verdict, {**summary, 'stage': stage_dir}),
+          stages.fingerprint(key))
+
+
 def _synthetic_set(config: ml_collections.ConfigDict, dataset: data_lib.Dataset,
                    data_fp: str, workdir: str) -> Tuple[Dict, Dict]:
   """GAN and synthesis stages; (facts for the report, the accepted set)."""
   gan_key, gan_summary, gan_dir = stages.gan_stage(config, dataset, data_fp, workdir)
-  synth_key = stages.synthesis_stage_key(config, stages.fingerprint(gan_key))
+  agree, filter_fp = None, None
+  if config.synthesis.classifier_filter:
+    agree, filter_fp = _filter_classifier(config, dataset, workdir)
+  synth_key = stages.synthesis_stage_key(config, stages.fingerprint(gan_key),
+                                         filter_fp)
   synth_summary, synth_dir = stages.run_stage(
       workdir, 'synthesis', synth_key,
       lambda stage_dir: synthesize.synthesize(config, dataset,
                                               os.path.join(gan_dir, 'checkpoints'),
-                                              stage_dir))
+                                              stage_dir, agreement=agree))
   images, labels, _ = accepted_set.load_set(synth_dir)
   final = gan_summary.get('final_metrics', {})
   family = family_lib.find(config.gan.name)
@@ -263,7 +285,7 @@ def _run_figures(figures_dir: str, config, dataset: data_lib.Dataset, run: Dict,
         [(m.key, m.panel) for m in family_lib.find(config.gan.name).metrics],
         phantom)
     names += ['real_vs_synthetic', 'gan_curves']
-    if run['synthesis'].get('filter') != synthesize.NO_FILTER:
+    if run['synthesis'].get('real_score_distribution'):  # The family scores.
       figures.score_histogram(path('realness_scores'),
                               os.path.join(run['stages']['synthesis'], 'scores.npz'),
                               run['synthesis']['threshold'], phantom,

@@ -12,6 +12,7 @@ import os
 from typing import Dict, List
 
 from gan_aug.report import claims as claims_lib
+from gan_aug.synthesis import agreement
 
 PHANTOM_WARNING = ('PHANTOM DATA: generated shapes, not medical images. These numbers '
                    'say the pipeline works, nothing about chest X-rays.')
@@ -233,12 +234,18 @@ def _filter_line(seed: int, syn: Dict) -> str:
           f'{syn["passed"]} of {syn["generated"]} fakes passed')
 
 
+def _circularity(syn: Dict) -> List[str]:
+  """The classifier-agreement filter's caveat, when it ran."""
+  return ([f'Circularity: {agreement.CIRCULARITY}', '']
+          if syn.get('classifier_filter') else [])
+
+
 def _synthesis_section(syn: Dict) -> List[str]:
   if not syn.get('real_score_distribution'):  # A generator without a scorer.
     return ['### Synthesis and filter', '',
             f'Filter: {syn.get("filter", "none")}; checkpoint step(s) '
             f'{syn["checkpoint_steps"]}: {syn["accepted"]} of {syn["requested"]} '
-            'requested samples kept.', '']
+            'requested samples kept.', ''] + _circularity(syn)
   lines = ['### Synthesis and filter', '',
            f'Filter: {syn.get("filter", _REALNESS)}. '
            + ('Keep a fake whatever D\'s realness (no threshold)'
@@ -269,7 +276,7 @@ def _synthesis_section(syn: Dict) -> List[str]:
                    f'{_fmt(s["fraction_realness_at_least_threshold"])} | '
                    f'{_fmt(s["fraction_class_agrees"])} | '
                    f'{_fmt(s["fraction_would_pass_filter"])} |')
-  return lines + ['']
+  return lines + [''] + _circularity(syn)
 
 
 def _generators_section(result: Dict) -> List[str]:

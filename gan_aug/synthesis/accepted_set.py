@@ -39,6 +39,8 @@ def image_record(file: str, label: int, class_names: Sequence[str],
          'latent_index': fake['latent_index']}
   if fake['class_probs'] is not None:
     row['class_probs'] = dict(zip(class_names, map(float, fake['class_probs'])))
+  if fake.get('filter_probability') is not None:
+    row['filter_probability'] = fake['filter_probability']
   return row
 
 

@@ -108,8 +108,12 @@ def validate(syn: ml_collections.ConfigDict, has_class_head: bool,
   checks.one_of(syn, p, 'target', TARGET_MODES)
   checks.number_in(syn, p, 'target_value', 0.0, 1e7, closed_low=True)
   checks.number_in(syn, p, 'max_attempts_multiple', 0.0, 1e6)
-  for name in ('num_checkpoints', 'batch_size', 'grid_per_class'):
+  for name in ('num_checkpoints', 'batch_size', 'grid_per_class',
+               'classifier_filter_epochs'):
     checks.int_at_least(syn, p, name, 1)
+  checks.boolean(syn, p, 'classifier_filter')
+  checks.number_in(syn, p, 'classifier_filter_confidence', 0.0, 1.0,
+                   closed_low=True)
   if syn.target == 'count':
     checks.check(float(syn.target_value).is_integer(), 'synthesis.target_value',
                  syn.target_value, 'a whole number of images per class in count mode')

@@ -43,12 +43,13 @@ from gan_aug.runtime import sharding
 from gan_aug.runtime import watchdog
 from gan_aug.runtime.checkpoint import Checkpointer
 from gan_aug.synthesis import accepted_set
+from gan_aug.synthesis import agreement as agreement_lib
 from gan_aug.synthesis import filter as synthesis_filter
+from gan_aug.synthesis import real_scores
 
 _SALT = 0x5A17  # Separates synthesis latents from the training run's keys.
 # What `filter` says when the generator family has no scorer.
 NO_FILTER = 'none (the generator family has no scorer: every sample is kept)'
-_QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
 
 
 def latent_class_key(seed: int, step: int, label: int) -> jax.Array:
@@ -126,35 +127,12 @@ def restore(config: ml_collections.ConfigDict, dataset: Dataset,
   return family, networks, states
 
 
-def _summarise_scores(realness: np.ndarray, agree: np.ndarray,
-                      threshold: float) -> Dict:
-  if not len(realness):
-    return {'count': 0}
-  passed = realness >= threshold
-  return {
-      'count': int(len(realness)),
-      'realness_mean': float(np.mean(realness)),
-      'realness_quantiles': {f'{q:g}': float(v) for q, v in
-                             zip(_QUANTILES, np.quantile(realness, _QUANTILES))},
-      'fraction_realness_at_least_threshold': float(np.mean(passed)),
-      'fraction_class_agrees': float(np.mean(agree)),
-      'fraction_would_pass_filter': float(np.mean(passed & agree)),
-  }
-
-
-def score_real_splits(scorer, state, dataset: Dataset,
-                      batch_size: int) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
-  """The scorer's (score, predicted class) for the real images of every split."""
-  raw = {}
-  for name, split in dataset.splits.items():
-    realness, class_probs = sharding.map_in_batches(
-        lambda images, labels: scorer(state, images, labels),
-        (split.images, split.labels.astype(np.int32)), batch_size)
-    # Without a class head D "predicts" the class it was asked about.
-    predicted = (split.labels if class_probs is None
-                 else np.argmax(class_probs, -1))
-    raw[name] = (realness, predicted)
-  return raw
+@dataclasses.dataclass
+class Agreement:
+  """The classifier-agreement filter (`gan_aug.synthesis.agreement`): `verdict(
+  images_u8, label) -> (keep, probability of label)` and its stage's summary."""
+  verdict: Callable[[np.ndarray, int], Tuple[np.ndarray, np.ndarray]]
+  summary: Dict
 
 
 @dataclasses.dataclass
@@ -174,13 +152,15 @@ class ClassDraw:
 def accept_class(generate, states, seed: int, label: int, target: int, cap: int,
                  threshold: float, require_agreement: bool, batch_size: int,
                  draw: Optional[ClassDraw] = None,
-                 stop: Callable[[], bool] = lambda: False) -> Tuple[ClassDraw, bool]:
+                 stop: Callable[[], bool] = lambda: False,
+                 agree: Optional[Callable] = None) -> Tuple[ClassDraw, bool]:
   """Generates class `label` in batches until `target` fakes pass the filter or
   `cap` are generated; (the draw, whether it is complete). Batch b comes from
   checkpoint b mod len(states), at latent indices from (b // len(states)) x
   batch_size: the same fakes for the same (seed, checkpoints, class) whoever
   asks. `draw` (an incomplete one) continues where it stopped; `stop()`, asked
-  after each batch, ends the draw early (incomplete)."""
+  after each batch, ends the draw early (incomplete). `agree` (an Agreement's
+  verdict) also keeps only the fakes an independent classifier agrees with."""
   keys = [latent_class_key(seed, step, label) for step, _ in states]
   draw = draw or ClassDraw([], [])
   while len(draw.images) < target and draw.generated < cap:
@@ -194,6 +174,10 @@ def accept_class(generate, states, seed: int, label: int, target: int, cap: int,
                  else np.argmax(class_probs, -1))
     keep = synthesis_filter.accept_mask(realness, predicted, label, threshold,
                                         require_agreement)
+    filter_probs = None
+    if agree is not None:
+      agrees, filter_probs = agree(images, label)
+      keep &= agrees
     draw.generated += batch_size
     draw.passed += int(keep.sum())
     draw.realness_batches.append(realness)
@@ -202,7 +186,9 @@ def accept_class(generate, states, seed: int, label: int, target: int, cap: int,
       draw.accepted.append({
           'checkpoint_step': int(step), 'latent_index': int(start + i),
           'realness': float(realness[i]),
-          'class_probs': None if class_probs is None else class_probs[i]})
+          'class_probs': None if class_probs is None else class_probs[i],
+          **({} if filter_probs is None
+             else {'filter_probability': float(filter_probs[i])})})
     draw.next_batch += 1
     if stop() and len(draw.images) < target and draw.generated < cap:
       return draw, False
@@ -229,8 +215,10 @@ def threshold_setting(cfg: ml_collections.ConfigDict) -> Optional[float]:
 
 def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
                checkpoint_dir: str, stage_dir: str,
-               mesh: Optional[Mesh] = None) -> Dict:
-  """Generates, filters and writes the accepted set; returns the stage summary."""
+               mesh: Optional[Mesh] = None,
+               agreement: Optional[Agreement] = None) -> Dict:
+  """Generates, filters and writes the accepted set; returns the stage summary.
+  `agreement` adds the classifier-agreement filter to the family's own."""
   mesh = mesh if mesh is not None else sharding.make_mesh()
   os.makedirs(stage_dir, exist_ok=True)
   cfg = config.synthesis
@@ -250,7 +238,7 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
   if scored:
     filter_used = family.make_scorer(networks).description or 'the family\'s scorer'
     scorer = make_scorer(family, networks, mesh)
-    real_raw = score_real_splits(scorer, states[-1][1], dataset, batch_size)
+    real_raw = real_scores.score_real_splits(scorer, states[-1][1], dataset, batch_size)
     threshold = synthesis_filter.filter_threshold(cfg, real_raw['val'])
     logging.info('Synthesis: targets per class %s (%s %g), threshold %.4f (%s), '
                  'class agreement %s, checkpoint step(s) %s. Real validation images '
@@ -262,10 +250,12 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
   else:
     filter_used = NO_FILTER
     real_raw, threshold = {}, 0.0
-    logging.info('Synthesis: targets per class %s (%s %g); no filter: generator '
-                 'family %r has no scorer, so every sample is kept; checkpoint '
-                 'step(s) %s.', dict(zip(dataset.class_names, targets)), cfg.target,
-                 cfg.target_value, config.gan.name, [s for s, _ in states])
+    logging.info('Synthesis: targets per class %s (%s %g); generator family %r '
+                 'has no scorer, so %s; checkpoint step(s) %s.',
+                 dict(zip(dataset.class_names, targets)), cfg.target,
+                 cfg.target_value, config.gan.name,
+                 'only classifier agreement filters' if agreement
+                 else 'every sample is kept', [s for s, _ in states])
 
   # Compile before timing, so images_per_sec measures generation and scoring.
   jax.block_until_ready(generate(states[0][1], latent_class_key(config.seed, 0, 0), 0, 0))
@@ -299,7 +289,8 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
     with preemption.stop_points():
       draw, complete = accept_class(generate, states, config.seed, label, target,
                                     cap, threshold, require_agreement, batch_size,
-                                    draw, stop=stop_requested)
+                                    draw, stop=stop_requested,
+                                    agree=agreement and agreement.verdict)
       if not complete:
         accepted_set.save_partial_class(
             progress_dir, label, draw.images, draw.realness_batches, draw.accepted,
@@ -335,8 +326,8 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
     accepted_set.remove_partial_class(progress_dir, label)
   seconds = time.perf_counter() - start_time
 
-  real_scores = {
-      name: _summarise_scores(realness, predicted == dataset.splits[name].labels,
+  real_summary = {
+      name: real_scores.summarise(realness, predicted == dataset.splits[name].labels,
                               threshold)
       for name, (realness, predicted) in real_raw.items()}
   generated_scores = (np.concatenate(generated_scores) if generated_scores
@@ -349,8 +340,12 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
                         **{f'real_{k}': v[0] for k, v in real_raw.items()})
   total_generated = sum(c['generated'] for c in per_class.values())
   total_passed = sum(c['passed'] for c in per_class.values())
+  if agreement is not None:
+    filter_used = (agreement_lib.describe(agreement.summary) if not scored
+                   else f'{filter_used}; and {agreement_lib.describe(agreement.summary)}')
   summary = {
       'filter': filter_used,
+      'classifier_filter': agreement and agreement.summary,
       'threshold': threshold if math.isfinite(threshold) else None,
       'threshold_mode': cfg.threshold_mode,
       'threshold_setting': threshold_setting(cfg),
@@ -364,7 +359,7 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
       'accepted': len(records),
       'acceptance_rate': total_passed / total_generated if total_generated else None,
       'per_class': per_class,
-      'real_score_distribution': real_scores,
+      'real_score_distribution': real_summary,
       'seconds': seconds,
       'images_per_sec': total_generated / seconds if seconds > 0 else None,
   }
