@@ -1,5 +1,6 @@
 """The runner on a tiny phantom run: report keys, figures, arms and predictions."""
 
+import copy
 import csv
 import json
 import os
@@ -104,3 +105,16 @@ def test_report_md_lists_skipped_files(finished):
   text = report.markdown(dict(result, dataset=dataset))
   assert '**1 unreadable file(s) skipped**' in text
   assert '- /data/Covid/cut.jpg: not a readable image (truncated)' in text
+
+
+def test_report_md_states_the_classifier_filters_circularity_when_it_ran(finished):
+  result = copy.deepcopy(finished[2])
+  assert 'Circularity' not in report.markdown(result)
+  result['runs'][0]['synthesis']['classifier_filter'] = {'model': 'custom_cnn'}
+  assert 'Circularity: The filter\'s classifier was trained on the same real' in (
+      report.markdown(result))
+  # A family without a scorer (edm) filtered by classifier agreement alone: its
+  # pass counts are shown.
+  result['runs'][0]['synthesis']['real_score_distribution'] = {}
+  text = report.markdown(result)
+  assert 'Circularity' in text and '| all |' in text

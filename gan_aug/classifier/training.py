@@ -283,7 +283,8 @@ def _epoch_line(entry: Dict) -> str:
   return f'val loss {entry["val_loss"]:.4f} acc {entry["val_accuracy"]:.3f}'
 
 
-def _train_epochs(cfg, runs: Dict[str, Dict], val: Arrays, steps_per_epoch: int,
+def _train_epochs(cfg, runs: Dict[str, Dict], val: Optional[Arrays],
+                  steps_per_epoch: int,
                   predict, eval_batch: int, done_epochs: int,
                   checkpointer: Optional[Checkpointer],
                   scalars: scalars_lib.ScalarWriter, pretrain_epochs: int,
@@ -294,11 +295,12 @@ def _train_epochs(cfg, runs: Dict[str, Dict], val: Arrays, steps_per_epoch: int,
   start = last_save = time.perf_counter()
   max_epochs = cfg.max_epochs
   save_every = cfg.get('checkpoint_every_seconds', 0)
-  if done_epochs and not position and _all_out_of_patience(cfg, runs):
+  stops = val is not None  # Without validation: every epoch, no early stopping.
+  if stops and done_epochs and not position and _all_out_of_patience(cfg, runs):
     return
   for epoch in range(done_epochs + 1, max_epochs + 1):
     for arm, (name, run) in enumerate(runs.items()):
-      if run['since_best'] >= cfg.patience:
+      if stops and run['since_best'] >= cfg.patience:
         continue  # This arm stopped early; the others train on without it.
       first_step, totals = 0, None
       if position and epoch == position['epoch']:
@@ -374,7 +376,7 @@ def _train_epochs(cfg, runs: Dict[str, Dict], val: Arrays, steps_per_epoch: int,
       checkpointer.save(epoch, {name: {'state': run['state'], 'best': run['best']}
                                 for name, run in runs.items()},
                         classifier_progress.progress_meta(runs, epoch))
-    if _all_out_of_patience(cfg, runs):
+    if stops and _all_out_of_patience(cfg, runs):
       logging.info('Early stopping after epoch %d: every arm has gone %d epochs '
                    'without improving its validation loss.', epoch, cfg.patience)
       break

@@ -138,16 +138,18 @@ def synthesis_stage_key(config: ml_collections.ConfigDict, gan_fp: str,
              if filter_classifier_fp else {})}
 
 
-def filter_classifier_stage_key(config: ml_collections.ConfigDict,
-                                train_fp: str) -> Dict:
+def filter_classifier_stage_key(config: ml_collections.ConfigDict, train_fp: str,
+                                num_classes: int) -> Dict:
   """The inputs that determine the classifier-agreement filter's classifier:
-  the training split's fingerprint (no other split's), the classifier's
-  fields, the epochs and the seed."""
+  the training split's fingerprint (no other split's), the number of classes,
+  the classifier's fields (those it uses: it loads no pretrained weights), the
+  epochs and the seed."""
   clf = {k: v for k, v in config.classifier.to_dict().items()
          if k not in _NON_SEMANTIC_CLASSIFIER_FIELDS
-         and k not in ('max_epochs', 'patience')}
+         and k not in ('max_epochs', 'patience', 'pretrained_dir', 'freeze_backbone')}
   return {'stage': 'filter_classifier', 'seed': config.seed,
-          'train_fingerprint': train_fp, 'classifier': clf,
+          'train_fingerprint': train_fp, 'num_classes': num_classes,
+          'classifier': clf,
           'epochs': int(config.synthesis.classifier_filter_epochs),
           **_compilation(config)}
 

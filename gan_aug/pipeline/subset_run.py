@@ -35,7 +35,7 @@ _SYNTHESIS_FIELDS = ('filter', 'threshold', 'threshold_mode', 'threshold_setting
                      'require_class_agreement', 'target', 'requested', 'generated',
                      'passed', 'accepted', 'acceptance_rate', 'per_class',
                      'checkpoint_steps', 'real_score_distribution', 'images_per_sec',
-                     'set_dir', 'classifier_filter')
+                     'set_dir', 'classifier_filter', 'score')
 _GAN_FIELDS = ('steps', 'batch_size', 'resumed_from_step', 'continued_from_diverged',
                'final_metrics', 'images_per_sec', 'train_seconds', 'devices',
                'checkpoint_steps')
@@ -83,14 +83,18 @@ def _filter_classifier(config: ml_collections.ConfigDict, dataset: data_lib.Data
   alone; one per fraction and seed, whatever the generator): (the filter, the
   stage's fingerprint)."""
   train = dataset.splits['train']
-  key = stages.filter_classifier_stage_key(config, agreement.train_fingerprint(train))
+  key = stages.filter_classifier_stage_key(config, agreement.train_fingerprint(train),
+                                           dataset.num_classes)
   summary, stage_dir = stages.run_stage(
       workdir, 'filter_classifier', key,
       lambda stage_dir: agreement.train_stage(config, train, dataset.num_classes,
                                               stage_dir))
   verdict = agreement.make_agreement(config, dataset.num_classes,
                                      agreement.load_weights(stage_dir))
-  return (synthesize.Agreement(verdict, {**summary, 'stage': stage_dir}),
+  # The confidence is the run's own (the stage is shared by any confidence).
+  confidence = float(config.synthesis.classifier_filter_confidence)
+  return (synthesize.Agreement(verdict, {**summary, 'confidence': confidence,
+                                         'stage': stage_dir}),
           stages.fingerprint(key))
 
 
@@ -289,7 +293,8 @@ def _run_figures(figures_dir: str, config, dataset: data_lib.Dataset, run: Dict,
       figures.score_histogram(path('realness_scores'),
                               os.path.join(run['stages']['synthesis'], 'scores.npz'),
                               run['synthesis']['threshold'], phantom,
-                              run['synthesis'].get('filter', 'realness'))
+                              run['synthesis'].get('score')
+                              or run['synthesis'].get('filter', 'realness'))
       names.append('realness_scores')
   return {name: path(name) for name in names}
 

@@ -240,12 +240,26 @@ def _circularity(syn: Dict) -> List[str]:
           if syn.get('classifier_filter') else [])
 
 
+def _pass_table(syn: Dict) -> List[str]:
+  """Per class: requested, generated, passed, accepted, pass rate."""
+  lines = ['| class | requested | generated | passed | accepted | pass rate |',
+           '|---|---|---|---|---|---|']
+  for name, c in syn['per_class'].items():
+    lines.append(f'| {name} | {c["requested"]} | {c["generated"]} | {c["passed"]} | '
+                 f'{c["accepted"]} | {_fmt(c["acceptance_rate"])} |')
+  return lines + [f'| all | {syn["requested"]} | {syn["generated"]} | '
+                  f'{syn["passed"]} | {syn["accepted"]} | '
+                  f'{_fmt(syn["acceptance_rate"])} |']
+
+
 def _synthesis_section(syn: Dict) -> List[str]:
   if not syn.get('real_score_distribution'):  # A generator without a scorer.
-    return ['### Synthesis and filter', '',
-            f'Filter: {syn.get("filter", "none")}; checkpoint step(s) '
-            f'{syn["checkpoint_steps"]}: {syn["accepted"]} of {syn["requested"]} '
-            'requested samples kept.', ''] + _circularity(syn)
+    return (['### Synthesis and filter', '',
+             f'Filter: {syn.get("filter", "none")}; checkpoint step(s) '
+             f'{syn["checkpoint_steps"]}: {syn["accepted"]} of {syn["requested"]} '
+             'requested samples kept.', '']
+            + (_pass_table(syn) + [''] if syn.get('classifier_filter') else [])
+            + _circularity(syn))
   lines = ['### Synthesis and filter', '',
            f'Filter: {syn.get("filter", _REALNESS)}. '
            + ('Keep a fake whatever D\'s realness (no threshold)'
@@ -259,15 +273,11 @@ def _synthesis_section(syn: Dict) -> List[str]:
            + (' and D\'s class head agrees with the requested class'
               if syn.get('require_class_agreement') else '')
            + f'; checkpoint step(s) {syn["checkpoint_steps"]}. Pass rate = passed / '
-           'generated; accepted = passed fakes kept, up to the requested number.', '',
-           '| class | requested | generated | passed | accepted | pass rate |',
-           '|---|---|---|---|---|---|']
-  for name, c in syn['per_class'].items():
-    lines.append(f'| {name} | {c["requested"]} | {c["generated"]} | {c["passed"]} | '
-                 f'{c["accepted"]} | {_fmt(c["acceptance_rate"])} |')
-  lines.append(f'| all | {syn["requested"]} | {syn["generated"]} | {syn["passed"]} | '
-               f'{syn["accepted"]} | {_fmt(syn["acceptance_rate"])} |')
-  lines += ['', 'D\'s scores of real images (the filter applied to real data):', '',
+           'generated; accepted = passed fakes kept, up to the requested number.', '']
+  lines += _pass_table(syn)
+  lines += ['', 'D\'s scores of real images (the filter applied to real data'
+            + (', D alone: classifier agreement not applied' if
+               syn.get('classifier_filter') else '') + '):', '',
             '| split | images | mean realness | realness >= threshold | class agrees '
             '| would pass |', '|---|---|---|---|---|---|']
   for split, s in syn['real_score_distribution'].items():

@@ -8,9 +8,9 @@ initialisation on the real **training** split only, for
 `synthesis.classifier_filter_epochs` epochs, without validation or early
 stopping: stopping on the validation split would make validation part of the
 filter, and so of every arm it feeds. It trains in a stage of its own
-(`filter_classifier`, keyed by the training split's fingerprint, the
-classifier's fields, the epochs and the seed; one per fraction and seed, shared
-by every generator), which is handed the training split alone: the validation
+(`filter_classifier`, keyed by the training split's fingerprint, the number
+of classes, the classifier's fields, the epochs and the seed; one per fraction
+and seed, shared by every generator and any confidence), which is handed the training split alone: the validation
 and test splits never reach it, and its stage.json and done.json record the
 images it was given.
 
@@ -49,12 +49,22 @@ CIRCULARITY = (
     'again through the filter.')
 
 
+# config.classifier fields the filter's classifier does not use: it trains from
+# its random initialisation (no pretrained weights, so no frozen backbone).
+UNUSED_CLASSIFIER_FIELDS = ('pretrained_dir', 'freeze_backbone')
+
+
 def filter_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """config.classifier as the filter trains it: `classifier_filter_epochs` epochs,
-  no early stopping (patience past the last epoch)."""
+  """config.classifier as the filter trains it: from its random initialisation
+  (no pretrained weights, nothing frozen), `classifier_filter_epochs` epochs, no
+  early stopping (patience past the last epoch)."""
   cfg = ml_collections.ConfigDict(config.classifier.to_dict())
   epochs = int(config.synthesis.classifier_filter_epochs)
   cfg.max_epochs, cfg.patience = epochs, epochs + 1
+  if 'pretrained_dir' in cfg:
+    cfg.pretrained_dir = ''
+  if 'freeze_backbone' in cfg:
+    cfg.freeze_backbone = False
   return cfg
 
 
@@ -64,9 +74,9 @@ def train_fingerprint(train: Split) -> str:
                       'shape': list(train.images.shape)})
 
 
-def describe(summary: Dict) -> str:
-  """The filter in words, for report.md and logs."""
-  confidence = summary['confidence']
+def describe(summary: Dict, confidence: float) -> str:
+  """The filter in words, for report.md and logs: its stage's `summary` and
+  the run's `confidence`."""
   return (f'classifier agreement ({summary["model"]} at {summary["resolution"]} px, '
           f'trained on the {summary["inputs"]["train"]["images"]} real training '
           f'images only, {summary["epochs"]} epochs, no early stopping): keep a '
@@ -99,8 +109,7 @@ def train_stage(config: ml_collections.ConfigDict, train: Split, num_classes: in
   last = run['history'][-1]
   return {
       'model': cfg.name, 'resolution': int(cfg.resolution), 'epochs': run['epochs'],
-      'steps': run['steps'], 'seed': int(config.seed),
-      'confidence': float(config.synthesis.classifier_filter_confidence),
+      'steps': run['steps'], 'seed': int(config.seed), 'num_classes': num_classes,
       'inputs': {'train': {'images': int(len(labels)),
                            'fingerprint': train_fingerprint(train)}},
       'final_train_loss': last['train_loss'],

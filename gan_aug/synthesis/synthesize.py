@@ -340,11 +340,14 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
                         **{f'real_{k}': v[0] for k, v in real_raw.items()})
   total_generated = sum(c['generated'] for c in per_class.values())
   total_passed = sum(c['passed'] for c in per_class.values())
+  score = filter_used if scored else None
   if agreement is not None:
-    filter_used = (agreement_lib.describe(agreement.summary) if not scored
-                   else f'{filter_used}; and {agreement_lib.describe(agreement.summary)}')
+    agreeing = agreement_lib.describe(agreement.summary,
+                                      agreement.summary['confidence'])
+    filter_used = f'{filter_used}; and {agreeing}' if scored else agreeing
   summary = {
       'filter': filter_used,
+      'score': score,
       'classifier_filter': agreement and agreement.summary,
       'threshold': threshold if math.isfinite(threshold) else None,
       'threshold_mode': cfg.threshold_mode,
