@@ -14,7 +14,8 @@ attempt cap, checkpoints used). Fakes are generated, scored and filtered as
 so with the default seed (the stage's) a class's k-th image is the run's own k-th
 accepted fake of that class. DIR gets N accepted fakes per class as
 DIR/<class>/NNNNNN.png and DIR/manifest.json (one entry per image: file, class,
-checkpoint path and step, latent index, D's realness and, when D has a class
+checkpoint path and step, latent index, D's realness (none for a family without
+a scorer, such as `edm`, whose every sample is kept) and, when D has a class
 head, its class probabilities). Everything is written into a hidden folder
 beside DIR and renamed to DIR at the end, so a crash leaves no half-written DIR;
 an existing non-empty DIR is never touched.
@@ -216,12 +217,16 @@ def generate(stage: GANStage, out_dir: str, per_class: int,
   generate_fn = synthesize.make_generate_and_score(family, networks, mesh,
                                                    cfg.batch_size,
                                                    family.latent_dim(config))
-  val_only = dataclasses.replace(dataset, splits={'val': dataset.splits['val']})
-  real_val = real_scores.score_real_splits(
-      synthesize.make_scorer(family, networks, mesh), states[-1][1], val_only,
-      cfg.batch_size)['val']
-  threshold = synthesis_filter.filter_threshold(cfg, real_val)
-  require_agreement = bool(cfg.require_class_agreement
+  scored = family.make_scorer is not None
+  if scored:
+    val_only = dataclasses.replace(dataset, splits={'val': dataset.splits['val']})
+    real_val = real_scores.score_real_splits(
+        synthesize.make_scorer(family, networks, mesh), states[-1][1], val_only,
+        cfg.batch_size)['val']
+    threshold = synthesis_filter.filter_threshold(cfg, real_val)
+  else:  # A family without a scorer (edm): every sample is kept, as in the run.
+    threshold = -math.inf
+  require_agreement = bool(scored and cfg.require_class_agreement
                            and getattr(networks, 'has_class_head', False))
   cap = synthesis_filter.attempt_cap(per_class, cfg.max_attempts_multiple,
                                      cfg.batch_size)
@@ -249,7 +254,7 @@ def generate(stage: GANStage, out_dir: str, per_class: int,
     for i, fake in enumerate(class_rows):
       row = accepted_set.image_record(
           f'{accepted_set.class_folder(label, name)}/{i:06d}.png', label,
-          dataset.class_names, fake)
+          dataset.class_names, fake if scored else {**fake, 'realness': None})
       row['checkpoint'] = os.path.join(stage.checkpoint_dir,
                                        str(fake['checkpoint_step']))
       rows.append(row)

@@ -66,6 +66,11 @@ _MODELS = flags.DEFINE_list('models', ['dcgan64'], 'GAN families (dcgan64, '
 _BATCH = flags.DEFINE_integer('batch', 64, 'Global batch per step.')
 _CLASSIFIER_RESOLUTION = flags.DEFINE_integer('classifier_resolution', 224,
                                               'Input side of the classifiers.')
+_WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed steps after compiling.')
+_WINDOWS = flags.DEFINE_integer('windows', 5, 'Timed windows (the median is kept).')
+_STEPS = flags.DEFINE_integer('steps_per_window', 3, 'Steps per timed window.')
+_PROFILE = flags.DEFINE_bool('profile', False, 'Trace train steps and report XLA '
+                              'op time by kind of op.')
 _JSON = flags.DEFINE_string('json', None, 'Write the records here as JSON.')
 _TORCH_REF = flags.DEFINE_bool('torch-ref', False, 'Also time the PyTorch DCGAN loop.')
 _STAGES = flags.DEFINE_list('stages', ['train', 'synthesis'],
@@ -344,6 +349,8 @@ def main(argv):
   if bad_dtypes:
     raise app.UsageError(f'Unknown dtype(s) {bad_dtypes}; valid: '
                          f'{sorted(networks.COMPUTE_DTYPES)}')
+  timing.SETTINGS.update(warmup=_WARMUP.value, windows=_WINDOWS.value,
+                         steps_per_window=_STEPS.value, profile=_PROFILE.value)
   # PyTorch first: on CPU it ran ~20 % slower once JAX had run in the process.
   torch_ips = None
   if _TORCH_REF.value and 'dcgan64' in _MODELS.value:

@@ -11,16 +11,13 @@ import tempfile
 import time
 from typing import Callable, Dict, List
 
-from absl import flags
 import jax
 
 from gan_aug.runtime import sharding
 
-_WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed steps after compiling.')
-_WINDOWS = flags.DEFINE_integer('windows', 5, 'Timed windows (the median is kept).')
-_STEPS = flags.DEFINE_integer('steps_per_window', 3, 'Steps per timed window.')
-_PROFILE = flags.DEFINE_bool('profile', False, 'Trace train steps and report XLA '
-                              'op time by kind of op.')
+# Set from the benchmark's flags (--warmup, --windows, --steps_per_window,
+# --profile) before timing.
+SETTINGS = {'warmup': 2, 'windows': 5, 'steps_per_window': 3, 'profile': False}
 
 
 def time_steps(run_step: Callable[[], object],
@@ -30,15 +27,15 @@ def time_steps(run_step: Callable[[], object],
 
   `sync(out)` waits for the device to finish the work that produced `out`.
   """
-  for _ in range(_WARMUP.value):
+  for _ in range(SETTINGS['warmup']):
     sync(run_step())
   windows = []
-  for _ in range(_WINDOWS.value):
+  for _ in range(SETTINGS['windows']):
     start = time.perf_counter()
-    for _ in range(_STEPS.value):
+    for _ in range(SETTINGS['steps_per_window']):
       out = run_step()
     sync(out)
-    windows.append((time.perf_counter() - start) / _STEPS.value)
+    windows.append((time.perf_counter() - start) / SETTINGS['steps_per_window'])
   return {'seconds_per_step': statistics.median(windows),
           'window_min_s': min(windows), 'window_max_s': max(windows)}
 
@@ -94,7 +91,7 @@ def time_train_step(step, state, images, labels, mesh):
     return metrics
 
   timing = time_steps(run_step)
-  if _PROFILE.value:
+  if SETTINGS['profile']:
     timing['op_time_by_kind'] = op_time_by_kind(run_step)
   return compile_s, flops, timing, holder['state']
 

@@ -15,6 +15,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from gan_aug import data as data_lib
+from gan_aug import generate as generate_lib
 from gan_aug.core import errors
 from gan_aug.diffusion import edm
 from gan_aug.diffusion import family as edm_family
@@ -22,6 +23,7 @@ from gan_aug.diffusion import step as edm_step
 from gan_aug.diffusion.unet import UNet
 from gan_aug.generator import loop as gan_loop
 from gan_aug.pipeline import config_validation
+from gan_aug.pipeline import stages
 from gan_aug.runtime import sharding
 from gan_aug.synthesis import accepted_set
 from gan_aug.synthesis import synthesize
@@ -159,7 +161,8 @@ def test_an_edm_stage_killed_and_rerun_equals_an_uninterrupted_one_and_its_manif
   config = tiny_edm_config()
   config_validation.validate(config)
   dataset = data_lib.load_dataset(config.data, config.seed)
-  straight = str(tmp_path / 'straight')
+  # The stage's folder as a run lays it out (gan_aug.generate reads it below).
+  straight = str(tmp_path / 'run' / 'stages' / 'gan-straight')
   summary = gan_loop.train_gan(config, dataset, straight)
   assert {'loss', 'loss_low', 'loss_mid', 'loss_high'} <= set(summary['final_metrics'])
 
@@ -204,3 +207,13 @@ def test_an_edm_stage_killed_and_rerun_equals_an_uninterrupted_one_and_its_manif
     again, _, _ = jax.device_get(generate(state, key, record['latent_index'],
                                           record['label']))
     np.testing.assert_array_equal(again[0], image)
+
+  # gan_aug.generate on the same stage, with the run's seed: the run's own set
+  # (no scorer: every sample kept, no realness recorded).
+  stage = generate_lib.GANStage(str(tmp_path / 'run'), 'gan-straight',
+                                {'data_fingerprint': stages.data_fingerprint(dataset)},
+                                config, config.seed)
+  out = generate_lib.generate(stage, str(tmp_path / 'generated'), 3)
+  assert [r['latent_index'] for r in out['images']] == [
+      r['latent_index'] for r in manifest['images']]
+  assert all(r['realness'] is None for r in out['images'])

@@ -69,6 +69,8 @@ def _real_scores(synth_summary: Dict) -> Dict:
 
 def subset(config: ml_collections.ConfigDict, full: data_lib.Dataset,
             fraction: float) -> data_lib.Dataset:
+  """The data set with `fraction` of its training split (drawn by config.seed),
+  its batch sizes checked against it."""
   dataset = data_lib.keep_training_fraction(full, fraction, config.seed)
   logging.info('Fraction %s, seed %d: %d of %d training images.', fraction,
                config.seed, len(dataset.splits['train']), len(full.splits['train']))
