@@ -1,16 +1,19 @@
 """A trained classifier's inference: class probabilities, penultimate-layer
 features (the input of its last dense layer, which works for every classifier
 whatever its layer names) and the validation loss, as jitted programs run in
-fixed-size batches, in `inference_form` (XLA's own convolutions)."""
+fixed-size batches, in `inference_form` (XLA's own convolutions); and a trained
+classifier's weights on disk ({'params', 'batch_stats'} as msgpack)."""
 
 from typing import Callable, Dict, List, Optional
 
+import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
+from gan_aug.core import atomic_files
 from gan_aug.models import conv_layers
 from gan_aug.runtime import sharding
 
@@ -88,3 +91,16 @@ def cross_entropy(probs: np.ndarray, labels: np.ndarray,
   if weights is not None:
     nll = nll * weights[labels]
   return float(np.mean(nll))
+
+
+def save_weights(path: str, run: Dict) -> None:
+  """Writes a trained arm's {'params', 'batch_stats'} to `path` (atomically)."""
+  with atomic_files.replacing(path, 'wb') as f:
+    f.write(flax.serialization.msgpack_serialize(jax.device_get(
+        {'params': run['params'], 'batch_stats': run['batch_stats']})))
+
+
+def load_weights(path: str) -> Dict:
+  """{'params', 'batch_stats'} that `save_weights` wrote to `path`."""
+  with open(path, 'rb') as f:
+    return flax.serialization.msgpack_restore(f.read())

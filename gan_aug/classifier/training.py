@@ -256,7 +256,8 @@ def train_arms(cfg: ml_collections.ConfigDict, model, arms: Dict[str, Arrays],
         'params': params, 'batch_stats': batch_stats, 'history': run['history'],
         'best_step': run['best_step'], 'best_val_loss': run['best_loss'],
         'steps': epochs * steps_per_epoch, 'epochs': epochs,
-        'num_train_images': run['num_train'], 'num_val_images': 0 if val is None else int(len(val[1])),
+        'num_train_images': run['num_train'],
+        'num_val_images': 0 if val is None else int(len(val[1])),
         # Early stopping's verdict: the best validation loss lies `patience`
         # evaluations back or more (else more steps might still have helped).
         'epochs_since_best': run['since_best'],

@@ -15,7 +15,6 @@ import os
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import flax
 import jax
 import ml_collections
 import numpy as np
@@ -78,16 +77,12 @@ REAL_ARM_FILE = 'real_arm.msgpack'
 
 def save_real_arm(stage_dir: str, run: Dict) -> None:
   """The `real` arm's best weights, for stages that measure fakes with it."""
-  path = os.path.join(stage_dir, REAL_ARM_FILE)
-  with atomic_files.replacing(path, 'wb') as f:
-    f.write(flax.serialization.msgpack_serialize(jax.device_get(
-        {'params': run['params'], 'batch_stats': run['batch_stats']})))
+  classifier_inference.save_weights(os.path.join(stage_dir, REAL_ARM_FILE), run)
 
 
 def load_real_arm(stage_dir: str) -> Dict:
   """{'params', 'batch_stats'} that `save_real_arm` wrote in `stage_dir`."""
-  with open(os.path.join(stage_dir, REAL_ARM_FILE), 'rb') as f:
-    return flax.serialization.msgpack_restore(f.read())
+  return classifier_inference.load_weights(os.path.join(stage_dir, REAL_ARM_FILE))
 
 
 def train_and_test_arms(config: ml_collections.ConfigDict, dataset: Dataset,

@@ -40,6 +40,7 @@ from gan_aug.generator import family as family_lib
 from gan_aug.pipeline import config_validation
 from gan_aug.runtime import sharding
 from gan_aug.runtime import watchdog
+from gan_aug.synthesis import agreement
 
 # Config fields that change how progress is shown, not what a stage computes.
 _NON_SEMANTIC_GAN_FIELDS = ('log_every', 'sample_every', 'checkpoint_every',
@@ -146,7 +147,8 @@ def filter_classifier_stage_key(config: ml_collections.ConfigDict, train_fp: str
   epochs and the seed."""
   clf = {k: v for k, v in config.classifier.to_dict().items()
          if k not in _NON_SEMANTIC_CLASSIFIER_FIELDS
-         and k not in ('max_epochs', 'patience', 'pretrained_dir', 'freeze_backbone')}
+         and k not in ('max_epochs', 'patience',
+                       *agreement.UNUSED_CLASSIFIER_FIELDS)}
   return {'stage': 'filter_classifier', 'seed': config.seed,
           'train_fingerprint': train_fp, 'num_classes': num_classes,
           'classifier': clf,

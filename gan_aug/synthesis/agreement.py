@@ -10,9 +10,9 @@ stopping: stopping on the validation split would make validation part of the
 filter, and so of every arm it feeds. It trains in a stage of its own
 (`filter_classifier`, keyed by the training split's fingerprint, the number
 of classes, the classifier's fields, the epochs and the seed; one per fraction
-and seed, shared by every generator and any confidence), which is handed the training split alone: the validation
-and test splits never reach it, and its stage.json and done.json record the
-images it was given.
+and seed, shared by every generator and any confidence), which is handed the
+training split alone: the validation and test splits never reach it, and its
+stage.json and done.json record the images it was given.
 
 Circularity: the filter learns from the same real images the arms train on, so
 it keeps the fakes that already look like what a classifier learns from those
@@ -24,15 +24,12 @@ drop. Its accepted set is a function of the real training images twice over
 import os
 from typing import Callable, Dict, Tuple
 
-import flax
-import jax
 import ml_collections
 import numpy as np
 from absl import logging
 
 from gan_aug.classifier import inference as classifier_inference
 from gan_aug.classifier import training as classifier_lib
-from gan_aug.core import atomic_files
 from gan_aug.core.fingerprints import fingerprint
 from gan_aug.data import images as images_lib
 from gan_aug.data.dataset import Split
@@ -41,13 +38,6 @@ from gan_aug.runtime import sharding
 
 WEIGHTS_FILE = 'filter_classifier.msgpack'
 ARM = 'filter'  # The one arm the stage trains.
-CIRCULARITY = (
-    'The filter\'s classifier was trained on the same real training images the '
-    'arms train on (and nothing else: no validation, no test image), so it keeps '
-    'the fakes that look like what a classifier already learns from those images; '
-    'an arm fed this set sees the real training images through the generator and '
-    'again through the filter.')
-
 
 # config.classifier fields the filter's classifier does not use: it trains from
 # its random initialisation (no pretrained weights, so no frozen backbone).
@@ -56,15 +46,15 @@ UNUSED_CLASSIFIER_FIELDS = ('pretrained_dir', 'freeze_backbone')
 
 def filter_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """config.classifier as the filter trains it: from its random initialisation
-  (no pretrained weights, nothing frozen), `classifier_filter_epochs` epochs, no
-  early stopping (patience past the last epoch)."""
+  (no pretrained weights, nothing frozen), `classifier_filter_epochs` epochs
+  (without a validation split, `train_arms` never stops early)."""
   cfg = ml_collections.ConfigDict(config.classifier.to_dict())
-  epochs = int(config.synthesis.classifier_filter_epochs)
-  cfg.max_epochs, cfg.patience = epochs, epochs + 1
-  if 'pretrained_dir' in cfg:
-    cfg.pretrained_dir = ''
-  if 'freeze_backbone' in cfg:
-    cfg.freeze_backbone = False
+  cfg.max_epochs = int(config.synthesis.classifier_filter_epochs)
+  unused = {'pretrained_dir': '', 'freeze_backbone': False}
+  assert set(unused) == set(UNUSED_CLASSIFIER_FIELDS)
+  for name, value in unused.items():
+    if name in cfg:
+      setattr(cfg, name, value)
   return cfg
 
 
@@ -74,9 +64,10 @@ def train_fingerprint(train: Split) -> str:
                       'shape': list(train.images.shape)})
 
 
-def describe(summary: Dict, confidence: float) -> str:
-  """The filter in words, for report.md and logs: its stage's `summary` and
-  the run's `confidence`."""
+def describe(summary: Dict) -> str:
+  """The filter in words, for report.md and logs, from its `summary` (the
+  stage's, with the run's `confidence`)."""
+  confidence = summary['confidence']
   return (f'classifier agreement ({summary["model"]} at {summary["resolution"]} px, '
           f'trained on the {summary["inputs"]["train"]["images"]} real training '
           f'images only, {summary["epochs"]} epochs, no early stopping): keep a '
@@ -103,9 +94,7 @@ def train_stage(config: ml_collections.ConfigDict, train: Split, num_classes: in
       checkpoint_dir=os.path.join(stage_dir, 'checkpoints'), scalars_dir=stage_dir,
       data_cfg=config.data)[ARM]
   path = os.path.join(stage_dir, WEIGHTS_FILE)
-  with atomic_files.replacing(path, 'wb') as f:
-    f.write(flax.serialization.msgpack_serialize(jax.device_get(
-        {'params': run['params'], 'batch_stats': run['batch_stats']})))
+  classifier_inference.save_weights(path, run)
   last = run['history'][-1]
   return {
       'model': cfg.name, 'resolution': int(cfg.resolution), 'epochs': run['epochs'],
@@ -120,8 +109,7 @@ def train_stage(config: ml_collections.ConfigDict, train: Split, num_classes: in
 
 def load_weights(stage_dir: str) -> Dict:
   """{'params', 'batch_stats'} that `train_stage` wrote in `stage_dir`."""
-  with open(os.path.join(stage_dir, WEIGHTS_FILE), 'rb') as f:
-    return flax.serialization.msgpack_restore(f.read())
+  return classifier_inference.load_weights(os.path.join(stage_dir, WEIGHTS_FILE))
 
 
 def make_agreement(config: ml_collections.ConfigDict, num_classes: int,

@@ -342,8 +342,7 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
   total_passed = sum(c['passed'] for c in per_class.values())
   score = filter_used if scored else None
   if agreement is not None:
-    agreeing = agreement_lib.describe(agreement.summary,
-                                      agreement.summary['confidence'])
+    agreeing = agreement_lib.describe(agreement.summary)
     filter_used = f'{filter_used}; and {agreeing}' if scored else agreeing
   summary = {
       'filter': filter_used,
