@@ -59,7 +59,9 @@ with the layers as matrix products (`conv_impl` auto on CPU; 212 s with Flax's
 convolutions, whose transposed-convolution gradients are slow on XLA:CPU): about
 16 hours for the GAN, so run the paper recipe on a GPU/TPU (README, Throughput).
 
-Measured results: docs/results.md, section `configs/covid_acgan.py`.
+Measured results: `:cpu`'s default protocol is the `covid_acgan:cpu` row of
+docs/results.md ("The papers' default protocols at `:cpu` sizes", 26 min on 2
+cores) and of the README's claim table; other runs under `configs/covid_acgan.py`.
 """
 
 import os
