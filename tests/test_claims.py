@@ -30,7 +30,8 @@ def _result(before, after, stopped=True, seeds=(0, 1, 2)):
       arm: {'stopped_early': stopped or arm == 'real', 'best_step': 30, 'steps': 30}
       for arm in arms}}}} for s in seeds]
   return {'classifier': {'name': 'cnn'}, 'arms': arms, 'runs': runs,
-          'synthetic_quality': {'1.0': {'fid': intervals.mean_ci95([40.0, 42.0])}},
+          'synthetic_quality': {'1.0': {'fid': intervals.mean_ci95([40.0, 42.0]),
+                                        'kid': intervals.mean_ci95([0.5, 0.7])}},
           'dataset': {'class_names': ['a', 'b']}}
 
 
@@ -80,6 +81,31 @@ def test_a_single_fid_is_shown_in_its_feature_space_and_never_compared():
   assert row['verdict'] == 'not comparable'
   assert row['measured']['after']['mean'] == 41.0
   assert 'not the paper' in row['feature_space']
+  assert row['measured']['also']['kid']['mean'] == 0.6
+  table = '\n'.join(
+      report._claims_section({'fid': row}))  # pylint: disable=protected-access
+  assert "| fid 41.000 ± 12.706; kid 0.600 ± 1.271 (real arm's features) | n/a |" in table
+  assert '**not comparable**' in table and 'unknown reference set' in table
+
+
+def test_a_claimed_inception_fid_is_shown_with_the_inception_kid_only():
+  entry = ml_collections.ConfigDict()
+  entry.fid = claims.claim(metric='fid', classifier='', before=None, after=2.349,
+                           source='Table 4', not_comparable='unknown reference set')
+  result = _result([0.8, 0.8], [0.8, 0.8], seeds=(0, 1))
+  result['synthetic_quality_inception'] = {'1.0': {
+      'fid': intervals.mean_ci95([80.0, 82.0]), 'kid': intervals.mean_ci95([0.1, 0.3])}}
+  row = claims.compare(entry, result)['fid']
+  assert row['space_label'] == 'Inception-v3 pool3'
+  assert row['measured']['after']['mean'] == 81.0
+  assert row['measured']['also']['kid']['mean'] == 0.2  # Not the real arm's 0.6.
+  del result['synthetic_quality']
+  del result['synthetic_quality_inception']
+  row = claims.compare(entry, result)['fid']
+  assert row['verdict'] == 'not measured'
+  table = '\n'.join(
+      report._claims_section({'fid': row}))  # pylint: disable=protected-access
+  assert '| n/a | n/a | **not measured** |' in table
 
 
 def test_claims_table_shows_values_verdict_and_notes():

@@ -69,3 +69,37 @@ def test_cpu_variant_is_a_valid_smaller_run_of_the_same_pipeline(name):
   assert cpu.classifier.name == paper.classifier.name
   assert cpu.data.resolution <= paper.data.resolution
   assert 0 < cpu.gan.num_steps
+
+
+# The `:cpu` sizes of the rows of docs/results.md ("The papers' default protocols
+# at `:cpu` sizes"): GAN input side, batch and steps; the classifier's side,
+# optimizer, learning rate, steps per epoch, most epochs and patience.
+MEASURED_CPU_SIZES = {
+    'covid_acgan': (56, 64, 1200, (56, 'adam', 1e-4, 25, 40, 3)),
+    'covid_cgan': (56, 64, 3000, (56, 'adam', 1e-4, 25, 40, 3)),
+    'covid_dcgan': (32, 32, 1200, (48, 'adam', 5e-4, 5, 30, 3)),
+    'pneumonia_dcgan_transfer': (32, 32, 500, (32, 'sgd', 1e-3, 20, 30, 3)),
+}
+
+
+@pytest.mark.parametrize('name', sorted(MEASURED_CPU_SIZES))
+def test_cpu_sizes_are_those_measured(name):
+  """A change here needs the row re-measured (and this pin moved with it)."""
+  c = importlib.import_module(name).get_config('cpu')
+  clf = c.classifier
+  assert (c.data.resolution, c.gan.batch_size, c.gan.num_steps,
+          (clf.resolution, clf.optimizer, clf.learning_rate, clf.steps_per_epoch,
+           clf.max_epochs, clf.patience)) == MEASURED_CPU_SIZES[name]
+  assert c.protocol.seeds == 3 and clf.patience >= 3
+
+
+def test_covid_cpu_rows_of_papers_003_and_004_share_their_control_arms():
+  """Same data, split, seeds, protocol and classifier: their real and classical
+  arms are the same runs (configs/covid_cgan.py and docs/results.md say so)."""
+  acgan = importlib.import_module('covid_acgan').get_config('cpu')
+  cgan = importlib.import_module('covid_cgan').get_config('cpu')
+  assert acgan.classifier.to_dict() == cgan.classifier.to_dict()
+  assert acgan.data.to_dict() == cgan.data.to_dict()
+  assert ({k: v for k, v in acgan.protocol.to_dict().items() if k != 'arms'}
+          == {k: v for k, v in cgan.protocol.to_dict().items() if k != 'arms'})
+  assert acgan.seed == cgan.seed

@@ -116,13 +116,18 @@ def _generative_row(entry, result: Dict, fkey: str) -> Dict:
   inception = result.get('synthetic_quality_inception', {}).get(fkey, {})
   ours = result.get('synthetic_quality', {}).get(fkey, {})
   if entry.metric in inception:
-    measured = inception[entry.metric]
+    source, label = inception, 'Inception-v3 pool3'
     space = 'pool3 of pytorch-fid\'s Inception-v3'
   else:
-    measured = ours.get(entry.metric)
+    source, label = ours, 'real arm\'s features'
     space = ('the real arm\'s classifier\'s penultimate layer - not the paper\'s '
              'Inception-v3 FID')
-  row = {'measured': {'after': measured}, 'feature_space': space}
+  measured = source.get(entry.metric)
+  # The other generative metric of the same features, shown beside the claimed one.
+  also = {m: source[m] for m in GENERATIVE_METRICS
+          if m != entry.metric and m in source}
+  row = {'measured': {'after': measured, 'also': also}, 'feature_space': space,
+         'space_label': label}
   if measured is None:
     row.update(verdict='not measured',
                reason=f'no {entry.metric} of an accepted set in this run')

@@ -88,6 +88,10 @@ def _claims_section(claims: Dict) -> List[str]:
     measured = row.get('measured', {})
     ours = (f'{_value(measured.get("before"))} → {_value(measured.get("after"))}'
             if 'before' in measured else _value(measured.get('after')))
+    if row.get('space_label') and measured.get('after') is not None:
+      ours = '; '.join([f'{c["metric"]} {ours}'] + [
+          f'{m} {_value(v)}' for m, v in measured.get('also', {}).items()])
+      ours += f' ({row["space_label"]})'
     d = row.get('difference')
     diff = 'n/a' if d is None else (
         signed(d) + (f' [{row["interval"][0]:+.3f}, {row["interval"][1]:+.3f}]'

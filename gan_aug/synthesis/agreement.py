@@ -39,9 +39,10 @@ from gan_aug.runtime import sharding
 WEIGHTS_FILE = 'filter_classifier.msgpack'
 ARM = 'filter'  # The one arm the stage trains.
 
-# config.classifier fields the filter's classifier does not use: it trains from
-# its random initialisation (no pretrained weights, so no frozen backbone).
-UNUSED_CLASSIFIER_FIELDS = ('pretrained_dir', 'freeze_backbone')
+# config.classifier fields the filter's classifier does not use, and the values
+# it trains with: from its random initialisation (no pretrained weights, so no
+# frozen backbone).
+UNUSED_CLASSIFIER_FIELDS = {'pretrained_dir': '', 'freeze_backbone': False}
 
 
 def filter_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -50,9 +51,7 @@ def filter_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDic
   (without a validation split, `train_arms` never stops early)."""
   cfg = ml_collections.ConfigDict(config.classifier.to_dict())
   cfg.max_epochs = int(config.synthesis.classifier_filter_epochs)
-  unused = {'pretrained_dir': '', 'freeze_backbone': False}
-  assert set(unused) == set(UNUSED_CLASSIFIER_FIELDS)
-  for name, value in unused.items():
+  for name, value in UNUSED_CLASSIFIER_FIELDS.items():
     if name in cfg:
       setattr(cfg, name, value)
   return cfg
