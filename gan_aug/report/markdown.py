@@ -19,10 +19,7 @@ _HEADLINE = ('accuracy', 'macro_f1', 'weighted_f1', 'auc')
 _AVERAGES = ('precision_macro', 'recall_macro', 'macro_f1', 'precision_weighted',
              'recall_weighted', 'weighted_f1')
 _QUALITY = ('kid', 'kid_std', 'fid', 'precision', 'recall', 'density', 'coverage')
-
-
-# The classifier-agreement filter's caveat (gan_aug/synthesis/agreement.py).
-_CIRCULARITY = (
+_CIRCULARITY = (  # The caveat of gan_aug/synthesis/agreement.py's filter.
     'The filter\'s classifier was trained on the same real training images the '
     'arms train on (and nothing else: no validation, no test image), so it keeps '
     'the fakes that look like what a classifier already learns from those images; '
