@@ -24,10 +24,11 @@ seeds; `:smoke` runs real vs gan, one seed. The paper's claim (its FID) is in
 `config.claims` (report.md sets it beside the measurement).
 
 Variants: `smoke` (a few steps at 32x32 with narrow layers); `cpu` (the paper's
-widths at 56x56, 3000 steps, and covid_acgan.py:cpu's classifier at 56x56: the
-default protocol in about half an hour on 2 CPU cores).
+widths at 56x56, 3000 steps, and covid_acgan.py:cpu's classifier at 56x56).
 
-Measured results: docs/results.md, section `configs/covid_cgan.py`.
+Measured results: `:cpu`'s default protocol is the `covid_cgan:cpu` row of
+docs/results.md ("The papers' default protocols at `:cpu` sizes", 28 min on 2
+cores) and of the README's claim table; other runs under `configs/covid_cgan.py`.
 """
 
 import os
@@ -64,7 +65,7 @@ def get_config(arg: str = None):
                      'rows come from other papers\' protocols',
       note='Its only metric; no classifier was trained')
   if 'cpu' in variants:
-    # The default protocol sized for 2 CPU cores (<= 45 minutes, every arm
+    # The default protocol sized for 2 CPU cores (28 minutes measured, every arm
     # stopped early): the paper's layer widths at 56x56 (the output layer is the
     # cost of 224x224), batch 64, 3000 steps; the classifier exactly as
     # covid_acgan.py:cpu's (56x56, Adam 1e-4, epochs of 25 steps, at most 40,
