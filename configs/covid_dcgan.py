@@ -28,7 +28,9 @@ seeds; `:smoke` runs real vs gan, one seed. The paper's claim is in
 Variants: `smoke` (a few steps at 32x32, classifier at 48x48); `cpu` (sized for 2
 CPU cores; gan_aug/config_blocks/variants.make_cpu_per_class_dcgan says what changes).
 
-Measured results: docs/results.md, section `configs/covid_dcgan.py`.
+Measured results: `:cpu`'s default protocol is the `covid_dcgan:cpu` row of
+docs/results.md ("The papers' default protocols at `:cpu` sizes", 39 min on 2
+cores) and of the README's claim table; other runs under `configs/covid_dcgan.py`.
 """
 
 import os

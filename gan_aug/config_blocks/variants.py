@@ -38,11 +38,11 @@ def use_stand_in(config: ml_collections.ConfigDict, name: str) -> None:
 
 def make_cpu_per_class_dcgan(cfg: ml_collections.ConfigDict) -> None:
   """Papers 000/002 sized for 2 CPU cores (the default protocol, 6 arms x 3
-  seeds, in about 35 minutes on covid19_3way): the same per-class DCGAN and GMD
-  CNN at smaller sizes, and Adam for the classifier.
+  seeds, in 39 minutes on covid19_3way: docs/results.md): the same per-class
+  DCGAN and GMD CNN at smaller sizes, and Adam for the classifier.
 
   The GAN runs at 32x32 with ngf = ndf = 32, batch 32 per class, 1200 steps
-  (about 6 steps/s on a 2-core Xeon). The filter threshold is the 5 % quantile
+  (4-5 steps/s on a 2-core Xeon). The filter threshold is the 5 % quantile
   of D's scores of real validation images: with the papers' fixed 0.76 no fake
   passed on covid19_3way (0 of 4352; D, in inference mode, scored the real
   validation X-rays 0.000-0.712, median 0.008), so the gan arm would have been
