@@ -108,6 +108,10 @@ def gan(**values) -> ml_collections.ConfigDict:
       'checkpoint_every': 500,
       'max_checkpoints_to_keep': 3,
       'samples_per_class': 8,
+      # Synthesis draws from the checkpoint saved at this step (0: the newest),
+      # to compare training lengths over one run's kept checkpoints; it keys
+      # the synthesis stage, not the training one.
+      'synthesis_step': 0,
   })
   cfg.update(values)
   return cfg
@@ -211,6 +215,10 @@ def protocol(**values) -> ml_collections.ConfigDict:
       # once per setting on the same GANs (workdir/filter_sweep/<name>/) and
       # filter_sweep.md gives downstream metrics against the filter. Empty: none.
       'filter_sweep': {},
+      # group -> names of generators: the candidates of one setting; the report
+      # chooses one per group on validation (gan_aug.report.generators). Empty:
+      # nothing to choose.
+      'candidates': {},
       # Converted pytorch-fid Inception weights (scripts/convert_inception_fid.py):
       # when set, the synthetic set's metrics are also computed in its pool3
       # feature space, at inception_image_size px (299 for FID as published).

@@ -14,7 +14,10 @@ batch of 2B (conditional, then the null class); s = 1 calls the conditional
 network alone and s = 0 the unconditional alone. A latent z (gan.latent_dim is
 unused: H x W x C values ~ N(0, 1)) is the sampler's starting noise / sigma_max,
 so the manifest's latent index reproduces each image. It has no scorer: its
-fakes are filtered with threshold_mode 'none'.
+fakes are filtered with threshold_mode 'none'. gan.guidance and
+gan.sample_steps are sampling fields: they key the synthesis stage, so
+settings that differ only in them share one trained model (whose training-time
+sample grids are drawn at the settings of the run that trained it).
 """
 
 import dataclasses
@@ -177,6 +180,7 @@ def validate(config: ml_collections.ConfigDict) -> Networks:
   for name in ('batch_size', 'log_every', 'sample_every', 'checkpoint_every',
                'max_checkpoints_to_keep', 'samples_per_class'):
     checks.int_at_least(gan, p, name, 1)
+  checks.int_at_least(gan, p, 'synthesis_step', 0)
   checks.number_in(gan, p, 'learning_rate', 0.0, 1.0)
   try:
     return build(config, num_classes=2)
@@ -194,5 +198,5 @@ FAMILY = family_lib.Family(
                 'Heun sampler, classifier-free guidance',
     build=build, init=_init, make_train_step=_make_train_step, metrics=METRICS,
     latent_dim=_latent_dim, make_sampler=_make_sampler, validate=validate,
-    fields=FIELDS)
+    fields=FIELDS, sampling_fields=('guidance', 'sample_steps'))
 family_lib.FAMILIES.register('edm')(FAMILY)

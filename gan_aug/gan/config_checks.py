@@ -41,6 +41,7 @@ def validate(config: ml_collections.ConfigDict) -> GANModel:
   for name in ('latent_dim', 'batch_size', 'log_every', 'sample_every',
                'checkpoint_every', 'max_checkpoints_to_keep', 'samples_per_class'):
     checks.int_at_least(gan, p, name, 1)
+  checks.int_at_least(gan, p, 'synthesis_step', 0)
   # Family-specific fields, checked where the family has them.
   for name in ('label_embedding_dim', 'g_base_width', 'g_kernel_size', 'd_base_width'):
     if name in gan:

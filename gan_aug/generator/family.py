@@ -86,6 +86,10 @@ class Family:
   fields: the family's own config.gan fields and their defaults, beyond the
     block every family reads (`gan_aug.config_blocks.blocks.gan`); a generator
     of config.protocol.generators that names the family gets them.
+  sampling_fields: those of its config.gan fields that change only how images
+    are drawn from a trained state (a sampler's steps, its guidance): they key
+    the synthesis stage, not the generator stage, so generators that differ
+    only in them share one training run.
   """
   description: str
   build: Callable[[ml_collections.ConfigDict, int], Any]
@@ -97,6 +101,7 @@ class Family:
   validate: Callable[[ml_collections.ConfigDict], Any]
   make_scorer: Optional[Callable[..., Scorer]] = None
   fields: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  sampling_fields: Tuple[str, ...] = ()
 
 
 # 'GAN' as config.gan names them (the block every family reads).

@@ -154,9 +154,15 @@ def train_and_test_arms(config: ml_collections.ConfigDict, dataset: Dataset,
       probs = classifier_inference.predict_probs(predict, run['params'], run['batch_stats'],
                                            transform(test_x), cfg.eval_batch_size)
       test_probs[arm], trained[arm] = probs, run
+      # For choosing settings without the test split.
+      val_probs = classifier_inference.predict_probs(
+          predict, run['params'], run['batch_stats'], transform(val_x),
+          cfg.eval_batch_size)
       results[arm] = {
           'test': classification.classification_metrics(
               test.labels, np.argmax(probs, -1), dataset.class_names, probs),
+          'validation': classification.classification_metrics(
+              val.labels, np.argmax(val_probs, -1), dataset.class_names, val_probs),
           'test_correct': (np.argmax(probs, -1) == test.labels).astype(int).tolist(),
           'train_images': run['num_train_images'], 'val_images': run['num_val_images'],
           'steps': run['steps'], 'epochs': run['epochs'], 'best_step': run['best_step'],

@@ -51,6 +51,10 @@ _NON_SEMANTIC_SYNTHESIS_FIELDS = ('grid_per_class',)
 _ADDED_SYNTHESIS_FIELDS = {'classifier_filter': False,
                            'classifier_filter_epochs': 10,
                            'classifier_filter_confidence': 0.0}
+# config.gan's fields of every family that change only how a trained state is
+# sampled, with the values left out of the synthesis key (so that earlier
+# synthesis stages keep their keys): the checkpoint synthesis draws from.
+_SAMPLING_GAN_FIELDS = {'synthesis_step': 0}
 # other_models get stages of their own; checkpoint timing does not change results.
 _NON_SEMANTIC_CLASSIFIER_FIELDS = ('other_models', 'checkpoint_every_seconds')
 # Where the data is read from does not matter, only what was read (content hash);
@@ -68,7 +72,9 @@ _ADDED_GAN_FIELDS = {'objective': 'bce', 'r1_gamma': 0.0, 'r1_every': 16,
                      'ada': False, 'ada_target': 0.6, 'ada_interval': 4,
                      'ada_kimg': 10.0}
 # The protocol's axes choose which stages run; they do not change one stage.
-_PROTOCOL_AXES = ('arms', 'seeds', 'fractions', 'generators', 'filter_sweep')
+# Nor do the candidates the report chooses among.
+_PROTOCOL_AXES = ('arms', 'seeds', 'fractions', 'generators', 'filter_sweep',
+                  'candidates')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,10 +109,17 @@ def _at_added_default(added: Dict, name: str, value) -> bool:
   return name in added and json.loads(json.dumps(value)) == added[name]
 
 
+def _sampling_fields(config: ml_collections.ConfigDict) -> Tuple[str, ...]:
+  """config.gan's fields that key the synthesis stage instead of the training one."""
+  return tuple(_SAMPLING_GAN_FIELDS) + family_lib.find(config.gan.name).sampling_fields
+
+
 def gan_stage_key(config: ml_collections.ConfigDict, data_fp: str) -> Dict:
-  """The inputs that determine a trained GAN."""
+  """The inputs that determine a trained GAN (not its family's sampling
+  fields, which key the synthesis stage)."""
+  sampling = _sampling_fields(config)
   gan = {k: v for k, v in config.gan.to_dict().items()
-         if k not in _NON_SEMANTIC_GAN_FIELDS
+         if k not in _NON_SEMANTIC_GAN_FIELDS and k not in sampling
          and not _at_added_default(_ADDED_GAN_FIELDS, k, v)}
   if 'r1_gamma' not in gan:  # No penalty: its period changes nothing.
     gan.pop('r1_every', None)
@@ -122,10 +135,14 @@ def gan_stage_key(config: ml_collections.ConfigDict, data_fp: str) -> Dict:
 
 def synthesis_stage_key(config: ml_collections.ConfigDict, gan_fp: str,
                         filter_classifier_fp: Optional[str] = None) -> Dict:
-  """The inputs that determine an accepted synthetic set; with the classifier
-  filter on, the fingerprint of its classifier's stage."""
+  """The inputs that determine an accepted synthetic set: config.synthesis,
+  config.gan's sampling fields (`_sampling_fields`, where set) and, with the
+  classifier filter on, the fingerprint of its classifier's stage."""
   syn = {k: v for k, v in config.synthesis.to_dict().items()
          if k not in _NON_SEMANTIC_SYNTHESIS_FIELDS}
+  sampling = {k: config.gan[k] for k in _sampling_fields(config)
+              if k in config.gan
+              and not _at_added_default(_SAMPLING_GAN_FIELDS, k, config.gan[k])}
   if not syn.get('classifier_filter', False):
     for name in _ADDED_SYNTHESIS_FIELDS:
       syn.pop(name, None)
@@ -135,6 +152,7 @@ def synthesis_stage_key(config: ml_collections.ConfigDict, gan_fp: str,
     syn.update(threshold_mode='fixed', threshold=0.0)
   return {'stage': 'synthesis', 'gan_stage': gan_fp, 'seed': config.seed,
           'synthesis': syn, **_compilation(config),
+          **({'sampling': sampling} if sampling else {}),
           **({'filter_classifier_stage': filter_classifier_fp}
              if filter_classifier_fp else {})}
 

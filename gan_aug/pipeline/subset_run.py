@@ -188,7 +188,7 @@ def run_subset(config: ml_collections.ConfigDict, full: data_lib.Dataset,
   for name, (result, stage_dir, _) in control_stages.items():
     run['classifiers'][name] = dict(result)
     run['stages']['classifiers'][name] = stage_dir
-  first_synthetic, first_config = None, seed_config
+  first_synthetic, first_config, later = None, seed_config, {}
   for generator in generators:
     mine = [b for b in bound if b.generator == generator]
     if not mine:
@@ -217,7 +217,9 @@ def run_subset(config: ml_collections.ConfigDict, full: data_lib.Dataset,
         merged.update({k: result.get(k) for k in _GENERATOR_CLASSIFIER_FIELDS
                        if k != 'predictions_file'})
     run['generators'][generator] = facts
-    if first_synthetic is None:
+    if first_synthetic is not None:
+      later[generator] = synthetic
+    else:
       first_synthetic, first_config = synthetic, g_config
       run.update(gan=facts['gan'], synthesis=facts['synthesis'])
       run['stages'].update(gan=facts['stages']['gan'],
@@ -228,7 +230,7 @@ def run_subset(config: ml_collections.ConfigDict, full: data_lib.Dataset,
                                  key=lambda item: order.index(item[0])))
   if figures_dir:
     run['figures'] = _run_figures(figures_dir, first_config, dataset, run,
-                                  first_synthetic)
+                                  first_synthetic, later)
   return run
 
 
@@ -267,8 +269,11 @@ def _arm_column(column: str, kinds: Dict[str, str]) -> str:
 
 
 def _run_figures(figures_dir: str, config, dataset: data_lib.Dataset, run: Dict,
-                 synthetic: Optional[Dict]) -> Dict[str, str]:
-  """The first run's PNGs under `figures_dir`; {name: path}."""
+                 synthetic: Optional[Dict],
+                 later: Optional[Dict[str, Dict]] = None) -> Dict[str, str]:
+  """The first run's PNGs under `figures_dir`; {name: path}. `synthetic` is the
+  first generator's accepted set, `later` every other generator's by name (each
+  gets its own grid beside the same real images)."""
   os.makedirs(figures_dir, exist_ok=True)
   path = lambda name: os.path.join(figures_dir, f'{name}.png')
   phantom, primary = dataset.is_phantom, run['classifiers'][config.classifier.name]
@@ -291,6 +296,12 @@ def _run_figures(figures_dir: str, config, dataset: data_lib.Dataset, run: Dict,
         [(m.key, m.panel) for m in family_lib.find(config.gan.name).metrics],
         phantom)
     names += ['real_vs_synthetic', 'gan_curves']
+    for generator, accepted in (later or {}).items():
+      figures.real_vs_synthetic_grid(
+          path(f'real_vs_synthetic_{generator}'), train.images, train.labels,
+          accepted['images'], accepted['labels'], dataset.class_names,
+          config.synthesis.grid_per_class, phantom)
+      names.append(f'real_vs_synthetic_{generator}')
     if run['synthesis'].get('real_score_distribution'):  # The family scores.
       figures.score_histogram(path('realness_scores'),
                               os.path.join(run['stages']['synthesis'], 'scores.npz'),

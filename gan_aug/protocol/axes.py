@@ -13,7 +13,8 @@ and every arm's classifier trained and tested on the real test images. Seed i is
 (fraction, seed), and arms name the generator they use (`gan_aug.protocol.arms`:
 `<generator>`, `<generator>_classical`, ..., `real_oversampled_<generator>`).
 `filter_sweep` (name -> overrides of config.synthesis) runs the whole protocol
-once per filter setting on the same GANs.
+once per filter setting on the same GANs. `candidates` (group -> generator
+names) asks the report to choose one generator per group on validation.
 """
 
 import os
@@ -80,6 +81,15 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
     raise ConfigError(
         f'config.protocol.inception_image_size={size!r} is not allowed: an integer '
         f'>= {low} (299 for FID as published).')
+  known = set(cfg.generators)
+  for group, names in cfg.candidates.items():
+    plain = {b.generator for b in arms_lib.bindings(arms, generator_names(cfg))
+             if b.kind == 'gan'}
+    if isinstance(names, str) or not names or not set(names) <= plain:
+      raise ConfigError(
+          f'config.protocol.candidates.{group}={names!r} is not allowed: a list of '
+          'generators of config.protocol.generators '
+          f'({", ".join(sorted(known))}) whose plain arm is among the arms.')
   if len(cfg.generators) > 1 and cfg.filter_sweep:
     raise ConfigError(
         'config.protocol.generators names several generators and '
@@ -131,7 +141,8 @@ def with_overrides(config: ml_collections.ConfigDict, sweep: str,
   """`config` with config.protocol.<sweep>[name]'s overrides applied to its block
   (`SWEEPS`), and no sweep left in it. A generator that names another family
   (`name`) also gets that family's own fields at their defaults
-  (`gan_aug.generator.family.Family.fields`) where config.gan lacks them."""
+  (`gan_aug.generator.family.Family.fields`) where config.gan lacks them.
+  Nor are candidates left: they name the protocol's generators."""
   block = SWEEPS[sweep]
   overrides = config.protocol[sweep][name]
   added = {}
@@ -145,6 +156,7 @@ def with_overrides(config: ml_collections.ConfigDict, sweep: str,
         'does not have' + (' (nor its family)' if block == 'gan' else '') + '.')
   out = ml_collections.ConfigDict(config.to_dict())
   out[block].update({**added, **dict(overrides)})
-  for field in SWEEPS:
-    out.protocol[field] = {}
+  for field in (*SWEEPS, 'candidates'):
+    if field in out.protocol:
+      out.protocol[field] = {}
   return out

@@ -2,7 +2,9 @@
 
 Every number is {mean, std, ci95, values} over seeds (`intervals.mean_ci95`;
 ci95 = half-width of the 95 % Student-t interval). `arms.<arm>.<fraction>.<metric>`
-is the primary classifier's test metric; `paired.<a>_minus_<b>.<fraction>.<metric>`
+is the primary classifier's test metric, `validation.<arm>.<fraction>.<metric>`
+the same on the real validation images (arms of stages that measured it), to
+choose settings without test; `paired.<a>_minus_<b>.<fraction>.<metric>`
 the per-seed differences of two arms trained with the same seeds;
 `by_generator.<generator>.gan_test.<fraction>` the real arm's accuracy on a
 generator's accepted fakes, `by_generator.<generator>.synthetic_quality[_inception].
@@ -53,13 +55,14 @@ def pairs(bound: Sequence[arms_lib.Binding]) -> List[tuple]:
   return out
 
 
-def _arm_summaries(runs: List[Dict], model: str, arm_names) -> Dict:
+def _arm_summaries(runs: List[Dict], model: str, arm_names,
+                   split: str = 'test') -> Dict:
   present = [a for a in arm_names
-             if all(a in r['classifiers'][model]['arms'] for r in runs)]
+             if all(split in r['classifiers'][model]['arms'].get(a, {}) for r in runs)]
   return {arm: {m: intervals.mean_ci95(
-      [classification.scalar_metrics(r['classifiers'][model]['arms'][arm]['test'])[m]
+      [classification.scalar_metrics(r['classifiers'][model]['arms'][arm][split])[m]
        for r in runs]) for m in classification.scalar_metrics(
-           runs[0]['classifiers'][model]['arms'][arm]['test'])}
+           runs[0]['classifiers'][model]['arms'][arm][split])}
           for arm in present}
 
 
@@ -93,7 +96,7 @@ def summarise(runs: List[Dict], bound: Sequence[arms_lib.Binding],
   is the primary classifier."""
   arm_names = [b.name for b in bound]
   primary = models[0]
-  out = {'arms': {}, 'paired': {}, 'mcnemar': {}, 'gan_test': {},
+  out = {'arms': {}, 'validation': {}, 'paired': {}, 'mcnemar': {}, 'gan_test': {},
          'synthetic_quality': {}, 'other_classifiers': {}, 'by_generator': {}}
   for fraction in fractions:
     fkey = protocol_lib.fraction_key(fraction)
@@ -104,6 +107,8 @@ def summarise(runs: List[Dict], bound: Sequence[arms_lib.Binding],
                 else out['other_classifiers'].setdefault(model, {}))
       for arm, metrics in _arm_summaries(mine, model, arm_names).items():
         target.setdefault(arm, {})[fkey] = metrics
+    for arm, metrics in _arm_summaries(mine, primary, arm_names, 'validation').items():
+      out['validation'].setdefault(arm, {})[fkey] = metrics
     arms = [r['classifiers'][primary]['arms'] for r in mine]
     for a, b in pairs(bound):
       if all(a in x and b in x for x in arms):

@@ -98,9 +98,11 @@ def make_generate_and_score(family: family_lib.Family, networks, mesh: Mesh,
 
 
 def restore(config: ml_collections.ConfigDict, dataset: Dataset,
-            checkpoint_dir: str, num_checkpoints: int, mesh: Mesh):
+            checkpoint_dir: str, num_checkpoints: int, mesh: Mesh,
+            last_step: int = 0):
   """(family, networks, [(step, state), ...]) for the newest checkpoints of the
-  generator stage; the states are read into the family's state template."""
+  generator stage up to the checkpoint at `last_step` (0: the newest); the states are read into
+  the family's state template."""
   family = family_lib.find(config.gan.name)
   networks = family.build(config, dataset.num_classes)
   image_shape = dataset.splits['train'].images.shape[1:]
@@ -113,10 +115,16 @@ def restore(config: ml_collections.ConfigDict, dataset: Dataset,
       jax.eval_shape(lambda: init(seed=config.seed)))
   checkpointer = Checkpointer(checkpoint_dir, config.gan.max_checkpoints_to_keep)
   try:
-    steps = sorted(checkpointer.all_steps())
-    if not steps:
+    every = sorted(checkpointer.all_steps())
+    if not every:
       raise SynthesisError(f'No GAN checkpoint in {checkpoint_dir} (the generator '
                            'stage); train it first (rerun the same command).')
+    steps = [s for s in every if not last_step or s <= last_step]
+    if last_step and last_step not in every:
+      raise SynthesisError(
+          f'gan.synthesis_step={last_step}: the generator stage '
+          f'{checkpoint_dir} has checkpoints at steps {every} only; name one of '
+          'them (or 0 for the newest).')
     chosen = steps[-num_checkpoints:]
     if len(chosen) < num_checkpoints:
       logging.warning('synthesis.num_checkpoints=%d but only %d checkpoint(s) '
@@ -229,7 +237,8 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
   caps = [synthesis_filter.attempt_cap(t, cfg.max_attempts_multiple, batch_size)
           for t in targets]
   family, networks, states = restore(config, dataset, checkpoint_dir,
-                                     cfg.num_checkpoints, mesh)
+                                     cfg.num_checkpoints, mesh,
+                                     config.gan.get('synthesis_step', 0))
   generate = make_generate_and_score(family, networks, mesh, batch_size,
                                      family.latent_dim(config))
   scored = family.make_scorer is not None
