@@ -34,8 +34,9 @@ Variants:
   settings  seed 0, arms real and each candidate's plain arm, the candidates
             of each generator as a group of `protocol.candidates`;
   smoke     a few steps of gan_small_data's smoke sizes, one seed: the paper GAN
-            and a tiny edm with its study arms, and edm at guidance 0 as a
-            candidate beside it (checks the wiring; the numbers mean nothing).
+            and a tiny edm with its study arms, and as a candidate beside it
+            edm at guidance 0 from its first checkpoint (step 3 of 6) (checks
+            the wiring; the numbers mean nothing).
 """
 
 import importlib.util
@@ -102,12 +103,13 @@ def get_config(arg: str = None):
   if 'smoke' in variants:
     config = _SMALL_DATA.get_config('smoke')
     edm = dict(_SMALL_DATA.EDM_SMOKE)
-    config.protocol.generators = {'paper': {}, 'edm': edm,
-                                  'edm_s0': {**edm, 'guidance': 0.0}}
+    config.protocol.generators = {
+        'paper': {}, 'edm': edm,
+        'edm_s0_n3': {**edm, 'guidance': 0.0, 'synthesis_step': 3}}
     config.protocol.arms = ('real', 'paper', 'paper_classical', 'edm',
                             'edm_classical', 'edm_pretrain', 'real_oversampled_edm',
-                            'edm_s0')
-    config.protocol.candidates = {'edm': ('edm', 'edm_s0')}
+                            'edm_s0_n3')
+    config.protocol.candidates = {'edm': ('edm', 'edm_s0_n3')}
     return config
   config = _SMALL_DATA.get_config('pneumonia')
   # Batches of 128 draw 512 samples for edm's 469 (it keeps every sample).

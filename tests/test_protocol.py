@@ -301,27 +301,47 @@ def test_gan_small_data_smoke_runs_its_generators_as_one_protocol(data_dir, tmp_
     header = f.readline()
   assert 'real_predicted' in header and 'ada_r1_classical_predicted' in header
 
-  run_command('gan_small_data', 'smoke,diffusion', tmp_path, **npz)
+  # The stronger-generator study's smoke in the same workdir: the paper GAN's
+  # stages and the real arm are reused; edm and a candidate that shares its
+  # training run (guidance 0, from its first checkpoint) are new.
+  run_command('generators_pneumonia', 'smoke', tmp_path,
+              workdir_name='gan_small_data', **npz)
   with open(os.path.join(workdir, 'report.json')) as f:
     report = json.load(f)
   check_schema(report, 64)
-  assert len(_classifier_stages(workdir)) == len(after) + 1
+  assert len(_classifier_stages(workdir)) == len(after) + 2
   assert os.path.getmtime(os.path.join(controls, 'done.json')) == trained_at
-  assert list(report['generators']) == ['paper', 'edm']
+  assert list(report['generators']) == ['paper', 'edm', 'edm_s0_n3']
   assert list(run_arms(report)) == ['real', 'paper', 'paper_classical', 'edm',
-                                    'edm_classical']
-  edm = report['runs'][0]['generators']['edm']
+                                    'edm_classical', 'edm_pretrain',
+                                    'real_oversampled_edm', 'edm_s0_n3']
+  run = report['runs'][0]
+  edm, candidate = run['generators']['edm'], run['generators']['edm_s0_n3']
   assert edm['gan']['family'] == 'edm'
-  assert edm['arms'] == {'edm': 'gan', 'edm_classical': 'gan_classical'}
   assert set(edm['gan']['final_losses']) == {'loss', 'loss_low', 'loss_mid',
                                              'loss_high'}
   assert edm['synthesis']['filter'] == synthesize.NO_FILTER
   assert edm['synthesis']['accepted'] == 32  # 16 per class, every sample kept.
+  # One training run, sampled twice: at guidance 1 from the last checkpoint,
+  # at guidance 0 from the first.
+  assert candidate['stages']['gan'] == edm['stages']['gan']
+  assert candidate['stages']['synthesis'] != edm['stages']['synthesis']
+  assert edm['synthesis']['checkpoint_steps'] == [6]
+  assert candidate['synthesis']['checkpoint_steps'] == [3]
   assert os.path.exists(os.path.join(edm['stages']['gan'], 'samples',
                                      'step_0000006.png'))
+  assert 'macro_f1' in run_arms(report)['edm_s0_n3']['validation']
+  choice = report['settings_choice']['edm']
+  assert choice['chosen'] in ('edm', 'edm_s0_n3')
+  assert [c['name'] for c in choice['candidates']] == ['edm', 'edm_s0_n3']
+  assert report['verdicts']['edm']['0.05']['comparison'] == 'edm − real_oversampled_edm'
+  assert report['verdicts']['edm']['0.05']['verdict'] == 'one seed'
+  assert os.path.exists(os.path.join(workdir, 'figures', 'real_vs_synthetic_edm.png'))
   with open(os.path.join(workdir, 'report.md')) as f:
     text = f.read()
   assert '## Generators' in text and 'edm − paper' in text
+  assert '## Settings chosen on validation' in text
+  assert '## Each generator against its count-matched control' in text
 
 
 def test_fraction_curves_are_drawn_for_several_fractions(tmp_path):

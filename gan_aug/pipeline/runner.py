@@ -40,6 +40,7 @@ from gan_aug.protocol import arms as arms_lib
 from gan_aug.protocol import axes as protocol_lib
 from gan_aug.report import claims as claims_lib
 from gan_aug.report import figures
+from gan_aug.report import generators as generators_lib
 from gan_aug.report import markdown as report
 from gan_aug.report import summary as summary_lib
 from gan_aug.report import sweeps
@@ -117,6 +118,9 @@ def run_protocol(config: ml_collections.ConfigDict, workdir: str,
       'provenance': run_provenance,
   }
   result['claims'] = claims_lib.compare(config.get('claims', {}), result)
+  result['settings_choice'] = generators_lib.choose(
+      result, {g: list(names) for g, names in proto.get('candidates', {}).items()})
+  result['verdicts'] = generators_lib.verdicts(result, bound)
   result['figures'] = {**runs[0].get('figures', {}), **figures.protocol_figures(
       os.path.join(workdir, 'figures'), result)}
   predictions = os.path.join(workdir, 'test_predictions.csv')

@@ -99,7 +99,7 @@ def converged(arm_entry: Dict) -> bool:
   return bool(arm_entry['stopped_early'])
 
 
-def _not_converged(result: Dict, classifier: str, arms, fkey: str) -> List[str]:
+def not_converged(result: Dict, classifier: str, arms, fkey: str) -> List[str]:
   """'arm seed S' for every arm and seed of the comparison that did not stop early."""
   out = []
   for run in result['runs']:
@@ -159,7 +159,7 @@ def _classification_row(entry, result: Dict, fkey: str) -> Dict:
                'protocol.seeds')
   else:
     row['interval'] = [d['mean'] - d['ci95'], d['mean'] + d['ci95']]
-    unfinished = _not_converged(result, entry.classifier, arms, fkey)
+    unfinished = not_converged(result, entry.classifier, arms, fkey)
     if unfinished:
       row.update(verdict='not converged', reason='early stopping did not trigger '
                  'for ' + ', '.join(unfinished))

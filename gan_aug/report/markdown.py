@@ -12,6 +12,8 @@ import os
 from typing import Dict, List
 
 from gan_aug.report import claims as claims_lib
+from gan_aug.report import generators as generators_lib
+from gan_aug.report.cells import cell, fmt as _fmt, signed
 
 PHANTOM_WARNING = ('PHANTOM DATA: generated shapes, not medical images. These numbers '
                    'say the pipeline works, nothing about chest X-rays.')
@@ -25,28 +27,6 @@ _CIRCULARITY = (  # The caveat of gan_aug/synthesis/agreement.py's filter.
     'the fakes that look like what a classifier already learns from those images; '
     'an arm fed this set sees the real training images through the generator and '
     'again through the filter.')
-
-
-def cell(entry: Dict) -> str:
-  """A summary as `mean ± ci95` (just the mean for one seed)."""
-  if entry['ci95'] is None:
-    return f'{entry["mean"]:.3f}'
-  return f'{entry["mean"]:.3f} ± {entry["ci95"]:.3f}'
-
-
-def signed(entry: Dict) -> str:
-  """A summary of differences as `+mean ± ci95`."""
-  if entry['ci95'] is None:
-    return f'{entry["mean"]:+.3f}'
-  return f'{entry["mean"]:+.3f} ± {entry["ci95"]:.3f}'
-
-
-def _fmt(value, digits: int = 3) -> str:
-  if value is None:
-    return 'n/a'
-  if isinstance(value, float):
-    return f'{value:.{digits}f}'
-  return str(value)
 
 
 def _metrics(by_arm: Dict, class_names: List[str]) -> List[str]:
@@ -298,36 +278,6 @@ def _synthesis_section(syn: Dict) -> List[str]:
   return lines + [''] + _circularity(syn)
 
 
-def _generators_section(result: Dict) -> List[str]:
-  """Which generator feeds which arm, and each one's fakes measured, for a
-  protocol of several generators."""
-  generators = result.get('generators', {})
-  if len(generators) < 2:
-    return []
-  lines = ['## Generators', '',
-           'Each generator is config.gan with its overrides, trained per (fraction, '
-           'seed); the arms without synthetic images are trained once and shared. '
-           'GAN-test and KID/FID (accepted fakes against the real test images, and '
-           'KID against the real validation images, in the real arm\'s feature '
-           'space): mean ± 95 % interval over seeds.', '',
-           '| generator | family | overrides | arms | fraction | GAN-test | KID | '
-           'FID | KID (val) |', '|---|---|---|---|---|---|---|---|---|']
-  for name, g in generators.items():
-    measured = result.get('by_generator', {}).get(name, {})
-    for fkey in result['protocol']['fractions']:
-      quality = measured.get('synthetic_quality', {}).get(fkey, {})
-      against_val = measured.get('synthetic_quality_val', {}).get(fkey, {})
-      gan_test = measured.get('gan_test', {}).get(fkey)
-      lines.append(
-          f'| {name} | {g["family"]} | {g["overrides"] or "(none)"} | '
-          f'{", ".join(g["arms"])} | {fkey} | '
-          f'{cell(gan_test) if gan_test else "n/a"} | '
-          + ' | '.join(cell(quality[m]) if m in quality else 'n/a'
-                       for m in ('kid', 'fid'))
-          + f' | {cell(against_val["kid"]) if "kid" in against_val else "n/a"} |')
-  return lines + ['']
-
-
 def markdown(result: Dict) -> str:
   """The whole report as Markdown (see the module docstring)."""
   ds, clf, proto = result['dataset'], result['classifier'], result['protocol']
@@ -361,7 +311,7 @@ def markdown(result: Dict) -> str:
             f'weights of lowest validation loss, on all {ds["test_images"]} real test '
             'images. Values: mean ± half-width of the 95 % Student-t interval over '
             'seeds.', '']
-  lines += _generators_section(result)
+  lines += generators_lib.sections(result)
   if len(proto['seeds']) == 1:
     lines += ['One seed: a difference of a few test images is within seed-to-seed '
               'noise; raise `protocol.seeds` before drawing conclusions.', '']

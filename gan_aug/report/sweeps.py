@@ -4,8 +4,8 @@
 from typing import Dict, List
 
 from gan_aug.metrics import intervals
-from gan_aug.report.markdown import cell as _cell
-from gan_aug.report.markdown import signed as _signed
+from gan_aug.report.cells import cell as _cell
+from gan_aug.report.cells import signed as _signed
 
 
 def _runs_by_fraction(result: Dict, fkey: str) -> List[Dict]:

@@ -15,11 +15,12 @@ from conftest import CLI_ENV
 from helpers import REPO_ROOT, run_arms
 
 
-def run_command(name, variants, tmp_path, flags=(), **overrides):
+def run_command(name, variants, tmp_path, flags=(), workdir_name=None, **overrides):
   """Runs configs/<name>.py:<variants> (or, with `variants` None, the config file
   `name` relative to the repository) with `--config.<field>=<value>` overrides
-  and other `flags` as a user does; returns the workdir."""
-  workdir = str(tmp_path / os.path.basename(name).removesuffix('.py'))
+  and other `flags` as a user does, in tmp_path/<workdir_name> (default: the
+  config's name); returns the workdir."""
+  workdir = str(tmp_path / (workdir_name or os.path.basename(name).removesuffix('.py')))
   env = dict(os.environ, **CLI_ENV)
   config = name if variants is None else f'configs/{name}.py:{variants}'
   args = [f'--config={config}', f'--workdir={workdir}',
