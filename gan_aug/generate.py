@@ -12,7 +12,11 @@ attempt cap, checkpoints used). Fakes are generated, scored and filtered as
   normal(fold_in(synthesize.latent_class_key(seed, step, class), index)),
 
 so with the default seed (the stage's) a class's k-th image is the run's own k-th
-accepted fake of that class. DIR gets N accepted fakes per class as
+accepted fake of that class. A family's sampling fields (edm's guidance and
+sample steps) key synthesis stages, not the GAN stage: they are the run's
+config.gan values, or the family's defaults where config.gan lacks them (a
+generator of several in one protocol), and the checkpoint is --checkpoint_step's
+or the newest. DIR gets N accepted fakes per class as
 DIR/<class>/NNNNNN.png and DIR/manifest.json (one entry per image: file, class,
 checkpoint path and step, latent index, D's realness (none for a family without
 a scorer, such as `edm`, whose every sample is kept) and, when D has a class
@@ -38,6 +42,7 @@ from PIL import Image
 
 from gan_aug import data as data_lib
 from gan_aug.core.errors import ConfigError, DatasetNotFoundError, SynthesisError
+from gan_aug.generator import family as family_lib
 from gan_aug.pipeline import stages
 from gan_aug.runtime import cli
 from gan_aug.runtime import sharding
@@ -134,9 +139,12 @@ def open_stage(workdir: str, gan_stage: Optional[str] = None) -> GANStage:
   with open(os.path.join(workdir, 'stages', name, 'stage.json')) as f:
     key = json.load(f)
   # The stage's own fields win: it may have been trained by an earlier config.
+  # Its key holds no sampling fields (they key synthesis stages): a family's
+  # own are at their defaults where the run's config.gan lacks them.
+  family = family_lib.find(key['gan'].get('name', run_config['gan']['name']))
   config = {**run_config, 'seed': key['seed'],
             'fast_compile': key.get('fast_compile', False),
-            'gan': {**run_config['gan'], **key['gan']},
+            'gan': {**family.fields, **run_config['gan'], **key['gan']},
             'data': {**run_config['data'], **key['data']}}
   return GANStage(workdir, name, key, ml_collections.ConfigDict(config),
                   run_config['seed'])
@@ -217,7 +225,7 @@ def generate(stage: GANStage, out_dir: str, per_class: int,
   generate_fn = synthesize.make_generate_and_score(family, networks, mesh,
                                                    cfg.batch_size,
                                                    family.latent_dim(config))
-  scored = family.make_scorer is not None
+  scored, require_agreement = synthesize.filter_rule(family, networks, cfg)
   if scored:
     val_only = dataclasses.replace(dataset, splits={'val': dataset.splits['val']})
     real_val = real_scores.score_real_splits(
@@ -226,8 +234,6 @@ def generate(stage: GANStage, out_dir: str, per_class: int,
     threshold = synthesis_filter.filter_threshold(cfg, real_val)
   else:  # A family without a scorer (edm): every sample is kept, as in the run.
     threshold = -math.inf
-  require_agreement = bool(scored and cfg.require_class_agreement
-                           and getattr(networks, 'has_class_head', False))
   cap = synthesis_filter.attempt_cap(per_class, cfg.max_attempts_multiple,
                                      cfg.batch_size)
   logging.info('Generating %d per class from %s, checkpoint step(s) %s, seed %d: '
@@ -254,7 +260,7 @@ def generate(stage: GANStage, out_dir: str, per_class: int,
     for i, fake in enumerate(class_rows):
       row = accepted_set.image_record(
           f'{accepted_set.class_folder(label, name)}/{i:06d}.png', label,
-          dataset.class_names, fake if scored else {**fake, 'realness': None})
+          dataset.class_names, synthesize.manifest_fake(fake, scored))
       row['checkpoint'] = os.path.join(stage.checkpoint_dir,
                                        str(fake['checkpoint_step']))
       rows.append(row)

@@ -213,6 +213,21 @@ def _partial_draw(progress_dir: str, label: int) -> Optional[ClassDraw]:
                    realness, counts['next_batch'])
 
 
+def filter_rule(family: family_lib.Family, networks,
+                cfg: ml_collections.ConfigDict) -> Tuple[bool, bool]:
+  """(scored, require_agreement): whether the family's scorer filters the fakes
+  (a family without one keeps every sample), and whether D's class head must
+  also agree (where it has one and config.synthesis asks for it)."""
+  scored = family.make_scorer is not None
+  return scored, bool(scored and cfg.require_class_agreement
+                      and getattr(networks, 'has_class_head', False))
+
+
+def manifest_fake(fake: Dict, scored: bool) -> Dict:
+  """An accepted fake as a manifest records it: no realness without a scorer."""
+  return fake if scored else {**fake, 'realness': None}
+
+
 def threshold_setting(cfg: ml_collections.ConfigDict) -> Optional[float]:
   """The config value behind the filter's threshold: the quantile in
   real_quantile mode, none in 'none' mode, else synthesis.threshold."""
@@ -241,9 +256,7 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
                                      config.gan.get('synthesis_step', 0))
   generate = make_generate_and_score(family, networks, mesh, batch_size,
                                      family.latent_dim(config))
-  scored = family.make_scorer is not None
-  require_agreement = (scored and cfg.require_class_agreement
-                       and getattr(networks, 'has_class_head', False))
+  scored, require_agreement = filter_rule(family, networks, cfg)
   if scored:
     filter_used = family.make_scorer(networks).description or 'the family\'s scorer'
     scorer = make_scorer(family, networks, mesh)
@@ -314,8 +327,7 @@ def synthesize(config: ml_collections.ConfigDict, dataset: Dataset,
       records.append(accepted_set.image_record(
           os.path.join(accepted_set.class_folder(label, name),
                        f'{len(records):06d}.png'),
-          label, dataset.class_names,
-          fake if scored else {**fake, 'realness': None}))
+          label, dataset.class_names, manifest_fake(fake, scored)))
     per_class[name] = {
         'requested': target, 'generated': generated, 'passed': passed,
         'accepted': kept,
