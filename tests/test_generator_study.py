@@ -59,6 +59,11 @@ def test_the_study_config_has_every_control_per_generator():
   settings = generators_pneumonia.get_config('settings')
   config_validation.validate(settings)
   assert settings.protocol.seeds == 1
+  # The chosen candidates are the study's generators: seed 0's synthesis
+  # stages of the settings run are the study's.
+  for generator, chosen in (('paper', 'paper_n1000'), ('ada_r1', 'ada_r1_n1000'),
+                            ('edm', 'edm_s1_n400')):
+    assert _keys(config, generator) == _keys(settings, chosen)
   assert set(settings.protocol.candidates['edm']) == {
       f'edm_s{s}_n{n}' for s in (0, 1, 2) for n in (200, 400)}
 
