@@ -81,15 +81,14 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
     raise ConfigError(
         f'config.protocol.inception_image_size={size!r} is not allowed: an integer '
         f'>= {low} (299 for FID as published).')
-  known = set(cfg.generators)
+  plain = {b.generator for b in arms_lib.bindings(arms, generator_names(cfg))
+           if b.kind == 'gan'}
   for group, names in cfg.candidates.items():
-    plain = {b.generator for b in arms_lib.bindings(arms, generator_names(cfg))
-             if b.kind == 'gan'}
     if isinstance(names, str) or not names or not set(names) <= plain:
       raise ConfigError(
           f'config.protocol.candidates.{group}={names!r} is not allowed: a list of '
-          'generators of config.protocol.generators '
-          f'({", ".join(sorted(known))}) whose plain arm is among the arms.')
+          'generators of config.protocol.generators whose plain arm is among the '
+          f'arms ({", ".join(sorted(plain))}).')
   if len(cfg.generators) > 1 and cfg.filter_sweep:
     raise ConfigError(
         'config.protocol.generators names several generators and '

@@ -157,7 +157,7 @@ def _choice_section(choices: Dict[str, Dict], result: Dict) -> List[str]:
     for row in entry['candidates']:
       overrides = result['generators'].get(row['name'], {}).get('overrides', {})
       shown = {k: v for k, v in overrides.items()
-               if k in ('synthesis_step', 'guidance', 'r1_gamma', 'num_steps')}
+               if k in ('synthesis_step', 'guidance', 'ada', 'r1_gamma', 'num_steps')}
       lines.append(
           f'| {group} | {row["name"]} | {shown or "(defaults)"} | {fmt(row["kid"], 4)} | '
           f'{fmt(row["kid_std"], 4)} | {fmt(row["val_macro_f1"])} | '
