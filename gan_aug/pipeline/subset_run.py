@@ -290,7 +290,7 @@ def _run_figures(figures_dir: str, config, dataset: data_lib.Dataset, run: Dict,
     figures.real_vs_synthetic_grid(
         path('real_vs_synthetic'), train.images, train.labels, synthetic['images'],
         synthetic['labels'], dataset.class_names, config.synthesis.grid_per_class,
-        phantom)
+        phantom, next(iter(run['generators'])) if later else '')
     figures.generator_curves(
         path('gan_curves'), os.path.join(run['stages']['gan'], 'metrics.jsonl'),
         [(m.key, m.panel) for m in family_lib.find(config.gan.name).metrics],
@@ -300,7 +300,7 @@ def _run_figures(figures_dir: str, config, dataset: data_lib.Dataset, run: Dict,
       figures.real_vs_synthetic_grid(
           path(f'real_vs_synthetic_{generator}'), train.images, train.labels,
           accepted['images'], accepted['labels'], dataset.class_names,
-          config.synthesis.grid_per_class, phantom)
+          config.synthesis.grid_per_class, phantom, generator)
       names.append(f'real_vs_synthetic_{generator}')
     if run['synthesis'].get('real_score_distribution'):  # The family scores.
       figures.score_histogram(path('realness_scores'),

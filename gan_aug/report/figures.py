@@ -30,8 +30,9 @@ def _save_figure(fig, path: str, title: str, is_phantom: bool) -> None:
 def real_vs_synthetic_grid(path: str, real_images: np.ndarray, real_labels: np.ndarray,
                            synth_images: np.ndarray, synth_labels: np.ndarray,
                            class_names: Sequence[str], per_class: int,
-                           is_phantom: bool) -> None:
-  """Per class, a row of real training images above a row of accepted fakes."""
+                           is_phantom: bool, generator: str = '') -> None:
+  """Per class, a row of real training images above a row of accepted fakes
+  (of `generator`, named in the title when given)."""
   rows, names = [], []
   blank = np.full((1,) + real_images.shape[1:], 255, np.uint8)
   for c, name in enumerate(class_names):
@@ -40,7 +41,8 @@ def real_vs_synthetic_grid(path: str, real_images: np.ndarray, real_labels: np.n
       chosen = images[np.flatnonzero(labels == c)[:per_class]]
       rows.append(chosen if len(chosen) else blank)
       names.append(f'{name} ({what})')
-  title = 'real (training) vs accepted synthetic images'
+  title = 'real (training) vs accepted synthetic images' + (
+      f' of {generator}' if generator else '')
   image_grids.class_grid(rows, names, title + (f'   {image_grids.PHANTOM_BANNER}'
                                                if is_phantom else ''), path)
 
