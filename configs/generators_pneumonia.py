@@ -33,6 +33,10 @@ Variants:
   study     (default) the study above;
   settings  seed 0, arms real and each candidate's plain arm, the candidates
             of each generator as a group of `protocol.candidates`;
+  long      the verdict's arms only (real, each generator's plain arm and
+            real_oversampled_<g>) with the classifier's budget doubled (at most
+            30 epochs, patience 5 as before): under the study's budget early
+            stopping did not trigger for most of them (docs/results.md);
   smoke     a few steps of gan_small_data's smoke sizes, one seed: the paper GAN
             and a tiny edm with its study arms, and as a candidate beside it
             edm at guidance 0 from its first checkpoint (step 3 of 6) (checks
@@ -102,7 +106,7 @@ def _study_arms(generators) -> tuple:
 def get_config(arg: str = None):
   """Returns the study's config; `arg` is a comma-separated list of variants."""
   variants = variant_blocks.parse_variants(arg or 'study',
-                                           ('study', 'settings', 'smoke'),
+                                           ('study', 'settings', 'long', 'smoke'),
                                            'generators_pneumonia')
   if 'smoke' in variants:
     config = _SMALL_DATA.get_config('smoke')
@@ -129,4 +133,8 @@ def get_config(arg: str = None):
   config.protocol.generators = {g: {**GENERATORS[g], **CHOSEN[g]}
                                 for g in GENERATORS}
   config.protocol.arms = _study_arms(GENERATORS)
+  if 'long' in variants:
+    config.classifier.max_epochs = 30
+    config.protocol.arms = ('real',) + tuple(
+        arm for g in GENERATORS for arm in (g, f'real_oversampled_{g}'))
   return config
