@@ -110,8 +110,11 @@ def _at_added_default(added: Dict, name: str, value) -> bool:
 
 
 def _sampling_fields(config: ml_collections.ConfigDict) -> Tuple[str, ...]:
-  """config.gan's fields that key the synthesis stage instead of the training one."""
-  return tuple(_SAMPLING_GAN_FIELDS) + family_lib.find(config.gan.name).sampling_fields
+  """config.gan's fields that key the synthesis stage instead of the training one
+  (a config.gan that names no family has only the fields every family has)."""
+  name = config.gan.get('name')
+  return tuple(_SAMPLING_GAN_FIELDS) + (
+      family_lib.find(name).sampling_fields if name else ())
 
 
 def gan_stage_key(config: ml_collections.ConfigDict, data_fp: str) -> Dict:
